@@ -1,0 +1,50 @@
+"""Health check, and the PWA's files when no nginx stands in front."""
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Blueprint, current_app, jsonify, send_from_directory
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from api import MIGRATIONS_DIR, PWA_DIR, __version__
+from api.extensions import db
+
+bp = Blueprint("core", __name__)
+
+
+def migration_heads() -> set[str]:
+    return set(ScriptDirectory(str(MIGRATIONS_DIR)).get_heads())
+
+
+@bp.get("/api/health")
+def health():
+    """Database reachable, schema at the newest migration, and the version running."""
+    body = {"version": __version__, "database": "ok", "migrations": "ok"}
+    status = 200
+    try:
+        conn = db.session.connection()
+        conn.execute(text("SELECT 1"))
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    except SQLAlchemyError as err:
+        current_app.logger.warning("health: database unreachable: %s", type(err).__name__)
+        body["database"] = "unreachable"
+        body["migrations"] = "unknown"
+        return jsonify(body), 503
+    heads = migration_heads()
+    if current != heads:
+        body["migrations"] = "behind"
+        body["migrations_current"] = sorted(current)
+        body["migrations_head"] = sorted(heads)
+        status = 503
+    return jsonify(body), status
+
+
+@bp.get("/")
+def index():
+    return send_from_directory(PWA_DIR, "index.html", max_age=0)
+
+
+@bp.get("/<pwa_path:filename>")
+def pwa_file(filename: str):
+    """The PWA's static files (nginx serves them itself in production)."""
+    return send_from_directory(PWA_DIR, filename, max_age=0)

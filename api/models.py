@@ -1,0 +1,3 @@
+"""Every domain's models, imported once so the metadata is complete."""
+
+from api.orgs.models import Person, PolicePost, Region, Station  # noqa: F401

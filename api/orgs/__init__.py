@@ -1,0 +1,1 @@
+"""Organisations: regions, ambulance stations, police posts and people."""
