@@ -38,11 +38,13 @@ def configure_logging(app: Flask) -> None:
 
 
 def configure_extensions(app: Flask) -> None:
+    from api.auth.access import init_access
     from api.db import init_db
     from api.errors import register_error_handlers
     from api.extensions import db, migrate
 
     init_db(app)
+    init_access(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     register_error_handlers(app)
 
@@ -57,9 +59,11 @@ def configure_blueprints(app: Flask) -> None:
 
     app.url_map.converters["pwa_path"] = PwaPathConverter
     from api.core.views import bp as core_bp
+    from api.law.views import bp as law_bp
     from api.orgs.views import bp as orgs_bp
 
     app.register_blueprint(core_bp)
+    app.register_blueprint(law_bp, url_prefix="/api/v1/law")
     app.register_blueprint(orgs_bp, url_prefix="/api/v1")
 
 

@@ -108,3 +108,24 @@ def empty_database_url(tmp_path):
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def login(client):
+    """Sign a person in on a test client (the passkey ceremony is tested on its own).
+
+    Sets the session cookie and sends the session's CSRF token on every request,
+    as the PWA does. Returns the AuthSession.
+    """
+    from api.auth.access import CSRF_HEADER, SESSION_COOKIE
+    from api.auth.sessions import start_session
+
+    def _login(person, on=None):
+        target = on or client
+        token, session = start_session(person, user_agent="pytest")
+        target.set_cookie(SESSION_COOKIE, token, domain="localhost")
+        target.environ_base["HTTP_" + CSRF_HEADER.upper().replace("-", "_")] = \
+            session.csrf_token
+        return session
+
+    return _login

@@ -1,6 +1,7 @@
 """Regions, stations, police posts and people."""
 
 import enum
+import secrets
 from datetime import datetime
 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -120,6 +121,10 @@ class Person(db.Model):
     active: Mapped[bool] = mapped_column(db.Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The WebAuthn user handle: random, never the database id (it is shown to
+    # authenticators and must not reveal anything about the person).
+    webauthn_user_handle: Mapped[bytes] = mapped_column(
+        db.LargeBinary(64), unique=True, default=lambda: secrets.token_bytes(32))
 
     station: Mapped[Station | None] = relationship(foreign_keys=[station_id])
     post: Mapped[PolicePost | None] = relationship()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from marshmallow import ValidationError
 from sqlalchemy import select
 
+from api.auth.sessions import revoke_all_sessions
 from api.db import utcnow
 from api.errors import flatten_errors
 from api.extensions import db
@@ -215,6 +216,7 @@ def deactivate_person(person_id: int) -> Person | None:
         person.active = False
         person.deactivated_at = utcnow()
         db.session.commit()
+    revoke_all_sessions(person.id)
     return person
 
 

@@ -1,0 +1,1 @@
+"""Passkeys (WebAuthn), invitations, server-side sessions and access control."""

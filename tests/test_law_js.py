@@ -1,0 +1,181 @@
+"""pwa/js/law.js and api/law/service.py classify alike, in real Chromium.
+
+The phone classifies offline with the JS; the server with the Python. Both
+read the same rules document, and here both run on the same cases and must
+return the same dict, texts included.
+"""
+
+import json
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from api.law import service
+
+pytestmark = pytest.mark.browser
+
+PWA = Path(__file__).resolve().parent.parent / "pwa"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+class Handler(SimpleHTTPRequestHandler):
+    """The PWA's files, the rules at their API path, and a blank page to run in."""
+
+    def do_GET(self):
+        if self.path == "/api/v1/law/rules":
+            return self._send(service.rules_bytes(), "application/json")
+        if self.path == "/blank.html":
+            return self._send(b"<!doctype html><title>law.js</title>", "text/html")
+        return super().do_GET()
+
+    def _send(self, body: bytes, mimetype: str):
+        self.send_response(200)
+        self.send_header("Content-Type", mimetype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):  # keep pytest output clean
+        pass
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(PWA)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def page(base_url):
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{base_url}/blank.html")
+            yield page
+        finally:
+            browser.close()
+
+
+RUN_JS = """
+async (cases) => {
+  const law = await import('/js/law.js');
+  const rules = await (await fetch('/api/v1/law/rules')).json();
+  return cases.map(([facts, lang]) => {
+    try {
+      return { ok: law.classify(rules, facts, lang) };
+    } catch (err) {
+      return { error: err.name, message: err.message, year: err.year ?? null };
+    }
+  });
+}
+"""
+
+
+def facts(kind="threat", aggravating=(), role="doctor", on_duty=True,
+          at="2026-06-15T10:00:00+05:00"):
+    return {"kind": kind, "aggravating": list(aggravating), "victim_role": role,
+            "on_duty": on_duty, "occurred_at": at}
+
+
+CASES = [
+    # the six parts, and each circumstance on its own
+    (facts("threat"), "en"),
+    (facts("threat", ["two_or_more_victims"]), "en"),
+    (facts("violence", role="nurse"), "ru"),
+    (facts("violence", ["group"], role="driver"), "kk"),
+    (facts("violence_dangerous", role="feldsher"), "en"),
+    (facts("violence_dangerous", ["repeated"], role="other_medical"), "ru"),
+    (facts("threat", ["emergency_or_riots"]), "kk"),
+    (facts("violence", ["state_of_emergency_area"]), "en"),
+    (facts("violence_dangerous", ["state_of_emergency_area", "two_or_more_victims", "group",
+                                  "repeated", "emergency_or_riots"]), "kk"),
+    (facts("threat", ["repeated", "group"]), "ru"),
+    # the in-force date in local time
+    (facts(at="2026-03-06T23:59:59+05:00"), "en"),
+    (facts(at="2026-03-07T00:00:00+05:00"), "en"),
+    (facts(at="2026-03-06T19:30:00Z"), "ru"),
+    (facts(at="2026-03-06T18:59:59.999999Z"), "en"),
+    (facts(at="2026-03-06T19:00:00Z"), "kk"),
+    (facts(at="2026-03-07T01:00:00+09:00"), "en"),
+    (facts(at="2026-03-06T22:00:00-03:00"), "en"),
+    # tz data: UTC+6 until 2024-03-01 00:00 local, UTC+5 after
+    (facts(at="2024-06-01T18:30:00Z"), "en"),
+    (facts(at="2023-06-01T18:30:00Z"), "en"),
+    (facts(at="2024-02-29T18:30:00Z"), "ru"),
+    # outside and pending
+    (facts(role="other"), "en"),
+    (facts(on_duty=False), "ru"),
+    (facts("other"), "kk"),
+    (facts("other", role="other", on_duty=False, at="2025-12-31T23:00:00+05:00"), "en"),
+    (facts("unspecified", ["group"]), "en"),
+    (facts("unspecified", on_duty=False), "kk"),
+    (facts(at="2019-05-01T10:00:00+05:00"), "ru"),
+    # MCI years, and the local year deciding which
+    (facts(at="2026-12-31T18:59:59Z"), "en"),
+    (facts(at="2026-12-31T19:00:00Z"), "en"),          # 2027 locally: no MCI yet
+    (facts("unspecified", at="2031-01-01T10:00:00+05:00"), "en"),
+    # bad input
+    (facts("assault"), "en"),
+    (facts(role="patient"), "en"),
+    (facts(aggravating=["weapon"]), "en"),
+    ({**facts(), "on_duty": "yes"}, "en"),
+    (facts(at="2026-06-15T10:00:00"), "en"),
+    (facts(at="2026-06-15"), "en"),
+    (facts(), "de"),
+]
+
+
+def python_side(case_facts, lang):
+    try:
+        return {"ok": json.loads(json.dumps(service.classify(case_facts, lang)))}
+    except service.MciMissing as err:
+        return {"error": "MciMissing", "year": err.year}
+    except ValueError as err:
+        return {"error": "ValueError", "field": str(err).split(" ")[0]}
+
+
+def js_side(outcome):
+    if "ok" in outcome:
+        return outcome
+    if outcome["error"] == "MciMissing":
+        return {"error": "MciMissing", "year": outcome["year"]}
+    assert outcome["error"] == "RangeError", outcome
+    return {"error": "ValueError", "field": outcome["message"].split(" ")[0]}
+
+
+def test_js_and_python_agree(page):
+    results = page.evaluate(RUN_JS, [[f, lang] for f, lang in CASES])
+    assert len(results) == len(CASES)
+    statuses = set()
+    for (case_facts, lang), outcome in zip(CASES, results, strict=True):
+        expected = python_side(case_facts, lang)
+        assert js_side(outcome) == expected, (case_facts, lang)
+        statuses.add(expected["ok"]["status"] if "ok" in expected else expected["error"])
+    # The table really covers every branch.
+    assert statuses == {"within", "outside", "pending", "MciMissing", "ValueError"}
+
+
+def test_fixed_offset_fallback_matches_the_tz_database(page):
+    # The fallback for phones whose tz data predates 2024: must agree with
+    # the server for recent instants, which are the ones that matter.
+    instants = ["2024-02-29T17:59:59Z", "2024-02-29T18:00:00Z", "2024-02-29T18:30:00Z",
+                "2026-03-06T18:59:59Z", "2026-03-06T19:00:00Z", "2026-12-31T19:00:00Z",
+                "2023-06-01T18:30:00Z"]
+    got = page.evaluate("""async (instants) => {
+      const law = await import('/js/law.js');
+      return instants.map((s) => law.fixedRuleLocalDate(Date.parse(s)));
+    }""", instants)
+    assert got == [service.local_date(s).isoformat() for s in instants]
