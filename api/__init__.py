@@ -60,9 +60,11 @@ def configure_blueprints(app: Flask) -> None:
     app.url_map.converters["pwa_path"] = PwaPathConverter
     from api.core.views import bp as core_bp
     from api.law.views import bp as law_bp
+    from api.openapi import bp as openapi_bp
     from api.orgs.views import bp as orgs_bp
 
     app.register_blueprint(core_bp)
+    app.register_blueprint(openapi_bp)
     app.register_blueprint(law_bp, url_prefix="/api/v1/law")
     app.register_blueprint(orgs_bp, url_prefix="/api/v1")
 

@@ -22,20 +22,31 @@ export class MciMissing extends LawConfigError {
 
 // Same accepted form as the server: RFC 3339 with an explicit offset, since a
 // time without one would be read in the phone's own zone.
-const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$/;
+const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?(Z|[+-](\d{2}):(\d{2}))$/;
 
 function parseInstant(value) {
   if (value instanceof Date) {
     if (Number.isNaN(value.getTime())) throw new RangeError('occurred_at is an invalid Date');
     return value.getTime();
   }
-  if (typeof value !== 'string' || !ISO_INSTANT.test(value)) {
+  const m = typeof value === 'string' ? ISO_INSTANT.exec(value) : null;
+  if (!m) {
     throw new RangeError(
       `occurred_at must be an ISO 8601 date-time with a UTC offset, e.g. 2026-03-07T10:15:00+05:00; got ${JSON.stringify(value)}`);
   }
+  // Date.parse rolls 24:00 or 30 February over to the next day; Python
+  // refuses them, and so does this.
+  const [year, month, day, hour, minute, second = '0', , , offH = '0', offM = '0'] = m.slice(1);
+  const calendar = new Date(Date.UTC(2000, Number(month) - 1, Number(day)));
+  calendar.setUTCFullYear(Number(year));
+  if (Number(year) < 1 || calendar.getUTCMonth() !== Number(month) - 1
+      || calendar.getUTCDate() !== Number(day) || Number(hour) > 23 || Number(minute) > 59
+      || Number(second) > 59 || Number(offH) > 23 || Number(offM) > 59) {
+    throw new RangeError(`occurred_at is not a valid date-time: ${JSON.stringify(value)}`);
+  }
   // Date keeps milliseconds only; cut longer fractions so every engine parses it.
   const ms = Date.parse(value.replace(/(\.\d{3})\d+/, '$1'));
-  if (Number.isNaN(ms)) throw new RangeError(`occurred_at is not a valid date-time: ${value}`);
+  if (Number.isNaN(ms)) throw new RangeError(`occurred_at is not a valid date-time: ${JSON.stringify(value)}`);
   return ms;
 }
 

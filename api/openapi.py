@@ -1,0 +1,208 @@
+"""The OpenAPI document, generated from the marshmallow schemas that validate.
+
+Views describe themselves with @spec(...); the generator walks the URL map, so
+an endpoint without @spec is still listed (with its docstring), never missed.
+"""
+
+import functools
+import re
+
+from flask import Blueprint, current_app
+from marshmallow import Schema, fields
+
+from api import __version__
+
+bp = Blueprint("openapi", __name__)
+
+
+def spec(*, summary: str | None = None, body: type[Schema] | Schema | None = None,
+         query: type[Schema] | Schema | None = None,
+         responses: dict[int, type[Schema] | Schema | None] | None = None,
+         tags: list[str] | None = None):
+    """Attach OpenAPI metadata to a view. Put it above @require(...)."""
+
+    def decorator(view):
+        view.openapi = {"summary": summary, "body": body, "query": query,
+                        "responses": responses or {}, "tags": tags or []}
+        return view
+
+    return decorator
+
+
+def _schema_instance(schema):
+    return schema() if isinstance(schema, type) else schema
+
+
+# marshmallow field -> JSON Schema (the parts Qorgau uses).
+_SIMPLE = {
+    fields.UUID: {"type": "string", "format": "uuid"},
+    fields.AwareDateTime: {"type": "string", "format": "date-time"},
+    fields.DateTime: {"type": "string", "format": "date-time"},
+    fields.Date: {"type": "string", "format": "date"},
+    fields.Email: {"type": "string", "format": "email"},
+    fields.Url: {"type": "string", "format": "uri"},
+    fields.String: {"type": "string"},
+    fields.Integer: {"type": "integer"},
+    fields.Float: {"type": "number"},
+    fields.Decimal: {"type": "number"},
+    fields.Number: {"type": "number"},
+    fields.Boolean: {"type": "boolean"},
+    fields.Dict: {"type": "object"},
+    fields.Raw: {},
+}
+
+
+def field_schema(field: fields.Field, components: dict) -> dict:
+    from marshmallow import validate
+
+    out: dict = {}
+    if isinstance(field, fields.Nested):
+        nested = _schema_instance(field.nested() if callable(field.nested)
+                                  and not isinstance(field.nested, type) else field.nested)
+        ref = {"$ref": "#/components/schemas/" + schema_component(nested, components)}
+        out = {"type": "array", "items": ref} if field.many else ref
+    elif isinstance(field, fields.List):
+        out = {"type": "array", "items": field_schema(field.inner, components)}
+    elif isinstance(field, fields.Enum):
+        out = {"type": "string",
+               "enum": [m.value if field.by_value else m.name for m in field.enum]}
+    else:
+        for cls in type(field).__mro__:
+            if cls in _SIMPLE:
+                out = dict(_SIMPLE[cls])
+                break
+    for validator in field.validators:
+        if isinstance(validator, validate.OneOf):
+            out["enum"] = list(validator.choices)
+        elif isinstance(validator, validate.Length):
+            key = "Items" if out.get("type") == "array" else "Length"
+            if validator.min is not None:
+                out[f"min{key}"] = validator.min
+            if validator.max is not None:
+                out[f"max{key}"] = validator.max
+        elif isinstance(validator, validate.Range):
+            if validator.min is not None:
+                out["minimum"] = validator.min
+            if validator.max is not None:
+                out["maximum"] = validator.max
+        elif isinstance(validator, validate.Regexp):
+            out["pattern"] = validator.regex.pattern
+    if field.allow_none and "$ref" not in out:
+        out["nullable"] = True
+    if field.metadata.get("description"):
+        out["description"] = field.metadata["description"]
+    return out
+
+
+def schema_component(schema: Schema, components: dict) -> str:
+    name = type(schema).__name__.removesuffix("Schema") or "Schema"
+    if name in components:
+        return name
+    components[name] = {}  # placeholder first: schemas may nest themselves
+    props, required = {}, []
+    for key, field in schema.fields.items():
+        if field.load_only and field.dump_only:
+            continue
+        name_out = field.data_key or key
+        props[name_out] = field_schema(field, components)
+        if field.dump_only:
+            props[name_out]["readOnly"] = True
+        if field.load_only:
+            props[name_out]["writeOnly"] = True
+        if field.required:
+            required.append(name_out)
+    component = {"type": "object", "properties": props}
+    if required:
+        component["required"] = required
+    components[name] = component
+    return name
+
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"},
+        "status": {"type": "integer"}, "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {
+            "type": "object",
+            "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
+    },
+    "required": ["type", "title", "status"],
+}
+
+
+def build_document(app) -> dict:
+    components: dict = {}
+    paths: dict = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if not rule.rule.startswith("/api/"):
+            continue
+        view = app.view_functions[rule.endpoint]
+        meta = getattr(view, "openapi", {})
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        params = [{"name": arg, "in": "path", "required": True,
+                   "schema": {"type": "integer"} if type(conv).__name__ == "IntegerConverter"
+                   else {"type": "string"}}
+                  for arg, conv in rule._converters.items()]
+        roles = getattr(view, "required_roles", None)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            doc = (view.__doc__ or "").strip()
+            operation: dict = {
+                "operationId": f"{rule.endpoint}.{method.lower()}",
+                "summary": meta.get("summary") or (doc.splitlines()[0] if doc else rule.endpoint),
+                "tags": meta.get("tags") or [rule.endpoint.split(".")[0]],
+                "parameters": list(params),
+                "responses": {},
+            }
+            if roles is not None:
+                operation["security"] = [{"session": []}]
+                operation["x-roles"] = sorted(r.value for r in roles)
+            if meta.get("query") is not None:
+                query = _schema_instance(meta["query"])
+                for key, field in query.fields.items():
+                    if field.dump_only:
+                        continue
+                    operation["parameters"].append({
+                        "name": field.data_key or key, "in": "query",
+                        "required": field.required,
+                        "schema": field_schema(field, components)})
+            if meta.get("body") is not None:
+                name = schema_component(_schema_instance(meta["body"]), components)
+                operation["requestBody"] = {"required": True, "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
+            for status, schema in (meta.get("responses") or {200: None}).items():
+                response = {"description": str(status)}
+                if schema is not None:
+                    name = schema_component(_schema_instance(schema), components)
+                    response["content"] = {"application/json": {
+                        "schema": {"$ref": f"#/components/schemas/{name}"}}}
+                operation["responses"][str(status)] = response
+            operation["responses"]["default"] = {
+                "description": "An error (RFC 9457 problem details).",
+                "content": {"application/problem+json": {
+                    "schema": {"$ref": "#/components/schemas/Problem"}}}}
+            paths.setdefault(path, {})[method.lower()] = operation
+    components["Problem"] = PROBLEM_SCHEMA
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Qorgau API", "version": __version__},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"session": {"type": "apiKey", "in": "cookie",
+                                            "name": "qorgau_session"}},
+        },
+    }
+
+
+@functools.cache
+def _cached_document(app_id: int) -> dict:
+    return build_document(current_app)
+
+
+@bp.get("/api/openapi.json")
+@spec(summary="This document", tags=["meta"])
+def openapi_json():
+    """The OpenAPI 3 document for every endpoint."""
+    return _cached_document(id(current_app._get_current_object()))
