@@ -301,6 +301,12 @@ def test_every_text_has_all_languages():
     ({"occurred_at": "2026-03-07"}, "occurred_at"),
     ({"occurred_at": "2026-13-07T10:00:00+05:00"}, "occurred_at"),
     ({"occurred_at": 1772841600}, "occurred_at"),
+    ({"occurred_at": "2026-06-15T24:00:00+05:00"}, "occurred_at"),
+    ({"occurred_at": "2026-02-29T10:00:00+05:00"}, "occurred_at"),
+    ({"occurred_at": "2026-06-15T10:00:00+05:60"}, "occurred_at"),
+    ({"occurred_at": "2026-06-15T10:00:00+0500"}, "occurred_at"),       # RFC 3339 only
+    ({"occurred_at": "2026-06-15 10:00:00+05:00"}, "occurred_at"),
+    ({"occurred_at": "0001-01-01T01:00:00+05:00"}, "occurred_at"),      # would overflow
 ])
 def test_unknown_values_raise_value_error_naming_the_field(overrides, field):
     with pytest.raises(ValueError, match=f"^{field} "):

@@ -134,6 +134,11 @@ CASES = [
     ({**facts(), "on_duty": "yes"}, "en"),
     (facts(at="2026-06-15T10:00:00"), "en"),
     (facts(at="2026-06-15"), "en"),
+    (facts(at="2026-06-15T24:00:00+05:00"), "en"),   # Date.parse would roll these over
+    (facts(at="2026-02-29T10:00:00+05:00"), "en"),
+    (facts(at="2026-06-15T10:00:00+05:60"), "en"),
+    (facts(at="2026-06-15T10:00:00+0500"), "en"),
+    (facts(at="1899-06-15T10:00:00+05:00"), "en"),
     (facts(), "de"),
 ]
 

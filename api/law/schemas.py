@@ -4,9 +4,12 @@ The choices come from the rules document itself, so adding a circumstance or
 a role to the JSON is the only change needed to accept it.
 """
 
+import re
+from typing import ClassVar
+
 from marshmallow import Schema, ValidationError, fields, validate
 
-from api.law.service import rules
+from api.law.service import MAX_YEAR, MIN_YEAR, parse_instant, rules
 
 _RULES = rules()
 KINDS = [k["id"] for k in _RULES["kinds"]]
@@ -27,6 +30,34 @@ def _no_duplicates(values: list) -> None:
     if repeated:
         raise ValidationError(
             f"Each circumstance may be given once; repeated: {', '.join(repeated)}.")
+
+
+_NAIVE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][\d:.]+)?$", re.ASCII)
+
+
+class Instant(fields.DateTime):
+    """An RFC 3339 date-time with an offset: exactly what the classifier and
+    the PWA accept (marshmallow's own parser takes more spellings)."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "invalid": "Not a valid date-time; use ISO 8601 with a UTC offset, "
+                   "e.g. 2026-03-07T10:15:00+05:00.",
+        "naive": "Must include a UTC offset, e.g. 2026-03-07T10:15:00+05:00; "
+                 "a time without one is ambiguous.",
+        "range": f"Must be in the years {MIN_YEAR}-{MAX_YEAR}.",
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        if _NAIVE.match(value):
+            raise self.make_error("naive")
+        try:
+            return parse_instant(value)
+        except ValueError as err:
+            if value[:4].isdigit() and not MIN_YEAR <= int(value[:4]) <= MAX_YEAR:
+                raise self.make_error("range") from err
+            raise self.make_error("invalid") from err
 
 
 class StrictBoolean(fields.Boolean):
@@ -53,12 +84,8 @@ class ClassifyRequestSchema(Schema):
         required=True,
         metadata={"description": "On duty, in connection with duty, or in revenge for it."},
     )
-    occurred_at = fields.AwareDateTime(
+    occurred_at = Instant(
         required=True,
-        error_messages={
-            "invalid_awareness": "Must include a UTC offset, e.g. 2026-03-07T10:15:00+05:00; "
-                                 "a time without one is ambiguous.",
-        },
         metadata={"description": "When it happened, ISO 8601 with a UTC offset."},
     )
     lang = fields.String(load_default="en", validate=_one_of(LANGUAGES))

@@ -23,8 +23,13 @@ RULES_PATH = Path(__file__).with_name("article_380_3.json")
 # RFC 3339 date-time with an explicit offset; the PWA accepts the same form,
 # so a string one side refuses the other refuses too.
 _ISO_INSTANT = re.compile(
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$", re.ASCII
+    r"^(\d{4})-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?"
+    r"(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$",
+    re.ASCII,
 )
+# An incident outside these years is a typo; near year 1 or 9999 Python's
+# datetime would also overflow when shifted to local time.
+MIN_YEAR, MAX_YEAR = 1900, 9998
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _ACTS = ("threat", "violence_not_dangerous", "violence_dangerous")
 
@@ -65,6 +70,7 @@ def rules_bytes() -> bytes:
     return _load()[0]
 
 
+@cache
 def rules_etag() -> str:
     """A strong ETag (quoted, ready for the header) from the file's sha256."""
     return '"' + hashlib.sha256(_load()[0]).hexdigest() + '"'
@@ -178,6 +184,8 @@ def parse_instant(value) -> datetime:
         raise ValueError(f"occurred_at must be a date-time; got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("occurred_at must include a UTC offset (a naive time is ambiguous)")
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"occurred_at must be in the years {MIN_YEAR}-{MAX_YEAR}; got {value}")
     return value
 
 

@@ -10,12 +10,15 @@ from flask import Blueprint, Response, current_app, request
 from api.errors import Problem
 from api.law import service
 from api.law.schemas import ClassificationSchema, ClassifyRequestSchema
+from api.openapi import spec
 from api.requests import load_body
 
 bp = Blueprint("law", __name__)
 
 
 @bp.get("/rules")
+@spec(summary="The Article 380-3 rules document", responses={200: None, 304: None},
+      tags=["law"])
 def get_rules():
     """The Article 380-3 rules document, with a strong ETag."""
     etag = service.rules_etag()
@@ -29,12 +32,18 @@ def get_rules():
 
 
 @bp.post("/classify")
+@spec(summary="Classify an incident's facts (provisional; nothing is stored)",
+      body=ClassifyRequestSchema, responses={200: ClassificationSchema}, tags=["law"])
 def classify():
     """Classify an incident's facts under Article 380-3 (provisional; nothing is stored)."""
     data = load_body(ClassifyRequestSchema())
     lang = data.pop("lang")
     try:
         result = service.classify(data, lang)
+    except ValueError as err:
+        # The schema should have caught it; if a fact still slips through, the
+        # client hears which one rather than getting a 500.
+        raise Problem(422, "Validation failed", str(err), type_="validation") from err
     except service.LawConfigError as err:
         current_app.logger.error("Law configuration error: %s", err)
         raise Problem(500, "Law configuration error", str(err),

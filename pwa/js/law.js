@@ -22,11 +22,17 @@ export class MciMissing extends LawConfigError {
 
 // Same accepted form as the server: RFC 3339 with an explicit offset, since a
 // time without one would be read in the phone's own zone.
-const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?(Z|[+-](\d{2}):(\d{2}))$/;
+const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
+// Same plausible years as the server (outside them, a typo).
+const MIN_YEAR = 1900;
+const MAX_YEAR = 9998;
 
 function parseInstant(value) {
   if (value instanceof Date) {
-    if (Number.isNaN(value.getTime())) throw new RangeError('occurred_at is an invalid Date');
+    const y = value.getUTCFullYear();
+    if (Number.isNaN(y) || y < MIN_YEAR || y > MAX_YEAR) {
+      throw new RangeError(`occurred_at must be a valid Date in the years ${MIN_YEAR}-${MAX_YEAR}`);
+    }
     return value.getTime();
   }
   const m = typeof value === 'string' ? ISO_INSTANT.exec(value) : null;
@@ -34,14 +40,13 @@ function parseInstant(value) {
     throw new RangeError(
       `occurred_at must be an ISO 8601 date-time with a UTC offset, e.g. 2026-03-07T10:15:00+05:00; got ${JSON.stringify(value)}`);
   }
-  // Date.parse rolls 24:00 or 30 February over to the next day; Python
-  // refuses them, and so does this.
-  const [year, month, day, hour, minute, second = '0', , , offH = '0', offM = '0'] = m.slice(1);
-  const calendar = new Date(Date.UTC(2000, Number(month) - 1, Number(day)));
-  calendar.setUTCFullYear(Number(year));
-  if (Number(year) < 1 || calendar.getUTCMonth() !== Number(month) - 1
-      || calendar.getUTCDate() !== Number(day) || Number(hour) > 23 || Number(minute) > 59
-      || Number(second) > 59 || Number(offH) > 23 || Number(offM) > 59) {
+  const [year, month, day] = m.slice(1, 4).map(Number);
+  if (year < MIN_YEAR || year > MAX_YEAR) {
+    throw new RangeError(`occurred_at must be in the years ${MIN_YEAR}-${MAX_YEAR}; got ${JSON.stringify(value)}`);
+  }
+  // Date.parse would roll 30 February over into March; the server refuses it.
+  const calendar = new Date(Date.UTC(year, month - 1, day));
+  if (calendar.getUTCMonth() !== month - 1 || calendar.getUTCDate() !== day) {
     throw new RangeError(`occurred_at is not a valid date-time: ${JSON.stringify(value)}`);
   }
   // Date keeps milliseconds only; cut longer fractions so every engine parses it.
