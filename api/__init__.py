@@ -22,6 +22,9 @@ def create_app(config: dict | None = None) -> Flask:
     from api.config import configure_app
 
     configure_app(app, config)
+    from api.proxy import configure_proxy
+
+    configure_proxy(app)
     configure_logging(app)
     configure_extensions(app)
     configure_blueprints(app)
@@ -58,20 +61,30 @@ def configure_blueprints(app: Flask) -> None:
         regex = r"(?!api/)[^/].*?"
 
     app.url_map.converters["pwa_path"] = PwaPathConverter
+    from api.auth.views import bp as auth_bp
     from api.core.views import bp as core_bp
+    from api.incidents.views import bp as incidents_bp
     from api.law.views import bp as law_bp
     from api.openapi import bp as openapi_bp
     from api.orgs.views import bp as orgs_bp
+    from api.police.views import bp as police_bp
+    from api.push.views import bp as push_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(openapi_bp)
     app.register_blueprint(law_bp, url_prefix="/api/v1/law")
     app.register_blueprint(orgs_bp, url_prefix="/api/v1")
+    app.register_blueprint(incidents_bp, url_prefix="/api/v1")
+    app.register_blueprint(auth_bp, url_prefix="/api/v1/auth")
+    app.register_blueprint(push_bp, url_prefix="/api/v1/push")
+    app.register_blueprint(police_bp, url_prefix="/api/v1/police")
 
 
 def configure_cli(app: Flask) -> None:
     from api.core.cli import demo_cli
     from api.orgs.cli import orgs_cli, people_cli
+    from api.push.cli import push_cli
 
+    app.cli.add_command(push_cli)
     for group in (orgs_cli, people_cli, demo_cli):
         app.cli.add_command(group)

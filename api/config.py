@@ -21,9 +21,34 @@ DEFAULTS = {
     "RP_ID": "localhost",
     "RP_NAME": "Qorgau",
     "ALLOWED_ORIGINS": ["http://localhost:5000", "http://127.0.0.1:5000"],
+    # Invitation links point here: {BASE_URL}/#/enrol/<token>.
+    "BASE_URL": "http://127.0.0.1:5000",
     # Only the one-command local run sets this (see the README).
     "DEMO": False,
+    # Sign-in and enrolment attempts: [count, seconds] per client address, and
+    # per invitation (fixed windows, counted in the database).
+    "AUTH_RATE_LIMIT_PER_ADDRESS": [30, 60],
+    "AUTH_RATE_LIMIT_PER_INVITATION": [10, 900],
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    # Web Push. The VAPID private key comes from PUSH_VAPID_PRIVATE_KEY (PEM or
+    # base64url) or is generated once into PUSH_VAPID_KEY_FILE (default:
+    # vapid_private.pem in the instance folder).
+    "PUSH_VAPID_PRIVATE_KEY": None,
+    "PUSH_VAPID_KEY_FILE": None,
+    "PUSH_VAPID_SUBJECT": "mailto:push@qorgau.kz",
+    # The one-process local run drains the outbox in a thread; production runs
+    # `flask push worker` processes instead.
+    "PUSH_WORKER_THREAD": False,
+    "PUSH_POLL_SECONDS": 2.0,
+    "PUSH_SEND_TIMEOUT": 10.0,
+    "PUSH_MAX_ATTEMPTS": 6,
+    "PUSH_RETRY_BASE_SECONDS": 5,
+    "PUSH_RETRY_MAX_SECONDS": 900,
+    # A police alert is useless after an hour; a crew confirmation keeps a day.
+    "PUSH_TTL_ALERT": 3600,
+    "PUSH_TTL_DEFAULT": 86400,
+    # Unacknowledged alerts go to the region's other posts and the station managers.
+    "POLICE_ESCALATE_AFTER_SECONDS": 300,
 }
 
 

@@ -129,3 +129,50 @@ def login(client):
         return session
 
     return _login
+
+
+class LiveServer:
+    """The real app served over HTTP in a thread (see the `live_server` fixture)."""
+
+    def __init__(self, app, server):
+        self.app = app
+        self.server = server
+        self.port = server.server_port
+        # localhost, not 127.0.0.1: WebAuthn's RP ID must be a domain, and
+        # http://localhost counts as a secure context.
+        self.url = f"http://localhost:{self.port}"
+
+
+@pytest.fixture
+def live_server(database_url, tmp_path):
+    """The app on http://localhost:<free port> against its own migrated SQLite file.
+
+    RP_ID is "localhost" and ALLOWED_ORIGINS/BASE_URL are this server's origin,
+    so passkey ceremonies from a browser (e.g. Chromium's virtual authenticator)
+    verify. Use `live_server.app.app_context()` to set up data in the test; tweak
+    `live_server.app.config` at any time (settings are read per request).
+    Always SQLite: the browser tests run in the SQLite pass.
+    """
+    import threading
+
+    from werkzeug.serving import make_server
+
+    path = tmp_path / "live.db"
+    if database_url.startswith("sqlite:"):
+        shutil.copyfile(make_url(database_url).database, path)
+    else:
+        migrate_to_head(f"sqlite:///{path}")
+    app = create_app({**base_config(f"sqlite:///{path}"), "RP_ID": "localhost"})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    live = LiveServer(app, server)
+    app.config.update(ALLOWED_ORIGINS=[live.url], BASE_URL=live.url)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield live
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        with app.app_context():
+            db.engine.dispose()

@@ -39,12 +39,35 @@ def health():
     return jsonify(body), status
 
 
+# Files a browser must revalidate on every load: the service worker (so an
+# update is noticed at once), the page that registers it, and the manifest.
+REVALIDATE = {"sw.js", "index.html", "manifest.webmanifest"}
+MIMETYPES = {".webmanifest": "application/manifest+json", ".js": "text/javascript"}
+
+
+def _pwa_dir():
+    # Tests serve a built copy of pwa/ (to exercise an update) through this setting.
+    return current_app.config.get("PWA_DIR") or PWA_DIR
+
+
+def _send(filename: str):
+    suffix = "." + filename.rsplit(".", 1)[-1] if "." in filename else ""
+    response = send_from_directory(_pwa_dir(), filename, max_age=0,
+                                   mimetype=MIMETYPES.get(suffix))
+    if filename in REVALIDATE:
+        response.headers["Cache-Control"] = "no-cache"
+    if filename == "sw.js":
+        # Never let the worker be an old copy: the precache list lives in it.
+        response.headers["Service-Worker-Allowed"] = "/"
+    return response
+
+
 @bp.get("/")
 def index():
-    return send_from_directory(PWA_DIR, "index.html", max_age=0)
+    return _send("index.html")
 
 
 @bp.get("/<pwa_path:filename>")
 def pwa_file(filename: str):
     """The PWA's static files (nginx serves them itself in production)."""
-    return send_from_directory(PWA_DIR, filename, max_age=0)
+    return _send(filename)

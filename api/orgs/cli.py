@@ -1,16 +1,19 @@
 """`flask orgs ...` and `flask people ...`."""
 
+import io
 import sys
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from api.errors import flatten_errors
+from api.auth.service import DEFAULT_INVITATION_HOURS, MAX_INVITATION_HOURS
+from api.errors import Problem, flatten_errors
 from api.extensions import db
 from api.orgs import service
-from api.orgs.models import Language, PolicePost, Position, Role, Station
+from api.orgs.models import Language, Person, PolicePost, Position, Role, Station
 
 orgs_cli = AppGroup("orgs", help="Stations and police posts.")
 people_cli = AppGroup("people", help="People who sign in to Qorgau.")
@@ -86,3 +89,36 @@ def deactivate_command(person_id):
         click.echo(f"No person with id {person_id}.", err=True)
         sys.exit(1)
     click.echo(f"Deactivated person {person.id}: {person.display_name}.")
+
+
+@people_cli.command("invite")
+@click.argument("person_id", type=int)
+@click.option("--hours", default=DEFAULT_INVITATION_HOURS, show_default=True,
+              type=click.IntRange(1, MAX_INVITATION_HOURS),
+              help="How long the link works.")
+def invite_command(person_id, hours):
+    """A one-time link (and QR code) for a person to register a passkey on their phone.
+
+    Prints the link and the QR code, and writes the QR code as a PNG to
+    instance/invitations/<id>.png. Any unused earlier link stops working.
+    """
+    person = db.session.get(Person, person_id)
+    if person is None:
+        click.echo(f"No person with id {person_id}.", err=True)
+        sys.exit(1)
+    try:
+        issued = service.invite_person(person, base_url=current_app.config["BASE_URL"],
+                                       hours=hours)
+    except Problem as err:
+        click.echo(f"{err.title}: {err.detail}", err=True)
+        sys.exit(1)
+    png = service.write_invitation_png(issued, current_app.instance_path)
+    expires = issued.invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    click.echo(f"Invitation for {person.display_name} (person {person.id}), "
+               f"works once, until {expires}:")
+    click.echo(issued.url)
+    click.echo()
+    qr_text = io.StringIO()
+    issued.qr.terminal(out=qr_text, compact=True)
+    click.echo(qr_text.getvalue())
+    click.echo(f"QR code image: {png}")

@@ -48,3 +48,17 @@ class PersonSchema(Schema):
     post = fields.String(load_default=None, metadata={"description": "police post code"})
     language = fields.Enum(Language, by_value=True, load_default=Language.RU)
     active = fields.Boolean(dump_only=True)
+
+
+class ManagedPersonSchema(Schema):
+    id = fields.Integer()
+    display_name = fields.String()
+    role = fields.Enum(Role, by_value=True)
+    position = fields.Enum(Position, by_value=True, allow_none=True)
+    station = fields.String(allow_none=True, metadata={"description": "station code"})
+    active = fields.Boolean()
+    passkeys = fields.Integer(metadata={"description": "live passkeys"})
+
+
+class ManagedPeopleSchema(Schema):
+    people = fields.Nested(ManagedPersonSchema, many=True)

@@ -3,11 +3,13 @@
 import csv
 import io
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import segno
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from api.auth.sessions import revoke_all_sessions
+from api.auth import service as auth
 from api.db import utcnow
 from api.errors import flatten_errors
 from api.extensions import db
@@ -208,7 +210,12 @@ def add_person(values: dict) -> Person:
 
 
 def deactivate_person(person_id: int) -> Person | None:
-    """Mark a person inactive; they can no longer sign in. Their records stay."""
+    """Mark a person inactive; they can no longer sign in. Their records stay.
+
+    Every session ends at once, and their passkeys and open invitations are
+    revoked too: an inactive person holds no live credential, so coming back
+    means a fresh invitation (not a phone that was out of our hands meanwhile).
+    """
     person = db.session.get(Person, person_id)
     if person is None:
         return None
@@ -216,8 +223,44 @@ def deactivate_person(person_id: int) -> Person | None:
         person.active = False
         person.deactivated_at = utcnow()
         db.session.commit()
-    revoke_all_sessions(person.id)
+    auth.revoke_all_devices(person.id)
     return person
+
+
+@dataclass
+class IssuedInvitation:
+    url: str
+    invitation: object  # api.auth.models.Invitation
+    qr: segno.QRCode
+
+
+def invite_person(person: Person, *, base_url: str, created_by: Person | None = None,
+                  hours: int = auth.DEFAULT_INVITATION_HOURS) -> IssuedInvitation:
+    """A one-time enrolment link for `person`, and the same link as a QR code."""
+    token, invitation = auth.create_invitation(person, created_by=created_by, hours=hours)
+    url = auth.invitation_url(base_url, token)
+    return IssuedInvitation(url=url, invitation=invitation, qr=segno.make(url, error="m"))
+
+
+def write_invitation_png(issued: IssuedInvitation, instance_path: str) -> Path:
+    """instance/invitations/<person id>.png, readable only by its owner (it is a key)."""
+    folder = Path(instance_path) / "invitations"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{issued.invitation.person_id}.png"
+    issued.qr.save(str(path), kind="png", scale=8, border=4)
+    path.chmod(0o600)
+    return path
+
+
+def people_in_scope(actor: Person) -> list[Person]:
+    """Whom `actor` may manage devices for: an admin everyone, a manager their crew."""
+    query = select(Person).order_by(Person.display_name, Person.id)
+    if actor.role == Role.MANAGER:
+        query = query.where(Person.role == Role.CREW,
+                            Person.station_id.in_(actor.station_ids_in_scope() or {-1}))
+    elif actor.role != Role.ADMIN:
+        return []
+    return list(db.session.scalars(query))
 
 
 def list_people(include_inactive: bool = True) -> list[Person]:

@@ -1,11 +1,19 @@
-"""Organisation reference data."""
+"""Organisation reference data, and the people a manager or administrator looks after."""
 
-from flask import Blueprint
-from sqlalchemy import select
+from flask import Blueprint, current_app, request
+from sqlalchemy import func, select
 
+from api.auth import service as auth
+from api.auth.access import current_person, require
+from api.auth.models import Passkey
+from api.auth.schemas import InvitationOutSchema, InvitationRequestSchema, RevokedSchema
+from api.errors import Problem
 from api.extensions import db
-from api.orgs.models import Region
-from api.orgs.schemas import RegionSchema
+from api.openapi import spec
+from api.orgs import service
+from api.orgs.models import Person, Region, Role
+from api.orgs.schemas import ManagedPeopleSchema, RegionSchema
+from api.requests import load_body
 
 bp = Blueprint("orgs", __name__)
 
@@ -15,3 +23,58 @@ def regions():
     """The 20 ISO 3166-2:KZ units. Public reference data, like the law rules."""
     rows = db.session.scalars(select(Region).order_by(Region.code))
     return {"regions": RegionSchema(many=True).dump(rows)}
+
+
+def _managed_person(person_id: int) -> Person:
+    """The person, if the caller may manage their devices; 404 / 403 otherwise."""
+    person = db.session.get(Person, person_id)
+    if person is None:
+        raise Problem(404, "Not Found", f"No person with id {person_id}.", type_="not-found")
+    if not auth.may_manage_devices(current_person(), person):
+        raise Problem(403, "Forbidden", "You may manage only the crew of your own stations.",
+                      type_="forbidden")
+    return person
+
+
+@bp.get("/people")
+@spec(summary="People I may invite or whose devices I may revoke", tags=["people"],
+      responses={200: ManagedPeopleSchema})
+@require(Role.MANAGER, Role.ADMIN)
+def people():
+    """A manager's crew (their stations), or everyone for an administrator."""
+    listed = service.people_in_scope(current_person())
+    counts = dict(db.session.execute(
+        select(Passkey.person_id, func.count()).where(
+            Passkey.revoked_at.is_(None), Passkey.person_id.in_([p.id for p in listed] or [-1]))
+        .group_by(Passkey.person_id)).all())
+    rows = [{"id": p.id, "display_name": p.display_name, "role": p.role,
+             "position": p.position, "station": p.station.code if p.station else None,
+             "active": p.active, "passkeys": counts.get(p.id, 0)} for p in listed]
+    return ManagedPeopleSchema().dump({"people": rows})
+
+
+@bp.post("/people/<int:person_id>/invitations")
+@spec(summary="A one-time enrolment link (and QR code) for a person", tags=["people"],
+      body=InvitationRequestSchema, responses={201: InvitationOutSchema})
+@require(Role.MANAGER, Role.ADMIN)
+def create_invitation(person_id: int):
+    """Invite a person to register a passkey. Replaces any unused earlier link."""
+    person = _managed_person(person_id)
+    data = load_body(InvitationRequestSchema()) if request.get_data() else \
+        InvitationRequestSchema().load({})
+    issued = service.invite_person(person, base_url=current_app.config["BASE_URL"],
+                                   created_by=current_person(), hours=data["hours"])
+    body = {"url": issued.url,
+            "expires_at": auth.iso_utc(issued.invitation.expires_at),
+            "qr_svg": issued.qr.svg_inline(scale=4, light="#fff")}
+    return body, 201, {"Cache-Control": "no-store"}
+
+
+@bp.post("/people/<int:person_id>/revoke-devices")
+@spec(summary="Revoke all of a person's passkeys and sessions (lost phone)",
+      tags=["people"], responses={200: RevokedSchema})
+@require(Role.MANAGER, Role.ADMIN)
+def revoke_devices(person_id: int):
+    """Every passkey, session and open invitation of the person ends at once."""
+    person = _managed_person(person_id)
+    return auth.revoke_all_devices(person.id)

@@ -1,29 +1,474 @@
+// The crew member's app: one tap logs an incident on the phone at once; the
+// outbox then syncs by itself. Plain ES modules, no framework.
+//
+//   #/                  home: the big "Log incident" button
+//   #/incidents         My incidents
+//   #/incidents/<uuid>  one incident: details, classification, history
+//   #/account, #/enrol/<token>   sign-in, enrolment and devices (js/auth.js)
+
 import { chooseLanguage, setLanguage, t } from "./i18n.js";
+import * as store from "./store.js";
+import {
+  fetchIncident, fetchMe, flush, onAnnouncement, refreshFromServer, SYNC_TAG,
+} from "./sync.js";
+import { formatTime, renderIncident, renderList } from "./ui.js";
+import { APP_VERSION } from "./version.js";
 
-let lang = chooseLanguage();
-let healthKey = "";
+const $ = (id) => document.getElementById(id);
 
-function render() {
+const state = {
+  lang: chooseLanguage(),
+  rules: null,          // the Article 380-3 rules document (cached in IndexedDB)
+  me: null,             // the signed-in person (cached in IndexedDB)
+  posts: null,          // police posts at hospitals, when the server offers them
+  health: "",
+  route: { name: "home" },
+  lastSaved: null,      // the record the last tap saved (for the confirmation)
+  saveError: null,
+  syncMessage: null,    // {key, values}
+  signinNeeded: false,
+  unsynced: null,
+  location: new Map(),  // incident id → "waiting" | "failed"
+  waitingWorker: null,  // a new service worker ready to take over
+  incidentView: null,   // {id, refresh} of the incident on screen
+  serverEvents: new Map(),
+};
+
+// ---------------------------------------------------------------- rendering
+
+function renderStatic() {
+  const { lang } = state;
   document.documentElement.lang = lang;
-  for (const el of document.querySelectorAll("[data-i18n]")) {
-    el.textContent = t(lang, el.dataset.i18n);
+  for (const node of document.querySelectorAll("[data-i18n]")) {
+    node.textContent = t(lang, node.dataset.i18n);
+  }
+  for (const node of document.querySelectorAll("[data-i18n-label]")) {
+    node.setAttribute("aria-label", t(lang, node.dataset.i18nLabel));
   }
   for (const button of document.querySelectorAll("[data-lang]")) {
     button.setAttribute("aria-pressed", String(button.dataset.lang === lang));
   }
-  document.getElementById("health").textContent = healthKey ? t(lang, healthKey) : "…";
+  $("health").textContent = state.health ? t(lang, state.health) : "…";
+  $("app-version").textContent = APP_VERSION;
+  renderChrome();
 }
 
-for (const button of document.querySelectorAll("[data-lang]")) {
-  button.addEventListener("click", () => {
-    lang = button.dataset.lang;
-    setLanguage(lang);
-    render();
+function renderChrome() {
+  const { lang } = state;
+  const count = $("unsynced");
+  if (state.unsynced !== null) {
+    count.textContent = t(lang, "unsynced", { n: state.unsynced });
+    count.dataset.count = String(state.unsynced);
+    count.classList.toggle("has-unsynced", state.unsynced > 0);
+  }
+  const msg = state.syncMessage;
+  $("sync-message").textContent = msg ? t(lang, msg.key, msg.values) : "";
+  $("signin-banner").hidden = !state.signinNeeded;
+  $("update-banner").hidden = !state.waitingWorker;
+
+  const saved = $("saved");
+  if (state.saveError) {
+    saved.hidden = false;
+    saved.className = "saved failed";
+    saved.textContent = t(lang, "save_failed", { error: state.saveError });
+  } else if (state.lastSaved) {
+    saved.hidden = false;
+    saved.className = "saved";
+    saved.textContent = t(lang, "saved_on_phone_at",
+      { time: formatTime(state.lastSaved.saved_at, lang) });
+  } else {
+    saved.hidden = true;
+  }
+}
+
+async function refreshCount() {
+  state.unsynced = await store.countUnsynced();
+  renderChrome();
+}
+
+function parseRoute() {
+  const hash = location.hash.replace(/^#/, "") || "/";
+  const m = hash.match(/^\/incidents\/([0-9a-f-]{36})$/i);
+  if (m) return { name: "incident", id: m[1].toLowerCase() };
+  if (hash === "/incidents") return { name: "incidents" };
+  if (hash === "/account" || hash.startsWith("/enrol/")) return { name: "account" };
+  return { name: "home" };
+}
+
+async function renderRoute({ full = true } = {}) {
+  const route = state.route;
+  $("view-home").hidden = route.name !== "home";
+  $("view-incidents").hidden = route.name !== "incidents";
+  $("view-incident").hidden = route.name !== "incident";
+  $("view-account").hidden = route.name !== "account";
+  if (route.name === "incidents") {
+    renderList($("incident-list"), $("no-incidents"), await store.listIncidents(), state);
+  } else if (route.name === "incident") {
+    const record = await store.getIncident(route.id);
+    if (full || !state.incidentView || state.incidentView.id !== route.id) {
+      const view = renderIncident($("incident-body"), record, { ...state, save: saveDetails });
+      state.incidentView = { id: route.id, refresh: view.refresh };
+    }
+    if (record) {
+      state.incidentView.refresh(record, {
+        revisions: await store.getRevisions(route.id),
+        serverEvents: state.serverEvents.get(route.id),
+        locationState: state.location.get(route.id),
+      });
+    }
+  } else {
+    state.incidentView = null;
+  }
+}
+
+// ---------------------------------------------------------------- the tap
+
+let tapping = false;
+
+async function logIncident() {
+  if (tapping) return; // a second tap while the first is saving is the same tap (gloves)
+  tapping = true;
+  state.saveError = null;
+  const id = store.uuid();
+  const position = state.me?.role === "crew" ? state.me.position : null;
+  const saved = store.createIncident({ victim_role: position || null }, id);
+  // Location is asked for at the same moment; the save never waits for it.
+  askLocation(id, saved);
+  try {
+    const record = await saved;
+    state.lastSaved = record;
+    renderChrome();
+    if (navigator.vibrate) navigator.vibrate(200);
+    await refreshCount();
+    location.hash = `#/incidents/${id}`;
+    requestFlush();
+  } catch (err) {
+    state.saveError = err && err.name ? err.name : String(err);
+    renderChrome();
+  } finally {
+    tapping = false;
+  }
+}
+
+function askLocation(id, saved) {
+  if (!("geolocation" in navigator)) {
+    state.location.set(id, "failed");
+    return;
+  }
+  state.location.set(id, "waiting");
+  navigator.geolocation.getCurrentPosition(async (pos) => {
+    const { latitude, longitude, accuracy } = pos.coords;
+    const location = {
+      lat: latitude, lon: longitude,
+      accuracy_m: Math.round(accuracy * 10) / 10,
+      fixed_at: store.localIso(new Date(pos.timestamp)),
+      // The API does not say which sensor answered; a tight fix is satellite.
+      source: accuracy <= 100 ? "gps" : "network",
+    };
+    try {
+      await saved;
+      await store.reviseIncident(id, { location }, "location");
+      state.location.delete(id);
+      await afterLocalChange();
+    } catch { /* the record stays without a location */ }
+  }, () => {
+    state.location.set(id, "failed");
+    if (state.route.name === "incident" && state.route.id === id) renderRoute({ full: false });
+  }, { enableHighAccuracy: true, timeout: 60000, maximumAge: 30000 });
+}
+
+let detailFlushTimer = null;
+
+async function saveDetails(changes) {
+  const id = state.route.id;
+  try {
+    await store.reviseIncident(id, changes, "edit");
+  } catch (err) {
+    state.saveError = err && err.name ? err.name : String(err);
+    renderChrome();
+    return;
+  }
+  await afterLocalChange();
+  // Several quick edits go out in one request.
+  clearTimeout(detailFlushTimer);
+  detailFlushTimer = setTimeout(requestFlush, 1500);
+}
+
+async function afterLocalChange() {
+  await refreshCount();
+  await renderRoute({ full: false });
+  registerBackgroundSync();
+}
+
+// ---------------------------------------------------------------- sync
+
+const BASE_DELAY = 2000;
+const MAX_DELAY = 5 * 60 * 1000;
+const IDLE_DELAY = 30 * 1000;
+let failures = 0;
+let timer = null;
+
+// Full jitter: a random wait up to the exponential bound, so phones that lost
+// signal together do not all come back at the same second.
+function nextDelay() {
+  if (!failures) return IDLE_DELAY;
+  return Math.max(1000, Math.random() * Math.min(MAX_DELAY, BASE_DELAY * 2 ** failures));
+}
+
+function schedule() {
+  clearTimeout(timer);
+  timer = setTimeout(() => {
+    if (document.visibilityState === "visible") requestFlush();
+    else schedule();
+  }, nextDelay());
+}
+
+async function requestFlush({ manual = false } = {}) {
+  if (manual) { state.syncMessage = { key: "syncing" }; renderChrome(); }
+  let result;
+  try {
+    result = await flush();
+  } catch (err) {
+    result = { state: "error", status: err && err.name ? err.name : "?" };
+  }
+  handleResult(result, manual);
+  schedule();
+  return result;
+}
+
+function handleResult(result, manual) {
+  switch (result.state) {
+    case "synced":
+      failures = 0;
+      state.signinNeeded = false;
+      state.syncMessage = result.rejected
+        ? { key: "sync_rejected", values: { n: result.rejected } }
+        : { key: "sync_done" };
+      refreshFromServer().catch(() => {});
+      break;
+    case "idle":
+      failures = 0;
+      if (manual) state.syncMessage = null;
+      break;
+    case "signin":
+      failures += 1;
+      state.signinNeeded = true;
+      state.syncMessage = null;
+      break;
+    case "offline":
+      failures += 1;
+      state.syncMessage = { key: "sync_offline" };
+      registerBackgroundSync();
+      break;
+    default:
+      failures += 1;
+      state.syncMessage = { key: "sync_error", values: { status: result.status } };
+      registerBackgroundSync();
+  }
+  refreshCount();
+  renderRoute({ full: false });
+}
+
+// Background Sync (Chromium): the browser wakes the service worker to flush
+// when the connection returns, even after the app is closed.
+async function registerBackgroundSync() {
+  try {
+    const reg = await navigator.serviceWorker?.getRegistration();
+    if (reg && reg.sync) await reg.sync.register(SYNC_TAG);
+  } catch { /* not offered, or refused: the page's own triggers remain */ }
+}
+
+// ---------------------------------------------------------------- data the app keeps offline
+
+async function loadCached() {
+  const [rules, me, posts] = await Promise.all(
+    [store.getMeta("rules"), store.getMeta("me"), store.getMeta("posts")]);
+  state.rules = rules ? rules.body : null;
+  state.me = me || null;
+  state.posts = posts || null;
+}
+
+async function refreshRules() {
+  const cached = await store.getMeta("rules");
+  const headers = cached?.etag ? { "If-None-Match": cached.etag } : {};
+  const res = await fetch("/api/v1/law/rules", { headers, cache: "no-store" });
+  if (res.status === 304 || !res.ok) return;
+  const body = await res.json();
+  await store.setMeta("rules", { etag: res.headers.get("ETag"), body });
+  state.rules = body;
+}
+
+async function refreshPosts() {
+  const res = await fetch("/api/v1/posts", { credentials: "same-origin", cache: "no-store",
+    headers: { Accept: "application/json" } });
+  if (res.status === 404) { await store.setMeta("posts", null); state.posts = null; return; }
+  if (!res.ok) return;
+  const body = await res.json();
+  const posts = Array.isArray(body) ? body : body.items || body.posts || [];
+  await store.setMeta("posts", posts);
+  state.posts = posts;
+}
+
+async function refreshMe() {
+  const body = await fetchMe();
+  state.me = body ? body.person : null;
+  state.signinNeeded = !body;
+  if (body && !localStorage.getItem("qorgau.lang") && body.person?.language) {
+    state.lang = body.person.language; // the person's own setting, until they switch here
+  }
+}
+
+async function refreshHealth() {
+  try {
+    const res = await fetch("/api/health", { cache: "no-store" });
+    state.health = res.ok ? "ok" : "down";
+  } catch {
+    state.health = "down";
+  }
+}
+
+// ---------------------------------------------------------------- updates of the app itself
+
+async function registerServiceWorker() {
+  if (!("serviceWorker" in navigator)) return null;
+  const reg = await navigator.serviceWorker.register("/sw.js",
+    { type: "module", scope: "/", updateViaCache: "none" });
+  const offer = (worker) => {
+    // Only an update is offered; the first install just starts caching.
+    if (worker && navigator.serviceWorker.controller) {
+      state.waitingWorker = worker;
+      renderChrome();
+    }
+  };
+  offer(reg.waiting);
+  reg.addEventListener("updatefound", () => {
+    const worker = reg.installing;
+    worker?.addEventListener("statechange", () => {
+      if (worker.state === "installed") offer(worker);
+    });
+  });
+  let reloading = false;
+  navigator.serviceWorker.addEventListener("controllerchange", () => {
+    // Only reload when this page asked for the new version.
+    if (state.updateAccepted && !reloading) { reloading = true; location.reload(); }
+  });
+  return reg;
+}
+
+async function acceptUpdate() {
+  const worker = state.waitingWorker;
+  if (!worker) return;
+  const button = $("update-now");
+  button.disabled = true;
+  button.textContent = t(state.lang, "update_waiting_write");
+  // Commit a note being typed, then let every write finish: the new code
+  // never takes over in the middle of a save.
+  if (document.activeElement && document.activeElement.blur) document.activeElement.blur();
+  clearTimeout(detailFlushTimer);
+  await store.idle();
+  state.updateAccepted = true;
+  worker.postMessage({ type: "SKIP_WAITING" });
+}
+
+// ---------------------------------------------------------------- sign-in
+
+function startSignIn() {
+  // Sign-in and enrolment are drawn by js/auth.js in the account view.
+  location.hash = "#/account";
+}
+
+// js/auth.js announces every change of session with "qorgau:auth" (the /me
+// body, or null when signed out). A new session lets the outbox carry on.
+async function onAuth(event) {
+  const body = event.detail;
+  if (body && body.person) {
+    state.me = body.person;
+    state.signinNeeded = false;
+    await store.setMeta("me", body.person);
+    if (!localStorage.getItem("qorgau.lang") && body.person.language) {
+      state.lang = body.person.language;
+    }
+    renderStatic();
+    failures = 0;
+    requestFlush();
+  } else {
+    state.signinNeeded = true;
+    renderChrome();
+  }
+}
+
+// The account module is loaded apart from the rest, so that nothing in it can
+// ever keep the "Log incident" button from working.
+async function loadAuth() {
+  try {
+    await import("./auth.js");
+  } catch (err) {
+    console.warn("auth module unavailable:", err);
+  }
+}
+
+// ---------------------------------------------------------------- start
+
+function bind() {
+  $("log-incident").addEventListener("click", logIncident);
+  $("sync-now").addEventListener("click", () => requestFlush({ manual: true }));
+  $("update-now").addEventListener("click", acceptUpdate);
+  $("sign-in").addEventListener("click", startSignIn);
+  for (const button of document.querySelectorAll("[data-lang]")) {
+    button.addEventListener("click", () => {
+      state.lang = button.dataset.lang;
+      setLanguage(state.lang);
+      renderStatic();
+      renderRoute();
+    });
+  }
+  window.addEventListener("hashchange", () => {
+    state.route = parseRoute();
+    renderRoute().then(() => {
+      if (state.route.name === "incidents") refreshFromServer().catch(() => {});
+      if (state.route.name === "incident") loadServerEvents(state.route.id);
+    });
+  });
+  window.addEventListener("online", () => { failures = 0; requestFlush(); });
+  window.addEventListener("offline", () => {
+    state.syncMessage = { key: "sync_offline" };
+    renderChrome();
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState !== "visible") return;
+    requestFlush();
+    navigator.serviceWorker?.getRegistration().then((reg) => reg?.update()).catch(() => {});
+  });
+  window.addEventListener("qorgau:auth", onAuth);
+  onAnnouncement((message) => {
+    if (message?.type === "outbox-changed") { refreshCount(); renderRoute({ full: false }); }
+    if (message?.type === "signin-needed") { state.signinNeeded = true; renderChrome(); }
   });
 }
 
-render();
-fetch("/api/health")
-  .then((r) => { healthKey = r.ok ? "ok" : "down"; })
-  .catch(() => { healthKey = "down"; })
-  .finally(render);
+async function loadServerEvents(id) {
+  const incident = await fetchIncident(id);
+  if (incident && Array.isArray(incident.events)) {
+    state.serverEvents.set(id, incident.events);
+    if (state.route.name === "incident" && state.route.id === id) renderRoute({ full: false });
+  }
+}
+
+async function start() {
+  state.route = parseRoute();
+  bind();
+  renderStatic();
+  await loadCached();
+  await refreshCount();
+  await renderRoute();
+  requestFlush(); // app start
+  // Then what needs the network, none of it in the way of the button.
+  registerServiceWorker().catch(() => {});
+  loadAuth();
+  await Promise.allSettled([refreshRules(), refreshMe(), refreshPosts(), refreshHealth()]);
+  renderStatic();
+  await renderRoute();
+  if (state.route.name === "incident") loadServerEvents(state.route.id);
+}
+
+start();

@@ -1,0 +1,1 @@
+"""Incidents: the crew's records, their sync, case numbers and history."""

@@ -1,0 +1,265 @@
+"""Request and response schemas of the incident endpoints.
+
+The choices (kinds, circumstances, victim roles) come from the law rules
+document, so the classifier, the PWA and this validation always agree.
+"""
+
+import re
+from typing import ClassVar
+
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+)
+
+from api.incidents.models import DeviceTimeFlag, IncidentStatus, LocationSource
+from api.law.service import MAX_YEAR, MIN_YEAR, parse_instant, rules
+
+_RULES = rules()
+KINDS = [k["id"] for k in _RULES["kinds"]]
+CIRCUMSTANCES = [c["id"] for c in _RULES["aggravating_circumstances"]]
+VICTIM_ROLES = [r["id"] for r in _RULES["victim_roles"]]
+MAX_BATCH = 100
+MAX_NOTE = 2000
+MAX_REVISION = 2**31 - 1  # the column is a 32-bit integer
+
+
+def _one_of(choices) -> validate.OneOf:
+    return validate.OneOf(list(choices), error="Must be one of: {choices}.")
+
+
+def _no_nul(value: str) -> None:
+    # PostgreSQL text cannot hold NUL; refuse it here rather than fail on insert.
+    if "\x00" in value:
+        raise ValidationError("Must not contain NUL characters.")
+
+
+def _no_duplicates(values: list) -> None:
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValidationError(f"Each circumstance may be given once; repeated: "
+                              f"{', '.join(repeated)}.")
+
+
+_NAIVE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][\d:.]+)?$", re.ASCII)
+
+
+class Instant(fields.DateTime):
+    """An RFC 3339 date-time with a UTC offset, parsed as the law classifier does."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "invalid": "Not a valid date-time; use ISO 8601 with a UTC offset, "
+                   "e.g. 2026-03-07T10:15:00+05:00.",
+        "naive": "Must include a UTC offset, e.g. 2026-03-07T10:15:00+05:00.",
+        "range": f"Must be in the years {MIN_YEAR}-{MAX_YEAR}.",
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        if _NAIVE.match(value):
+            raise self.make_error("naive")
+        try:
+            return parse_instant(value)
+        except ValueError as err:
+            if value[:4].isdigit() and not MIN_YEAR <= int(value[:4]) <= MAX_YEAR:
+                raise self.make_error("range") from err
+            raise self.make_error("invalid") from err
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class StrictInteger(fields.Integer):
+    """A JSON integer: not 1.5, not "7", not true."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class LocationSchema(Schema):
+    lat = fields.Float(required=True, allow_nan=False, validate=validate.Range(-90, 90))
+    lon = fields.Float(required=True, allow_nan=False, validate=validate.Range(-180, 180))
+    accuracy_m = fields.Float(load_default=None, allow_none=True, allow_nan=False,
+                              validate=validate.Range(0, 100_000),
+                              metadata={"description": "Radius of the fix, metres."})
+    fixed_at = Instant(load_default=None, allow_none=True,
+                       metadata={"description": "When the position was fixed."})
+    source = fields.Enum(LocationSource, by_value=True, required=True)
+
+
+class SyncRecordSchema(Schema):
+    """One incident as the phone holds it. On a revision, a field left out is kept.
+
+    Defaults (applied when the incident is first created): kind "unspecified",
+    aggravating [], victim_role the reporter's position, on_duty true,
+    police_needed false, location null, destination_post_id null, note "".
+    """
+
+    id = fields.UUID(required=True, metadata={"description": "Made by the phone; the identity."})
+    revision = StrictInteger(required=True, validate=validate.Range(1, MAX_REVISION))
+    tapped_at = Instant(required=True, metadata={
+        "description": "Device time of the tap, with its UTC offset. Fixed at creation."})
+    kind = fields.String(validate=_one_of(KINDS))
+    aggravating = fields.List(fields.String(validate=_one_of(CIRCUMSTANCES)),
+                              validate=_no_duplicates)
+    victim_role = fields.String(allow_none=True, validate=_one_of(VICTIM_ROLES))
+    on_duty = StrictBoolean()
+    police_needed = StrictBoolean()
+    location = fields.Nested(LocationSchema, allow_none=True)
+    destination_post_id = StrictInteger(allow_none=True, validate=validate.Range(1, 2**31 - 1))
+    note = fields.String(validate=[validate.Length(max=MAX_NOTE), _no_nul])
+
+
+class RecordBatch(fields.List):
+    """Documented as a list of records; each record is validated on its own
+    later, so one bad record is answered by itself and never rejects the rest."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list):
+            raise self.make_error("invalid")
+        return list(value)
+
+
+class SyncRequestSchema(Schema):
+    device_id = fields.String(required=True, validate=[validate.Length(1, 64), _no_nul])
+    outbox_size = StrictInteger(required=True, validate=validate.Range(0, 1_000_000))
+    app_version = fields.String(load_default=None, allow_none=True,
+                                validate=[validate.Length(max=40), _no_nul])
+    sent_at = Instant(required=True, metadata={
+        "description": "Device clock when sending; the skew is receipt minus this."})
+    records = RecordBatch(fields.Nested(SyncRecordSchema), required=True,
+                          validate=validate.Length(max=MAX_BATCH))
+
+
+class FieldErrorSchema(Schema):
+    field = fields.String()
+    message = fields.String()
+
+
+class IncidentSummarySchema(Schema):
+    """What the phone needs back about a stored incident."""
+
+    id = fields.UUID()
+    case_number = fields.String()
+    revision = fields.Integer()
+    status = fields.Enum(IncidentStatus, by_value=True)
+    classification = fields.Dict(allow_none=True)
+    post_id = fields.Integer(allow_none=True)
+    received_at = fields.AwareDateTime()
+
+
+class SyncResultSchema(Schema):
+    id = fields.String(allow_none=True, metadata={"description": "The record's id as sent."})
+    status = fields.String(validate=validate.OneOf(
+        ["created", "updated", "unchanged", "rejected"]))
+    errors = fields.List(fields.Nested(FieldErrorSchema),
+                         metadata={"description": "Only for rejected records."})
+    incident = fields.Nested(IncidentSummarySchema,
+                             metadata={"description": "Absent for rejected records."})
+
+
+class SyncResponseSchema(Schema):
+    server_time = fields.AwareDateTime()
+    results = fields.List(fields.Nested(SyncResultSchema), metadata={
+        "description": "results[i] answers records[i]."})
+
+
+class LocationOutSchema(Schema):
+    lat = fields.Float()
+    lon = fields.Float()
+    accuracy_m = fields.Float(allow_none=True)
+    fixed_at = fields.AwareDateTime(allow_none=True)
+    source = fields.Enum(LocationSource, by_value=True)
+
+
+class ActorSchema(Schema):
+    id = fields.Integer()
+    display_name = fields.String()
+    role = fields.String()
+
+
+class EventSchema(Schema):
+    id = fields.Integer()
+    at = fields.AwareDateTime()
+    kind = fields.String()
+    revision = fields.Integer(allow_none=True)
+    actor = fields.Nested(ActorSchema, allow_none=True)
+    changes = fields.Dict(metadata={"description": "field: [before, after]"})
+
+
+class IncidentSchema(Schema):
+    id = fields.UUID()
+    case_number = fields.String()
+    revision = fields.Integer()
+    status = fields.Enum(IncidentStatus, by_value=True)
+    reporter_id = fields.Integer()
+    reporter_position = fields.String()
+    station_id = fields.Integer()
+    post_id = fields.Integer(allow_none=True)
+    destination_post_id = fields.Integer(allow_none=True)
+    tapped_at = fields.AwareDateTime(attribute="tapped_at_local", metadata={
+        "description": "As the device wrote it, with its offset."})
+    occurred_at = fields.AwareDateTime(metadata={
+        "description": "The instant the server takes as the time of the incident."})
+    received_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+    clock_skew_s = fields.Float()
+    device_time_flag = fields.Enum(DeviceTimeFlag, by_value=True, allow_none=True)
+    kind = fields.String()
+    aggravating = fields.List(fields.String())
+    victim_role = fields.String()
+    on_duty = fields.Boolean()
+    police_needed = fields.Boolean()
+    location = fields.Nested(LocationOutSchema, allow_none=True)
+    note = fields.String()
+    erdr_number = fields.String(allow_none=True)
+    classification = fields.Dict(allow_none=True)
+
+
+class IncidentDetailSchema(IncidentSchema):
+    events = fields.List(fields.Nested(EventSchema))
+
+
+class IncidentPageSchema(Schema):
+    items = fields.List(fields.Nested(IncidentSchema))
+    next_cursor = fields.String(allow_none=True, metadata={
+        "description": "Pass as ?cursor= for the next page; null on the last page."})
+
+
+class ListQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE  # cache-busting or tracking parameters are harmless
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=200))
+
+
+class DeviceSchema(Schema):
+    person_id = fields.Integer()
+    display_name = fields.String(attribute="person.display_name")
+    device_id = fields.String()
+    station_id = fields.Integer()
+    app_version = fields.String(allow_none=True)
+    outbox_size = fields.Integer()
+    last_sync_at = fields.AwareDateTime()
+    clock_skew_s = fields.Float()
+
+
+class DeviceListSchema(Schema):
+    devices = fields.List(fields.Nested(DeviceSchema))
+

@@ -1,0 +1,539 @@
+"""The incident rules: sync, case numbers, history, scope. No Flask request objects.
+
+Sync is one transaction per batch. Per pass over the batch's ids:
+  1. lock the incidents that already exist (SELECT ... FOR UPDATE, in id order);
+  2. insert the new ones with INSERT ... ON CONFLICT (id) DO NOTHING RETURNING;
+     an id another transaction inserted meanwhile is not returned, so it is
+     locked and handled as existing (a replay), never created twice;
+  3. apply newer revisions, skip older ones and replays.
+Then case numbers are drawn from the region/year counter (an upsert that
+increments and returns, holding the counter row until commit), events are
+appended, the device's status is recorded, and the hooks run; all commit
+together, so a number is used only by an incident that is stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import json
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from marshmallow import ValidationError
+from sqlalchemy import false, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import selectinload
+
+from api.db import utcnow
+from api.errors import flatten_errors
+from api.extensions import db
+from api.incidents.models import (
+    CaseCounter,
+    DeviceTimeFlag,
+    Incident,
+    IncidentEvent,
+    IncidentStatus,
+    SyncDevice,
+)
+from api.incidents.schemas import SyncRecordSchema
+from api.law import service as law
+from api.orgs.models import Person, PolicePost, Role
+
+log = logging.getLogger(__name__)
+
+# A tap later than the receipt by more than this is from a clock running ahead.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+# A phone offline for more than a year is not plausible; its clock is wrong.
+PAST_LIMIT = timedelta(days=366)
+# Deadlocks and SQLite's busy snapshots are retried; the batch is idempotent.
+SYNC_ATTEMPTS = 4
+CASE_PREFIX = "QG"
+
+# Fields a newer revision may change (what the crew member reports).
+MUTABLE = ("kind", "aggravating", "victim_role", "on_duty", "police_needed",
+           "location", "destination_post_id", "note")
+CLASSIFIED = ("kind", "aggravating", "victim_role", "on_duty")
+FOREIGN_ID = "This id cannot be used; the app must make a new one."
+
+# ---------------------------------------------------------------------------
+# Hooks: other domains (push: routing and notification) act in the same
+# transaction. Each entry may define on_incident_synced(incident) (once, when
+# sync first stores the incident, after its case number is set) and
+# on_incident_event(incident, event) (every appended event, "created" too).
+incident_hooks: list = []
+
+
+def register_hook(hook):
+    """Add a hook object or module; returns it, so it can decorate a class."""
+    if hook not in incident_hooks:
+        incident_hooks.append(hook)
+    return hook
+
+
+def _dispatch(method: str, *args) -> None:
+    for hook in list(incident_hooks):
+        handler = getattr(hook, method, None)
+        if handler is not None:
+            handler(*args)
+
+
+# ---------------------------------------------------------------------------
+# History
+
+
+def _jsonable(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def _new_event(incident: Incident, actor: Person | None, kind: str, changes: dict,
+               at: datetime | None = None, revision: int | None = None) -> IncidentEvent:
+    event = IncidentEvent(incident_id=incident.id, actor_id=actor.id if actor else None,
+                          kind=kind, revision=revision or incident.revision,
+                          changes={k: [_jsonable(b), _jsonable(a)]
+                                   for k, (b, a) in changes.items()},
+                          at=at or utcnow())
+    db.session.add(event)
+    incident.updated_at = event.at
+    return event
+
+
+def append_event(incident: Incident, actor: Person | None, kind: str,
+                 changes: dict) -> IncidentEvent:
+    """Record a change to `incident`: changes maps field -> (before, after).
+
+    The caller has made the change and commits; the event joins its
+    transaction, so the change and its history are stored together or not at
+    all. Hooks' on_incident_event runs at once.
+    """
+    event = _new_event(incident, actor, kind, changes)
+    _dispatch("on_incident_event", incident, event)
+    return event
+
+
+# ---------------------------------------------------------------------------
+# Scope: the one rule for who sees which incident.
+
+
+def visible_to(person: Person):
+    """A where-clause selecting the incidents `person` may read."""
+    if person.role == Role.CREW:
+        return Incident.reporter_id == person.id
+    if person.role == Role.MANAGER:
+        stations = person.station_ids_in_scope()
+        return Incident.station_id.in_(sorted(stations)) if stations else false()
+    if person.role == Role.POLICE and person.post_id is not None:
+        return Incident.post_id == person.post_id
+    return false()
+
+
+def get_incident(person: Person, incident_id: uuid.UUID) -> Incident | None:
+    """The incident with its events, or None when unknown *or* out of scope."""
+    return db.session.scalar(
+        select(Incident).where(Incident.id == incident_id, visible_to(person))
+        .options(selectinload(Incident.events).selectinload(IncidentEvent.actor)))
+
+
+def encode_cursor(incident: Incident) -> str:
+    raw = json.dumps([incident.occurred_at.isoformat(), str(incident.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """Raises ValueError for anything that is not a cursor this server made."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        when, ident = json.loads(raw)
+        return law.parse_instant(when), uuid.UUID(ident)
+    except (binascii.Error, ValueError, TypeError, AttributeError) as err:
+        raise ValueError("Not a cursor from this list; start again without one.") from err
+
+
+def list_incidents(person: Person, limit: int, cursor: str | None = None):
+    """A page of the incidents `person` may read, newest first (keyset)."""
+    query = select(Incident).where(visible_to(person))
+    if cursor:
+        when, ident = decode_cursor(cursor)
+        query = query.where(tuple_(Incident.occurred_at, Incident.id) < tuple_(when, ident))
+    rows = list(db.session.scalars(
+        query.order_by(Incident.occurred_at.desc(), Incident.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (encode_cursor(rows[-1]) if more and rows else None)
+
+
+def devices_for(person: Person) -> list[SyncDevice]:
+    """Crew devices of the manager's stations, the most records waiting first."""
+    stations = person.station_ids_in_scope() if person.role == Role.MANAGER else set()
+    if not stations:
+        return []
+    return list(db.session.scalars(
+        select(SyncDevice).where(SyncDevice.station_id.in_(sorted(stations)))
+        .options(selectinload(SyncDevice.person))
+        .order_by(SyncDevice.outbox_size.desc(), SyncDevice.last_sync_at)))
+
+
+# ---------------------------------------------------------------------------
+# Time and classification
+
+
+def believed_time(tapped_at: datetime, received_at: datetime,
+                  skew: timedelta) -> tuple[datetime, DeviceTimeFlag | None]:
+    """The instant taken as the incident's time, and why the device's was not.
+
+    A plausible tap time is trusted (the phone may have been offline for
+    hours). One in the future, or more than a year old, comes from a wrong
+    clock: it is flagged, and corrected by the skew measured at this sync
+    when that gives a plausible time, else the receipt time is used.
+    """
+    if tapped_at > received_at + FUTURE_TOLERANCE:
+        flag = DeviceTimeFlag.FUTURE
+    elif tapped_at < received_at - PAST_LIMIT:
+        flag = DeviceTimeFlag.PAST
+    else:
+        return tapped_at, None
+    try:
+        corrected = tapped_at + skew
+    except OverflowError:
+        return received_at, flag
+    if received_at - PAST_LIMIT <= corrected:
+        return min(corrected, received_at), flag
+    return received_at, flag
+
+
+def _classify(facts: dict, occurred_at: datetime, lang: str) -> dict | None:
+    try:
+        return law.classify({**{k: facts[k] for k in CLASSIFIED},
+                             "occurred_at": occurred_at}, lang)
+    except law.LawConfigError as err:
+        # A configuration error must never cost the crew their record.
+        log.error("incident stored without classification: %s", err)
+        return None
+
+
+def _legal(classification: dict | None) -> dict:
+    if classification is None:
+        return {"classification": None, "legal_status": None, "legal_part": None}
+    return {"classification": classification, "legal_status": classification["status"],
+            "legal_part": classification["part"]}
+
+
+def case_number(region_code: str, year: int, sequence: int) -> str:
+    return f"{CASE_PREFIX}-{region_code}-{year}-{sequence:06d}"
+
+
+def local_year(instant: datetime) -> int:
+    return law.local_date(instant).year
+
+
+# ---------------------------------------------------------------------------
+# Sync
+
+
+@dataclass
+class SyncContext:
+    person: Person
+    device_id: str
+    outbox_size: int
+    app_version: str | None
+    sent_at: datetime
+    received_at: datetime
+    skew: timedelta = field(init=False)
+
+    def __post_init__(self):
+        self.skew = self.received_at - self.sent_at
+
+
+def _reject(record, errors: list[dict]) -> dict:
+    ident = record.get("id") if isinstance(record, dict) else None
+    return {"id": ident if isinstance(ident, str) else None, "status": "rejected",
+            "errors": errors}
+
+
+def validate_records(raw_records: list) -> tuple[list[dict | None], list[tuple[int, dict]]]:
+    """Each record on its own: (results with rejections filled in, valid records)."""
+    schema = SyncRecordSchema()
+    results: list[dict | None] = [None] * len(raw_records)
+    valid = []
+    for i, raw in enumerate(raw_records):
+        if not isinstance(raw, dict):
+            results[i] = _reject(raw, [{"field": "_record", "message": "Must be an object."}])
+            continue
+        try:
+            valid.append((i, schema.load(raw)))
+        except ValidationError as err:
+            results[i] = _reject(raw, flatten_errors(err.messages))
+    posts = {r["destination_post_id"] for _, r in valid if r.get("destination_post_id")}
+    if posts:
+        known = set(db.session.scalars(select(PolicePost.id).where(PolicePost.id.in_(posts))))
+        for i, record in list(valid):
+            if record.get("destination_post_id") and record["destination_post_id"] not in known:
+                results[i] = _reject(record | {"id": str(record["id"])}, [{
+                    "field": "destination_post_id", "message": "Unknown police post."}])
+        valid = [(i, r) for i, r in valid if results[i] is None]
+    return results, valid
+
+
+def _insert(model):
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+def _location_columns(location: dict | None) -> dict:
+    location = location or {}
+    return {"lat": location.get("lat"), "lon": location.get("lon"),
+            "accuracy_m": location.get("accuracy_m"),
+            "location_fixed_at": location.get("fixed_at"),
+            "location_source": location.get("source")}
+
+
+def _creation_facts(record: dict, person: Person) -> dict:
+    return {"kind": record.get("kind", "unspecified"),
+            "aggravating": record.get("aggravating", []),
+            "victim_role": record.get("victim_role") or person.position.value,
+            "on_duty": record.get("on_duty", True),
+            "police_needed": record.get("police_needed", False),
+            "location": record.get("location"),
+            "destination_post_id": record.get("destination_post_id"),
+            "note": record.get("note", "")}
+
+
+def _new_row(record: dict, ctx: SyncContext) -> dict:
+    person = ctx.person
+    facts = _creation_facts(record, person)
+    occurred_at, flag = believed_time(record["tapped_at"], ctx.received_at, ctx.skew)
+    classification = _classify(facts, occurred_at, person.language.value)
+    row = {
+        "id": record["id"], "case_number": None, "reporter_id": person.id,
+        "station_id": person.station_id, "reporter_position": person.position,
+        "tapped_at": record["tapped_at"],
+        "tapped_offset_min": int(record["tapped_at"].utcoffset().total_seconds() // 60),
+        "received_at": ctx.received_at, "clock_skew_s": ctx.skew.total_seconds(),
+        "device_time_flag": flag, "occurred_at": occurred_at, "updated_at": ctx.received_at,
+        "device_id": ctx.device_id, "revision": record["revision"],
+        "status": IncidentStatus.LOGGED, "post_id": None, "erdr_number": None,
+        **{k: v for k, v in facts.items() if k != "location"},
+        **_location_columns(facts["location"]), **_legal(classification),
+    }
+    return row
+
+
+def _current(incident: Incident, name: str):
+    if name == "location":
+        return incident.location
+    return getattr(incident, name)
+
+
+def _revise(incident: Incident, record: dict, ctx: SyncContext) -> dict:
+    """Apply a newer revision; returns field -> (before, after) of what changed."""
+    changes = {"revision": (incident.revision, record["revision"])}
+    for name in MUTABLE:
+        if name not in record:
+            continue  # a field the revision does not mention is kept
+        after = record[name]
+        if name == "victim_role" and after is None:
+            after = incident.reporter_position.value
+        before = _current(incident, name)
+        if _jsonable(before) == _jsonable(after):
+            continue
+        changes[name] = (before, after)
+        if name == "location":
+            for column, value in _location_columns(after).items():
+                setattr(incident, column, value)
+        else:
+            setattr(incident, name, after)
+    incident.revision = record["revision"]
+    incident.updated_at = ctx.received_at
+    incident.device_id = ctx.device_id
+    if any(name in changes for name in CLASSIFIED):
+        facts = {name: getattr(incident, name) for name in CLASSIFIED}
+        legal = _legal(_classify(facts, incident.occurred_at, ctx.person.language.value))
+        before = {"status": incident.legal_status, "part": incident.legal_part}
+        for column, value in legal.items():
+            setattr(incident, column, value)
+        after = {"status": incident.legal_status, "part": incident.legal_part}
+        if before != after:
+            changes["classification"] = (before, after)
+    return changes
+
+
+def _lock_existing(ids) -> dict[uuid.UUID, Incident]:
+    rows = db.session.scalars(
+        select(Incident).where(Incident.id.in_(sorted(ids))).order_by(Incident.id)
+        .with_for_update().execution_options(populate_existing=True))
+    return {incident.id: incident for incident in rows}
+
+
+def _apply_pass(entries: list[tuple[int, dict]], ctx: SyncContext, outcome: dict,
+                created: list[Incident], events: list) -> None:
+    """Apply one record per id; events gets (incident, kind, changes, revision)."""
+    ids = {record["id"] for _, record in entries}
+    existing = _lock_existing(ids)
+    fresh = sorted((r for _, r in entries if r["id"] not in existing), key=lambda r: r["id"])
+    inserted: dict[uuid.UUID, Incident] = {}
+    if fresh:
+        # executemany form: one cached statement, sent as multi-row INSERTs.
+        stmt = (_insert(Incident).on_conflict_do_nothing(index_elements=["id"])
+                .returning(Incident))
+        inserted = {i.id: i for i in db.session.scalars(
+            stmt, [_new_row(r, ctx) for r in fresh],
+            execution_options={"populate_existing": True})}
+        raced = {r["id"] for r in fresh} - inserted.keys()
+        if raced:  # inserted by a concurrent request since our look: a replay now
+            existing.update(_lock_existing(raced))
+    for i, record in entries:
+        incident = inserted.get(record["id"])
+        if incident is not None:
+            created.append(incident)
+            # Snapshot now: a later entry of this batch may revise it before commit.
+            events.append((incident, "created", _creation_changes(incident), incident.revision))
+            outcome[i] = ("created", incident)
+            continue
+        incident = existing[record["id"]]
+        if incident.reporter_id != ctx.person.id:
+            # Same answer whatever the stored incident is: nothing about it leaks.
+            outcome[i] = ("rejected", [{"field": "id", "message": FOREIGN_ID}])
+        elif record["revision"] <= incident.revision:
+            outcome[i] = ("unchanged", incident)
+        else:
+            changes = _revise(incident, record, ctx)
+            events.append((incident, "revised", changes, incident.revision))
+            outcome[i] = ("updated", incident)
+
+
+def _assign_case_numbers(created: list[Incident], ctx: SyncContext) -> None:
+    groups: dict[tuple[str, int], list[Incident]] = defaultdict(list)
+    for incident in created:
+        groups[(ctx.person.station.region_code, local_year(incident.occurred_at))].append(
+            incident)
+    # Counters in a fixed order, so two batches never wait on each other in a cycle.
+    for (region, year), incidents in sorted(groups.items()):
+        stmt = _insert(CaseCounter).values(region_code=region, year=year, last=len(incidents))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["region_code", "year"],
+            set_={"last": CaseCounter.last + stmt.excluded.last},
+        ).returning(CaseCounter.last)
+        last = db.session.execute(stmt).scalar_one()
+        first = last - len(incidents) + 1
+        incidents.sort(key=lambda inc: (inc.occurred_at, str(inc.id)))
+        for offset, incident in enumerate(incidents):
+            incident.case_number = case_number(region, year, first + offset)
+
+
+def _record_device(ctx: SyncContext, batch_size: int) -> None:
+    values = {"person_id": ctx.person.id, "device_id": ctx.device_id,
+              "station_id": ctx.person.station_id, "app_version": ctx.app_version,
+              "outbox_size": ctx.outbox_size, "last_sync_at": ctx.received_at,
+              "last_sent_at": ctx.sent_at, "clock_skew_s": ctx.skew.total_seconds(),
+              "last_batch_size": batch_size}
+    stmt = _insert(SyncDevice).values(values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["person_id", "device_id"],
+        set_={k: v for k, v in values.items() if k not in ("person_id", "device_id")})
+    db.session.execute(stmt)
+
+
+def _creation_changes(incident: Incident) -> dict:
+    changes = {name: (None, _current(incident, name)) for name in MUTABLE}
+    changes.update({"case_number": (None, None),  # filled in when it is drawn
+                    "tapped_at": (None, incident.tapped_at_local),
+                    "status": (None, incident.status)})
+    if incident.device_time_flag is not None:
+        changes["device_time_flag"] = (None, incident.device_time_flag)
+        changes["occurred_at"] = (None, incident.occurred_at)
+    return changes
+
+
+def _run_hooks(created: list[Incident], events: list[tuple[Incident, IncidentEvent]]) -> None:
+    if not incident_hooks:
+        return
+    try:
+        # A savepoint: a failing hook loses its own writes (logged), never the records.
+        with db.session.begin_nested():
+            for incident in created:
+                _dispatch("on_incident_synced", incident)
+            for incident, event in events:
+                _dispatch("on_incident_event", incident, event)
+    except Exception:
+        log.exception("an incident hook failed; the synced records are kept")
+
+
+def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int) -> dict:
+    # A record whose id repeats in the batch is applied after the earlier one,
+    # in a later pass, exactly as if it had come in the next request.
+    passes: list[list[tuple[int, dict]]] = []
+    seen: dict[uuid.UUID, int] = defaultdict(int)
+    for i, record in valid:
+        n = seen[record["id"]]
+        seen[record["id"]] += 1
+        if n == len(passes):
+            passes.append([])
+        passes[n].append((i, record))
+    outcome: dict[int, tuple] = {}
+    created: list[Incident] = []
+    pending: list[tuple[Incident, str, dict, int]] = []
+    # First a write: on SQLite it takes the database's write lock, so what we
+    # read next cannot change under us (pysqlite opens no transaction for a
+    # SELECT); on PostgreSQL it queues a device's own concurrent batches.
+    _record_device(ctx, batch_size)
+    for entries in passes:
+        _apply_pass(entries, ctx, outcome, created, pending)
+    if created:
+        db.session.flush()  # revisions go out before the counter is locked
+        _assign_case_numbers(created, ctx)
+    events = []
+    for incident, kind, changes, revision in pending:
+        if kind == "created":
+            changes["case_number"] = (None, incident.case_number)
+        events.append((incident, _new_event(incident, ctx.person, kind, changes,
+                                            at=ctx.received_at, revision=revision)))
+    db.session.flush()
+    _run_hooks(created, events)
+    db.session.commit()
+    return outcome
+
+
+def _retryable(err: DBAPIError) -> bool:
+    if isinstance(err, OperationalError) and "locked" in str(err.orig).lower():
+        return True  # SQLite: another writer holds the database
+    sqlstate = getattr(err.orig, "sqlstate", None)
+    return sqlstate in {"40P01", "40001"}  # deadlock, serialization failure
+
+
+def sync(person: Person, *, device_id: str, outbox_size: int, app_version: str | None,
+         sent_at: datetime, received_at: datetime, records: list) -> list[dict]:
+    """Store a batch from one crew device; one result per record, in order."""
+    results, valid = validate_records(records)
+    ctx = SyncContext(person, device_id, outbox_size, app_version, sent_at, received_at)
+    for attempt in range(1, SYNC_ATTEMPTS + 1):
+        try:
+            outcome = _sync_once(valid, ctx, len(records))
+            break
+        except DBAPIError as err:
+            db.session.rollback()
+            if attempt == SYNC_ATTEMPTS or not _retryable(err):
+                raise
+            log.warning("sync retried after %s (attempt %d)", type(err.orig).__name__, attempt)
+            ctx.person = db.session.get(Person, person.id)
+    for i, record in valid:
+        status, detail = outcome[i]
+        if status == "rejected":
+            results[i] = {"id": str(record["id"]), "status": "rejected", "errors": detail}
+        else:
+            results[i] = {"id": str(record["id"]), "status": status, "incident": detail}
+    return results

@@ -1,0 +1,89 @@
+"""Incident endpoints: the crew's batch sync, and reading within one's scope."""
+
+from flask import Blueprint, abort, current_app, request
+from marshmallow import ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from api.auth.access import current_person, require
+from api.db import utcnow
+from api.errors import Problem
+from api.incidents import service
+from api.incidents.schemas import (
+    DeviceListSchema,
+    IncidentDetailSchema,
+    IncidentPageSchema,
+    IncidentSchema,
+    IncidentSummarySchema,
+    ListQuerySchema,
+    SyncRequestSchema,
+    SyncResponseSchema,
+)
+from api.openapi import spec
+from api.orgs.models import Role
+from api.requests import json_body
+
+bp = Blueprint("incidents", __name__)
+
+# 100 records with 2,000-character Cyrillic notes are 450 KB of JSON as a
+# browser writes it, 1.2 MB from an encoder that escapes to \uXXXX: more than
+# the app-wide body limit, so sync has its own, still bounded, limit.
+SYNC_MAX_BODY = 2 * 1024 * 1024
+
+
+@bp.post("/incidents/sync")
+@spec(summary="Store a batch of incidents from a crew device (idempotent by id)",
+      body=SyncRequestSchema, responses={200: SyncResponseSchema}, tags=["incidents"])
+@require(Role.CREW)
+def sync():
+    """Store a batch of incidents; one result per record, a bad record never blocks the rest."""
+    received_at = utcnow()
+    limit = current_app.config.get("SYNC_MAX_CONTENT_LENGTH", SYNC_MAX_BODY)
+    request.max_content_length = limit
+    try:
+        body = SyncRequestSchema().load(json_body())
+    except RequestEntityTooLarge as err:
+        raise Problem(413, "Request Entity Too Large",
+                      f"The request body is larger than the limit of {limit} bytes; "
+                      "send fewer records per batch.") from err
+    results = service.sync(current_person(), received_at=received_at, **body)
+    summary = IncidentSummarySchema()
+    for result in results:
+        if "incident" in result:
+            result["incident"] = summary.dump(result["incident"])
+    return {"server_time": utcnow().isoformat(), "results": results}
+
+
+@bp.get("/incidents")
+@spec(summary="Incidents in the caller's scope, newest first (keyset pagination)",
+      query=ListQuerySchema, responses={200: IncidentPageSchema}, tags=["incidents"])
+@require(Role.CREW, Role.MANAGER, Role.POLICE)
+def list_incidents():
+    """Crew see their own, managers their stations', police those routed to their post."""
+    query = ListQuerySchema().load(request.args.to_dict())
+    try:
+        items, next_cursor = service.list_incidents(current_person(), query["limit"],
+                                                    query["cursor"])
+    except ValueError as err:
+        raise ValidationError({"cursor": [str(err)]}) from err
+    return {"items": IncidentSchema(many=True).dump(items), "next_cursor": next_cursor}
+
+
+@bp.get("/incidents/<uuid:incident_id>")
+@spec(summary="One incident with its history and classification",
+      responses={200: IncidentDetailSchema}, tags=["incidents"])
+@require(Role.CREW, Role.MANAGER, Role.POLICE)
+def get_incident(incident_id):
+    """One incident; unknown and out-of-scope ids get the same 404."""
+    incident = service.get_incident(current_person(), incident_id)
+    if incident is None:
+        abort(404)
+    return IncidentDetailSchema().dump(incident)
+
+
+@bp.get("/sync/devices")
+@spec(summary="Crew devices of the manager's stations and their unsynced records",
+      responses={200: DeviceListSchema}, tags=["incidents"])
+@require(Role.MANAGER)
+def devices():
+    """Which crew devices still hold records (outbox size) and when they last synced."""
+    return DeviceListSchema().dump({"devices": service.devices_for(current_person())})

@@ -1,0 +1,1 @@
+"""The police posts' side: alerts routed to a post, acknowledgement, escalation."""

@@ -1,0 +1,1 @@
+"""Web Push: subscriptions, the notification outbox and the worker that drains it."""

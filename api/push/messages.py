@@ -1,0 +1,152 @@
+"""What each push says, in the recipient's language (ru, kk, en).
+
+A payload is built per recipient, so an officer reading Kazakh and a feldsher
+reading Russian each get their own words. The service worker shows `title`
+and `body` as they are and opens `url` on a tap; `tag` makes a later push about
+the same incident replace the earlier notification instead of piling up.
+"""
+
+import json
+
+from api.law import service as law
+
+PAYLOAD_VERSION = 1
+# Push services accept about 4 KB of ciphertext; keep well inside it.
+MAX_PAYLOAD_BYTES = 3000
+
+TEXT = {
+    "received_title": {
+        "en": "Received: case {case}",
+        "ru": "Принято: дело {case}",
+        "kk": "Қабылданды: іс {case}",
+    },
+    "article_part": {
+        "en": "Article {article} part {part} ({summary})",
+        "ru": "Статья {article} часть {part} ({summary})",
+        "kk": "{article}-бап, {part}-бөлік ({summary})",
+    },
+    "post_notified": {
+        "en": "police post {post} notified",
+        "ru": "полицейский пост {post} оповещён",
+        "kk": "{post} полиция бекетіне хабарланды",
+    },
+    "no_post": {
+        "en": "no police post could be chosen; your station manager was told",
+        "ru": "полицейский пост не определён; руководитель подстанции оповещён",
+        "kk": "полиция бекеті анықталмады; кіші станция басшысына хабарланды",
+    },
+    "acknowledged_title": {
+        "en": "Police acknowledged case {case}",
+        "ru": "Полиция приняла дело {case}",
+        "kk": "Полиция {case} ісін қабылдады",
+    },
+    "acknowledged_body": {
+        "en": "{post}: {officer} has taken it.",
+        "ru": "{post}: {officer} принял(а) дело.",
+        "kk": "{post}: {officer} істі қабылдады.",
+    },
+    "erdr_title": {
+        "en": "Case {case} registered in ЕРДР",
+        "ru": "Дело {case} зарегистрировано в ЕРДР",
+        "kk": "{case} ісі ЕРДР-де тіркелді",
+    },
+    "erdr_body": {
+        "en": "ЕРДР number: {erdr}.",
+        "ru": "Номер ЕРДР: {erdr}.",
+        "kk": "ЕРДР нөмірі: {erdr}.",
+    },
+    "closed_title": {
+        "en": "Case {case} closed by the police",
+        "ru": "Дело {case} закрыто полицией",
+        "kk": "{case} ісін полиция жапты",
+    },
+    "alert_title": {
+        "en": "Ambulance crew assaulted: case {case}",
+        "ru": "Нападение на бригаду скорой: дело {case}",
+        "kk": "Жедел жәрдем бригадасына шабуыл: іс {case}",
+    },
+    "police_needed": {
+        "en": "POLICE NEEDED NOW",
+        "ru": "НУЖНА ПОЛИЦИЯ СЕЙЧАС",
+        "kk": "ПОЛИЦИЯ ҚАЗІР ҚАЖЕТ",
+    },
+    "escalation_title": {
+        "en": "Not acknowledged in {minutes} min: case {case}",
+        "ru": "Не принято за {minutes} мин: дело {case}",
+        "kk": "{minutes} минутта қабылданбады: іс {case}",
+    },
+    "escalation_body": {
+        "en": "Post {post} has not acknowledged it. {classification}",
+        "ru": "Пост {post} не подтвердил получение. {classification}",
+        "kk": "{post} бекеті қабылдағанын растамады. {classification}",
+    },
+}
+
+
+def text(key: str, lang: str, **values) -> str:
+    templates = TEXT[key]
+    return templates.get(lang, templates["en"]).format(**values)
+
+
+def classification_text(incident, lang: str) -> str:
+    """The provisional classification in `lang`: "Article 380-3 part N (...)" when within."""
+    facts = {"kind": incident.kind, "aggravating": list(incident.aggravating or []),
+             "victim_role": incident.victim_role, "on_duty": incident.on_duty,
+             "occurred_at": incident.occurred_at}
+    try:
+        result = law.classify(facts, lang)
+    except (ValueError, law.LawConfigError):
+        # Facts the rules no longer accept, or misconfigured rules: fall back to
+        # what was stored at sync time (in the reporter's language).
+        return (incident.classification or {}).get("summary") or ""
+    if result["status"] == "within":
+        part = next(p for p in law.rules()["parts"] if p["number"] == result["part"])
+        return text("article_part", lang, article=result["article"], part=result["part"],
+                    summary=part["summary"][lang])
+    return result["summary"]
+
+
+def incident_summary(incident) -> dict:
+    """The small picture of the incident the service worker may show or cache."""
+    post = incident.post
+    return {
+        "status": str(incident.status),
+        "case_number": incident.case_number,
+        "police_needed": bool(incident.police_needed),
+        "classification": {"status": incident.legal_status, "part": incident.legal_part},
+        "post": None if post is None else {"id": post.id, "code": post.code,
+                                           "name": post.hospital_name},
+    }
+
+
+def payload(kind: str, incident, lang: str, title: str, body: str, *,
+            created_at, require_interaction: bool = False) -> dict:
+    """The JSON document a push carries (see docs in api/push/service.py)."""
+    doc = {
+        "v": PAYLOAD_VERSION,
+        "type": kind,
+        "incident_id": str(incident.id),
+        "case_number": incident.case_number,
+        "lang": lang,
+        "title": title,
+        "body": body,
+        "url": f"/#/incidents/{incident.id}",
+        "tag": f"incident-{incident.id}",
+        "require_interaction": require_interaction,
+        "created_at": created_at.isoformat(),
+        "incident": incident_summary(incident),
+    }
+    return fit(doc)
+
+
+def size(doc: dict) -> int:
+    return len(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def fit(doc: dict) -> dict:
+    """Shorten the body (never the title or the link) until the payload fits."""
+    while size(doc) > MAX_PAYLOAD_BYTES and len(doc["body"]) > 1:
+        excess = size(doc) - MAX_PAYLOAD_BYTES
+        # Cyrillic is two bytes a character, so cutting `excess` characters always fits.
+        doc["body"] = doc["body"][: max(1, len(doc["body"]) - excess - 1)] + "…"
+    return doc

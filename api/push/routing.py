@@ -1,0 +1,195 @@
+"""Routing each newly synced incident to one police post, and escalation.
+
+The rule, in order:
+  1. the destination hospital's post, if the crew gave one;
+  2. else the nearest post (great-circle distance) in the region of the crew's
+     station, if the incident has a location;
+  3. else the station's default post;
+  4. else none: the station's managers are told at once.
+The chosen post and the reason are recorded as a "routed" event, the post's
+officers get a push, and the crew member gets "Received: case ...". All of it
+joins the sync's transaction through the incidents hook.
+
+An alert nobody acknowledges within POLICE_ESCALATE_AFTER_SECONDS goes to the
+region's other posts and the station's managers, once, recorded as an
+"escalated" event; the push worker runs the check on every tick.
+"""
+
+import math
+import sys
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from api.db import is_postgres, utcnow
+from api.extensions import db
+from api.incidents import service as incidents
+from api.incidents.models import Incident, IncidentStatus
+from api.orgs.models import Person, PolicePost, Role
+from api.police.models import PoliceAlert
+from api.push import messages
+from api.push.models import Urgency
+from api.push.service import notify_incident
+
+DESTINATION = "destination_hospital"
+NEAREST = "nearest_in_region"
+STATION_DEFAULT = "station_default"
+NO_POST = "no_post"
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def choose_post(incident: Incident) -> tuple[PolicePost | None, str, float | None]:
+    """(post, reason, distance in km when measured) by the rule above."""
+    if incident.destination_post_id is not None:
+        post = db.session.get(PolicePost, incident.destination_post_id)
+        if post is not None:
+            return post, DESTINATION, _distance(incident, post)
+    station = incident.station
+    if incident.lat is not None:
+        posts = db.session.scalars(select(PolicePost).where(
+            PolicePost.region_code == station.region_code,
+            PolicePost.lat.is_not(None), PolicePost.lon.is_not(None))).all()
+        if posts:
+            # Ties (two posts at one hospital) go to the lower id, so routing is repeatable.
+            post = min(posts, key=lambda p: (_distance(incident, p), p.id))
+            return post, NEAREST, _distance(incident, post)
+    if station.default_post is not None:
+        return station.default_post, STATION_DEFAULT, _distance(incident, station.default_post)
+    return None, NO_POST, None
+
+
+def _distance(incident: Incident, post: PolicePost) -> float | None:
+    if incident.lat is None or post.lat is None or post.lon is None:
+        return None
+    return round(haversine_km(incident.lat, incident.lon, post.lat, post.lon), 3)
+
+
+def officers_of(post_ids) -> list[Person]:
+    if not post_ids:
+        return []
+    return list(db.session.scalars(select(Person).where(
+        Person.role == Role.POLICE, Person.active.is_(True),
+        Person.post_id.in_(sorted(post_ids))).order_by(Person.id)))
+
+
+def active_managers(incident: Incident) -> list[Person]:
+    return [m for m in incident.station.managers if m.active and m.role == Role.MANAGER]
+
+
+# ---------------------------------------------------------------------------
+# Routing on first sync (an api.incidents hook)
+
+
+def route(incident: Incident, now: datetime | None = None) -> PoliceAlert:
+    now = now or utcnow()
+    post, reason, distance = choose_post(incident)
+    alert = PoliceAlert(incident_id=incident.id, post_id=post.id if post else None,
+                        reason=reason, distance_km=distance, routed_at=now,
+                        region_code=incident.station.region_code)
+    db.session.add(alert)
+    changes = {"route_reason": (None, reason)}
+    if distance is not None:
+        changes["distance_km"] = (None, distance)
+    if post is not None:
+        changes["post_id"] = (incident.post_id, post.id)
+        changes["status"] = (incident.status, IncidentStatus.ROUTED)
+        incident.post_id, incident.status = post.id, IncidentStatus.ROUTED
+        incident.post = post
+    incidents.append_event(incident, None, "routed", changes)
+    return alert
+
+
+def alert_police(incident: Incident, people: list[Person]) -> None:
+    """The first alert: to the post's officers (or the managers when there is no post)."""
+    for person in people:
+        lang = person.language.value
+        body = messages.classification_text(incident, lang)
+        if incident.police_needed:
+            body = messages.text("police_needed", lang) + ". " + body
+        body = f"{body} — {incident.station.name}"
+        title = messages.text("alert_title", lang, case=incident.case_number)
+        notify_incident(person, "police.alert", incident, title, body,
+                        urgency=Urgency.HIGH, alert=True)
+
+
+def tell_reporter_received(incident: Incident, post: PolicePost | None) -> None:
+    person = incident.reporter
+    lang = person.language.value
+    tail = (messages.text("post_notified", lang, post=post.hospital_name) if post
+            else messages.text("no_post", lang))
+    body = f"{messages.classification_text(incident, lang)}; {tail}"
+    notify_incident(person, "incident.received", incident,
+                    messages.text("received_title", lang, case=incident.case_number), body,
+                    urgency=Urgency.HIGH if incident.police_needed else Urgency.NORMAL)
+
+
+def on_incident_synced(incident: Incident) -> None:
+    """Route the new incident, alert the post (or the managers), tell the crew member."""
+    alert = route(incident)
+    if alert.post_id is not None:
+        alert_police(incident, officers_of({alert.post_id}))
+    else:
+        alert_police(incident, active_managers(incident))
+    tell_reporter_received(incident, incident.post)
+
+
+# This module is the hook: api.incidents calls on_incident_synced in the sync's transaction.
+incidents.register_hook(sys.modules[__name__])
+
+
+# ---------------------------------------------------------------------------
+# Escalation (run by the push worker)
+
+
+def escalate_overdue(now: datetime) -> int:
+    """Escalate every alert unacknowledged for too long; commits; returns how many."""
+    cutoff = now - timedelta(seconds=current_app.config["POLICE_ESCALATE_AFTER_SECONDS"])
+    query = (select(PoliceAlert)
+             .where(PoliceAlert.acknowledged_at.is_(None), PoliceAlert.escalated_at.is_(None),
+                    PoliceAlert.post_id.is_not(None), PoliceAlert.routed_at <= cutoff)
+             .order_by(PoliceAlert.routed_at).limit(100))
+    if is_postgres():
+        # Two workers never escalate the same alert twice.
+        query = query.with_for_update(skip_locked=True, of=PoliceAlert)
+    alerts = db.session.scalars(query).all()
+    for alert in alerts:
+        escalate(alert, now)
+    db.session.commit()
+    return len(alerts)
+
+
+def escalate(alert: PoliceAlert, now: datetime) -> None:
+    incident = alert.incident
+    alert.escalated_at = now
+    if incident.status == IncidentStatus.CLOSED:
+        return  # closed without an acknowledgement: nothing left to escalate
+    other_posts = set(db.session.scalars(select(PolicePost.id).where(
+        PolicePost.region_code == alert.region_code, PolicePost.id != alert.post_id)))
+    officers = officers_of(other_posts)
+    managers = active_managers(incident)
+    minutes = round(current_app.config["POLICE_ESCALATE_AFTER_SECONDS"] / 60)
+    incidents.append_event(incident, None, "escalated", {
+        "escalated_to_posts": (None, sorted(other_posts)),
+        "escalated_to_managers": (None, [m.id for m in managers]),
+        "unacknowledged_by_post": (None, alert.post_id),
+    })
+    post_name = alert.post.hospital_name if alert.post else ""
+    for person in officers + managers:
+        lang = person.language.value
+        body = messages.text("escalation_body", lang, post=post_name,
+                             classification=messages.classification_text(incident, lang))
+        if incident.police_needed:
+            body = messages.text("police_needed", lang) + ". " + body
+        notify_incident(person, "police.escalation", incident,
+                        messages.text("escalation_title", lang, minutes=minutes,
+                                      case=incident.case_number),
+                        body, urgency=Urgency.HIGH, alert=True)

@@ -1,0 +1,142 @@
+"""Push subscriptions and the notification outbox. No Flask request objects here.
+
+Payload every push carries (JSON, UTF-8, already in the recipient's language):
+
+    {"v": 1,
+     "type": "incident.received" | "incident.acknowledged" | "incident.erdr"
+             | "incident.closed" | "police.alert" | "police.escalation",
+     "incident_id": "<uuid>", "case_number": "QG-...", "lang": "ru|kk|en",
+     "title": "...", "body": "...",
+     "url": "/#/incidents/<uuid>",        # open this on a tap
+     "tag": "incident-<uuid>",            # Notification tag: replace, not pile up
+     "require_interaction": true|false,   # police alerts stay until handled
+     "created_at": "<ISO 8601>",
+     "incident": {"status", "case_number", "police_needed",
+                  "classification": {"status", "part"},
+                  "post": {"id", "code", "name"} | null}}
+"""
+
+import hashlib
+import json
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import delete, select, text
+from sqlalchemy.exc import IntegrityError
+
+from api.db import is_postgres, utcnow
+from api.extensions import db
+from api.orgs.models import Person
+from api.push.models import OutboxStatus, PushOutbox, PushSubscription, Urgency
+
+NOTIFY_CHANNEL = "qorgau_push"
+
+
+def subscribe(person: Person, data: dict, user_agent: str = "") -> tuple[PushSubscription, bool]:
+    """Save a browser's subscription for `person`, upserting by endpoint.
+
+    The endpoint identifies the browser, so one already known moves to whoever
+    subscribes with it now (a shared post desktop changes hands between shifts).
+    Returns (subscription, created).
+    """
+    now = utcnow()
+    values = {"person_id": person.id, "p256dh": data["keys"]["p256dh"],
+              "auth": data["keys"]["auth"], "device_id": data.get("device_id"),
+              "user_agent": user_agent[:300], "updated_at": now}
+    sub = db.session.scalar(select(PushSubscription).where(
+        PushSubscription.endpoint == data["endpoint"]))
+    created = sub is None
+    if created:
+        try:
+            with db.session.begin_nested():
+                sub = PushSubscription(endpoint=data["endpoint"], created_at=now, **values)
+                db.session.add(sub)
+        except IntegrityError:
+            # The same browser subscribed twice at once; the other insert won.
+            created = False
+            sub = db.session.scalar(select(PushSubscription).where(
+                PushSubscription.endpoint == data["endpoint"]))
+    if not created:
+        for key, value in values.items():
+            setattr(sub, key, value)
+    if data.get("device_id"):
+        # pushsubscriptionchange gives the device a new endpoint; the old one is dead.
+        db.session.execute(delete(PushSubscription).where(
+            PushSubscription.person_id == person.id,
+            PushSubscription.device_id == data["device_id"],
+            PushSubscription.endpoint != data["endpoint"]))
+    db.session.commit()
+    return sub, created
+
+
+def unsubscribe(person: Person, endpoint: str) -> bool:
+    """Forget `person`'s subscription with this endpoint (sign-out). True if one was removed."""
+    result = db.session.execute(delete(PushSubscription).where(
+        PushSubscription.person_id == person.id, PushSubscription.endpoint == endpoint))
+    db.session.commit()
+    return result.rowcount > 0
+
+
+def topic_for(incident_id) -> str:
+    """An RFC 8030 Topic (at most 32 base64url characters), one per incident.
+
+    A newer push about the same incident replaces an undelivered older one at
+    the push service, so a phone that was offline gets the latest, not a queue.
+    """
+    return hashlib.sha256(f"incident-{incident_id}".encode()).hexdigest()[:32]
+
+
+def enqueue(person: Person, kind: str, payload: dict, *, incident=None,
+            urgency: Urgency = Urgency.NORMAL, ttl: int | None = None) -> list[PushOutbox]:
+    """Queue `payload` for each of `person`'s devices, in the caller's transaction.
+
+    Nothing is sent here and nothing is committed: the rows become visible to
+    the worker only if the caller's change commits.
+    """
+    if not person.active:
+        return []
+    if ttl is None:
+        ttl = current_app.config["PUSH_TTL_DEFAULT"]
+    subs = db.session.scalars(select(PushSubscription).where(
+        PushSubscription.person_id == person.id).order_by(PushSubscription.id)).all()
+    now = utcnow()
+    rows = [PushOutbox(person_id=person.id, subscription_id=sub.id,
+                       incident_id=incident.id if incident is not None else None,
+                       kind=kind, payload=payload, urgency=urgency,
+                       topic=topic_for(incident.id) if incident is not None else None,
+                       ttl=ttl, status=OutboxStatus.PENDING, attempts=0,
+                       next_attempt_at=now, created_at=now)
+            for sub in subs]
+    db.session.add_all(rows)
+    if rows:
+        wake_workers()
+    return rows
+
+
+def wake_workers() -> None:
+    """On PostgreSQL, NOTIFY is transactional: listeners wake when the caller commits."""
+    if is_postgres():
+        db.session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+
+
+def encode_payload(payload: dict) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def expires_at(row: PushOutbox):
+    return row.created_at + timedelta(seconds=row.ttl)
+
+
+def notify_incident(person: Person, kind: str, incident, title: str, body: str, *,
+                    urgency: Urgency = Urgency.NORMAL, alert: bool = False) -> list[PushOutbox]:
+    """Queue a push about `incident` for `person` (title and body already in their language).
+
+    `alert` marks a police alert: it stays on screen until handled and lives
+    only PUSH_TTL_ALERT seconds at the push service.
+    """
+    from api.push.messages import payload
+
+    ttl = current_app.config["PUSH_TTL_ALERT" if alert else "PUSH_TTL_DEFAULT"]
+    doc = payload(kind, incident, person.language.value, title, body, created_at=utcnow(),
+                  require_interaction=alert)
+    return enqueue(person, kind, doc, incident=incident, urgency=urgency, ttl=ttl)

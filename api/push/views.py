@@ -1,0 +1,53 @@
+"""Push endpoints: the VAPID public key, and a device's subscription."""
+
+from flask import Blueprint, current_app, request
+
+from api.auth.access import current_person, require
+from api.openapi import spec
+from api.push import (
+    routing,  # noqa: F401  (registers the incidents hook)
+    service,
+)
+from api.push.schemas import (
+    SubscriptionOutSchema,
+    SubscriptionSchema,
+    UnsubscribeSchema,
+    VapidKeySchema,
+)
+from api.push.vapid import public_key
+from api.requests import load_body
+
+bp = Blueprint("push", __name__)
+
+
+@bp.get("/vapid-public-key")
+@spec(summary="The applicationServerKey to subscribe with", responses={200: VapidKeySchema},
+      tags=["push"])
+@require()
+def vapid_public_key():
+    """base64url uncompressed P-256 point, for PushManager.subscribe()."""
+    return {"public_key": public_key(current_app)}
+
+
+@bp.post("/subscriptions")
+@spec(summary="Save this device's push subscription (upsert by endpoint)",
+      body=SubscriptionSchema, responses={200: SubscriptionOutSchema, 201: SubscriptionOutSchema},
+      tags=["push"])
+@require()
+def subscribe():
+    """Send PushSubscription.toJSON() (plus an optional device_id) after the person opts in."""
+    body = load_body(SubscriptionSchema())
+    sub, created = service.subscribe(current_person(), body,
+                                     request.headers.get("User-Agent", ""))
+    return SubscriptionOutSchema().dump(sub), 201 if created else 200
+
+
+@bp.delete("/subscriptions")
+@spec(summary="Remove this device's subscription (sign-out)", body=UnsubscribeSchema,
+      responses={204: None}, tags=["push"])
+@require()
+def unsubscribe():
+    """Idempotent: 204 whether or not the endpoint was known."""
+    body = load_body(UnsubscribeSchema())
+    service.unsubscribe(current_person(), body["endpoint"])
+    return "", 204

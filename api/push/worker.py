@@ -1,0 +1,283 @@
+"""The worker that drains the notification outbox, and checks escalations.
+
+Each row is claimed in its own transaction with SELECT ... FOR UPDATE SKIP
+LOCKED (PostgreSQL), sent while the row lock is held, and its outcome and
+attempt committed in that same transaction. A second worker skips the locked
+row, and once the first commits the row is no longer pending, so two workers
+never send the same row. If a worker dies mid-send its transaction rolls back
+and the row is sent again later: delivery is at least once, and the per-incident
+Topic and notification tag make a repeat replace, not duplicate.
+
+SQLite has no row locks: run one worker there (the local run's thread).
+
+The worker wakes on LISTEN/NOTIFY (PostgreSQL) and otherwise polls every
+PUSH_POLL_SECONDS. Tests drive `tick()` directly with an injected clock.
+"""
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import requests
+from flask import Flask
+from pywebpush import WebPushException, webpush
+from sqlalchemy import select, update
+
+from api.db import is_postgres, utcnow
+from api.extensions import db
+from api.push.models import (
+    AttemptOutcome,
+    OutboxStatus,
+    PushAttempt,
+    PushOutbox,
+)
+from api.push.service import NOTIFY_CHANNEL, encode_payload, expires_at
+from api.push.vapid import vapid_key
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+GONE_STATUSES = {404, 410}
+
+
+class SendResult:
+    """What a push service answered: a status code, or an exception for no answer."""
+
+    def __init__(self, status: int | None, retry_after: str | None = None,
+                 error: str | None = None, permanent: bool = False):
+        self.status = status
+        self.retry_after = retry_after
+        self.error = error
+        self.permanent = permanent  # never sent, and sending again cannot help
+
+
+def webpush_sender(app: Flask) -> Callable[[PushOutbox, bytes], SendResult]:
+    """Send with pywebpush: VAPID-signed, aes128gcm, explicit TTL, Urgency and Topic."""
+    session = requests.Session()  # keep-alive to the push services between sends
+
+    def send(row: PushOutbox, data: bytes) -> SendResult:
+        headers = {"Urgency": str(row.urgency)}
+        if row.topic:
+            headers["Topic"] = row.topic
+        # A fresh dict each time: pywebpush writes this endpoint's aud and exp into it.
+        claims = {"sub": app.config["PUSH_VAPID_SUBJECT"]}
+        try:
+            response = webpush(row.subscription.info(), data=data,
+                               vapid_private_key=vapid_key(app), vapid_claims=claims,
+                               content_encoding="aes128gcm", ttl=row.ttl, headers=headers,
+                               timeout=app.config["PUSH_SEND_TIMEOUT"],
+                               requests_session=session)
+            return SendResult(response.status_code)
+        except WebPushException as err:
+            if err.response is None:  # bad subscription keys: nothing was sent
+                return SendResult(None, error=str(err.message)[:500], permanent=True)
+            return SendResult(err.status_code, err.retry_after,
+                              f"{err.status_code} {getattr(err.response, 'reason', '')}"[:500])
+        except requests.RequestException as err:  # timeouts, refused connections
+            return SendResult(None, error=f"{type(err).__name__}: {err}"[:500])
+
+    return send
+
+
+def parse_retry_after(value: str | None, now: datetime) -> int | None:
+    """Retry-After as seconds: delta-seconds or an HTTP-date (RFC 9110)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0, int((when - now).total_seconds()))
+
+
+class PushWorker:
+    def __init__(self, app: Flask, *, clock: Callable[[], datetime] = utcnow,
+                 send: Callable[[PushOutbox, bytes], SendResult] | None = None,
+                 name: str | None = None):
+        self.app = app
+        self.clock = clock
+        self.send = send or webpush_sender(app)
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        cfg = app.config
+        self.max_attempts = int(cfg["PUSH_MAX_ATTEMPTS"])
+        self.base = float(cfg["PUSH_RETRY_BASE_SECONDS"])
+        self.cap = float(cfg["PUSH_RETRY_MAX_SECONDS"])
+
+    # One pass -------------------------------------------------------------
+
+    def tick(self) -> int:
+        """Escalate overdue alerts, then send every due row. Needs an app context."""
+        from api.push.routing import escalate_overdue
+
+        escalate_overdue(self.clock())
+        return self.drain()
+
+    def drain(self, limit: int = 1000) -> int:
+        """Send due rows one by one until none is left (or `limit`); returns how many."""
+        done = 0
+        while done < limit and self.process_one():
+            done += 1
+        return done
+
+    def claim(self) -> PushOutbox | None:
+        query = (select(PushOutbox)
+                 .where(PushOutbox.status == OutboxStatus.PENDING,
+                        PushOutbox.next_attempt_at <= self.clock())
+                 .order_by(PushOutbox.next_attempt_at, PushOutbox.id)
+                 .limit(1))
+        if is_postgres():
+            query = query.with_for_update(skip_locked=True, of=PushOutbox)
+        return db.session.scalars(query).first()
+
+    def process_one(self) -> bool:
+        """Claim, send and record one row in one transaction. False if none was due."""
+        try:
+            row = self.claim()
+            if row is None:
+                db.session.rollback()
+                return False
+            self._deliver(row)
+            db.session.commit()
+            return True
+        except Exception:
+            db.session.rollback()
+            raise
+
+    def _deliver(self, row: PushOutbox) -> None:
+        now = self.clock()
+        if row.subscription is None:
+            # The device unsubscribed, or answered 410 to another message, since queuing.
+            row.status = OutboxStatus.GONE
+            row.last_error = "subscription removed before sending"
+            return
+        if now >= expires_at(row):
+            self._record(row, now, None, AttemptOutcome.GAVE_UP, None,
+                         "TTL passed before it could be delivered")
+            row.status = OutboxStatus.FAILED
+            return
+        result = self.send(row, encode_payload(row.payload))
+        row.attempts += 1
+        status = result.status
+        if status is not None and 200 <= status < 300:
+            self._record(row, now, status, AttemptOutcome.SENT)
+            row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, None
+            row.subscription.last_success_at = now
+        elif status in GONE_STATUSES:
+            self._record(row, now, status, AttemptOutcome.GONE, None, result.error)
+            self._forget_subscription(row)
+        elif result.permanent:
+            self._record(row, now, None, AttemptOutcome.FAILED, None, result.error)
+            row.status, row.last_error = OutboxStatus.FAILED, result.error
+        elif status is None or status in RETRY_STATUSES:
+            retry_after = parse_retry_after(result.retry_after, now)
+            if row.attempts >= self.max_attempts:
+                self._record(row, now, status, AttemptOutcome.GAVE_UP, retry_after, result.error)
+                row.status, row.last_error = OutboxStatus.FAILED, result.error
+                return
+            delay = self.backoff(row.attempts)
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            self._record(row, now, status, AttemptOutcome.RETRY, retry_after, result.error)
+            row.next_attempt_at = now + timedelta(seconds=delay)
+            row.last_error = result.error
+        else:
+            # 400, 401, 403 (VAPID key mismatch), 413...: retrying cannot help.
+            self._record(row, now, status, AttemptOutcome.FAILED, None, result.error)
+            row.status, row.last_error = OutboxStatus.FAILED, result.error
+
+    def backoff(self, attempts: int) -> float:
+        """Exponential: base, 2*base, 4*base, ... capped."""
+        return min(self.cap, self.base * 2 ** (attempts - 1))
+
+    def _record(self, row, now, status, outcome, retry_after=None, error=None) -> None:
+        db.session.add(PushAttempt(outbox_id=row.id, attempted_at=now, worker=self.name[:64],
+                                   status_code=status, outcome=outcome,
+                                   retry_after=retry_after, error=error))
+
+    def _forget_subscription(self, row: PushOutbox) -> None:
+        sub = row.subscription
+        row.status, row.last_error = OutboxStatus.GONE, "push service: subscription gone"
+        # Its other queued messages can never arrive either.
+        db.session.execute(
+            update(PushOutbox)
+            .where(PushOutbox.subscription_id == sub.id, PushOutbox.id != row.id,
+                   PushOutbox.status == OutboxStatus.PENDING)
+            .values(status=OutboxStatus.GONE, last_error="subscription gone",
+                    subscription_id=None)
+            .execution_options(synchronize_session=False))
+        row.subscription = None
+        db.session.delete(sub)
+
+    # The loop -------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Tick until `stop` is set, waking on NOTIFY (PostgreSQL) or the poll interval."""
+        poll = float(self.app.config["PUSH_POLL_SECONDS"])
+        with self.app.app_context():
+            listener = _listen(self.app) if is_postgres() else None
+        try:
+            while not stop.is_set():
+                with self.app.app_context():
+                    try:
+                        self.tick()
+                    except Exception:
+                        log.exception("push worker tick failed; retrying after the poll")
+                    finally:
+                        db.session.remove()
+                listener = _wait(listener, stop, poll)
+        finally:
+            if listener is not None:
+                listener.close()
+
+
+def _listen(app: Flask):
+    """A separate autocommit psycopg connection that LISTENs; None if that fails."""
+    import psycopg
+
+    url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        conn = psycopg.connect(url, autocommit=True)
+        conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        return conn
+    except psycopg.Error:
+        log.warning("LISTEN failed; the push worker falls back to polling", exc_info=True)
+        return None
+
+
+def _wait(listener, stop: threading.Event, poll: float):
+    """Sleep until a NOTIFY, the poll interval or `stop`; returns the listener still usable."""
+    if listener is None:
+        stop.wait(poll)
+        return None
+    try:
+        for _ in listener.notifies(timeout=poll, stop_after=1):
+            break
+        return listener
+    except Exception:
+        log.warning("LISTEN connection lost; the push worker falls back to polling",
+                    exc_info=True)
+        listener.close()
+        stop.wait(poll)
+        return None
+
+
+def start_worker_thread(app: Flask) -> tuple[threading.Thread, threading.Event] | None:
+    """Run a worker in a daemon thread when PUSH_WORKER_THREAD is set (one-process run).
+
+    Returns (thread, stop event), or None when the setting is off.
+    """
+    if not app.config.get("PUSH_WORKER_THREAD"):
+        return None
+    stop = threading.Event()
+    worker = PushWorker(app)
+    thread = threading.Thread(target=worker.run, args=(stop,), name="qorgau-push-worker",
+                              daemon=True)
+    thread.start()
+    return thread, stop

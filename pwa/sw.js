@@ -1,0 +1,155 @@
+// Qorgau's service worker (an ES module; served from / with Cache-Control: no-cache).
+//
+// - Precaches the shell listed below (file → SHA-256, written by
+//   scripts/build_pwa.py) and checks each download against its hash, so a
+//   half-deployed server can never leave a mixed shell in the cache.
+// - Serves the shell cache-first, so the app opens with no signal. The API is
+//   never cached here: data the app needs offline lives in IndexedDB.
+// - A new version installs alongside and waits: the page shows "update ready"
+//   and tells it to take over only when the person agrees and no write is in
+//   flight. Activation deletes old shell caches and nothing else; the outbox
+//   is in IndexedDB, which an update never touches.
+// - Background Sync ("qorgau-outbox") flushes the outbox with the same code
+//   the page uses (js/sync.js), under the same Web Lock.
+// - Push: shows the notification and records the case number on the phone.
+
+import { applyServerIncident } from "./js/outbox.js";
+import { flush, announce, SYNC_TAG } from "./js/sync.js";
+
+// BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
+const BUILD_ID = "181bc6664b17";
+const PRECACHE = {
+  "/css/app.css": "39b0ab9d8844ebc517de51e067d18cb319d74a6ec2557dd013a347f92cb42d22",
+  "/icons/icon-192.png": "8b1df7d84a8c3da7d92e14ef4cb36448f719541c4011597b4ba46ec2ee39751c",
+  "/icons/icon-512.png": "3fdee4dec5401ae7eb604b3ef13eabe4829407e0f32174932666477c88e7fe54",
+  "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
+  "/index.html": "59078bd63400e4414e4bf8c1bbf88421cfd18eda5d96d8be724bc76b50d6444a",
+  "/js/api.js": "f2c9850f20b8e9fb0bd54d8f6a2a10da7a698493250a6787e3e5b6d40a84ea51",
+  "/js/app.js": "416a7fbc93bdfc12f0b6d82075be92b9c4e2342d72ad7898edce0929c8cb165d",
+  "/js/auth.js": "9d299a25a4a46a437559b05eacb7e5fdd2e02761f326037b13c729a933639c0a",
+  "/js/i18n.js": "b06b49a08240fdd0687a69f5da8340ea49301e7f069d0a61ab461e087851e297",
+  "/js/law.js": "53fb7ed560b39f996af8489bdec69283d3beb6abbaa98ea17937a6d7926eb1b0",
+  "/js/outbox.js": "f73c514d70e1bc4d0f8af5464dcb59b4f8abe4fd333d77fc4310d514d96736a7",
+  "/js/store.js": "4b230bf4e9f0e328be6016739c47226262399b941c0de998b9c4289aea249746",
+  "/js/sync.js": "088cb609849a44a8df80c49bd4b67633c1118ce2ec6954335c55b995b0a472f6",
+  "/js/ui.js": "0549355d88b7c73bacc466e775565350a87532938d49c0810c479f099b78447b",
+  "/js/version.js": "55a6e2f08a211e902b87b2218b471e5efaf908b003dce28e1b4e6e4b6dfae990",
+  "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
+};
+// BUILD:PRECACHE-END
+
+const CACHE_PREFIX = "qorgau-shell-";
+const CACHE = CACHE_PREFIX + BUILD_ID;
+const INDEX = "/index.html";
+
+function hex(buffer) {
+  return [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function precache() {
+  const cache = await caches.open(CACHE);
+  await Promise.all(Object.entries(PRECACHE).map(async ([path, sha256]) => {
+    // Skip the HTTP cache: the file must be the one this build hashed.
+    const response = await fetch(path, { cache: "no-cache" });
+    if (!response.ok) throw new Error(`precache ${path}: HTTP ${response.status}`);
+    const digest = hex(await crypto.subtle.digest("SHA-256", await response.clone().arrayBuffer()));
+    if (digest !== sha256) throw new Error(`precache ${path}: content does not match the build`);
+    await cache.put(path, response);
+  }));
+}
+
+self.addEventListener("install", (event) => {
+  // No skipWaiting(): a running page keeps the code it started with until the
+  // person accepts the update (see the "message" handler).
+  event.waitUntil(precache());
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil((async () => {
+    const names = await caches.keys();
+    await Promise.all(names
+      .filter((name) => name.startsWith(CACHE_PREFIX) && name !== CACHE)
+      .map((name) => caches.delete(name)));
+    await self.clients.claim();
+  })());
+});
+
+self.addEventListener("message", (event) => {
+  const data = event.data || {};
+  if (data.type === "SKIP_WAITING") self.skipWaiting();
+  if (data.type === "VERSION" && event.ports[0]) event.ports[0].postMessage({ build: BUILD_ID });
+});
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  if (request.method !== "GET") return;
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin || url.pathname.startsWith("/api/")) return;
+  if (request.mode === "navigate") {
+    // Every page of the app is index.html with a #/route; offline it comes from the cache.
+    event.respondWith(caches.open(CACHE)
+      .then((cache) => cache.match(INDEX))
+      .then((cached) => cached || fetch(request)));
+    return;
+  }
+  if (url.pathname in PRECACHE) {
+    event.respondWith(caches.open(CACHE)
+      .then((cache) => cache.match(url.pathname))
+      .then((cached) => cached || fetch(request)));
+  }
+});
+
+self.addEventListener("sync", (event) => {
+  if (event.tag !== SYNC_TAG) return;
+  event.waitUntil((async () => {
+    const result = await flush();
+    if (result.state === "signin") {
+      // Cannot ask from here; open pages show the sign-in prompt.
+      announce({ type: "signin-needed" });
+      return;
+    }
+    // Rejecting tells the browser to retry this sync later (with its own backoff).
+    if (result.state === "offline" || result.state === "error") {
+      throw new Error(`outbox flush: ${result.state}`);
+    }
+  })());
+});
+
+self.addEventListener("push", (event) => {
+  let data = {};
+  try {
+    data = event.data ? event.data.json() : {};
+  } catch {
+    data = { title: "Qorgau", body: event.data ? event.data.text() : "" };
+  }
+  event.waitUntil((async () => {
+    if (data.incident) {
+      try {
+        await applyServerIncident(data.incident);
+        announce({ type: "outbox-changed" });
+      } catch { /* not an incident on this phone */ }
+    }
+    await self.registration.showNotification(data.title || "Qorgau", {
+      body: data.body || "",
+      tag: data.tag || undefined,
+      icon: "/icons/icon-192.png",
+      badge: "/icons/icon-192.png",
+      data: { url: data.url || "/" },
+    });
+  })());
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const target = new URL(event.notification.data?.url || "/", self.location.origin).href;
+  event.waitUntil((async () => {
+    const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+    for (const client of windows) {
+      if (new URL(client.url).origin === self.location.origin) {
+        await client.focus();
+        return client.navigate(target);
+      }
+    }
+    return self.clients.openWindow(target);
+  })());
+});

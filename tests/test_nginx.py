@@ -1,0 +1,572 @@
+"""The real nginx (Debian's binary) with the project's own config, in front of gunicorn.
+
+Each nginx here is rendered by nginx/render.py for loopback ports under a tmp
+prefix, with a self-signed certificate made by the test, and runs in the
+foreground; gunicorn runs the real app on a migrated SQLite database. Both are
+stopped in teardown. The fixtures are shared with test_nginx_browser.py.
+"""
+
+import datetime
+import gzip
+import http.client
+import importlib.util
+import ipaddress
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PWA = ROOT / "pwa"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+
+def _load_render():
+    """nginx/render.py (a standalone script, not part of the api package)."""
+    path = ROOT / "nginx" / "render.py"
+    spec = importlib.util.spec_from_file_location("qorgau_nginx_render", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+render = _load_render()
+
+HOST = "localhost"
+BODY_LIMIT = 256 * 1024  # api/config.py MAX_CONTENT_LENGTH
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; worker-src 'self'; manifest-src 'self'; frame-ancestors 'none'; "
+       "base-uri 'none'; form-action 'self'; object-src 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+if not Path(NGINX).exists():  # `./qorgau test` installs it; never silently skipped in CI
+    pytest.fail(f"nginx is not installed ({NGINX}); run ./qorgau test", pytrace=False)
+
+
+# --- processes -----------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check, what: str, proc: subprocess.Popen, log: Path, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{what} not ready after {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName(HOST), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+@dataclass
+class Nginx:
+    prefix: Path
+    conf: Path
+    https_port: int
+    http_port: int
+    cert: Path
+    proc: subprocess.Popen | None = None
+
+    @property
+    def origin(self) -> str:
+        return f"https://{HOST}:{self.https_port}"
+
+
+def nginx_command(prefix: Path, conf: Path, *extra: str) -> list[str]:
+    return [NGINX, "-p", f"{prefix}/", "-c", str(conf), *extra,
+            "-g", f"daemon off; pid {prefix}/nginx.pid; error_log stderr;"]
+
+
+def render_for_test(prefix: Path, cert: Path, key: Path, pwa_root: Path, upstream: str,
+                    **overrides) -> Nginx:
+    https_port, http_port = free_port(), free_port()
+    (prefix / "logs").mkdir(parents=True, exist_ok=True)
+    (prefix / "state").mkdir(exist_ok=True)
+    options = dict(
+        server_name=HOST, https_listen=f"127.0.0.1:{https_port}",
+        http_listen=f"127.0.0.1:{http_port}", cert=str(cert), key=str(key),
+        pwa_root=str(pwa_root), upstream=upstream, body_limit=str(BODY_LIMIT),
+        # Tests run as root or not; the workers run as whoever runs the test.
+        user=pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else "",
+        log_dir=str(prefix / "logs"), state_dir=str(prefix / "state"),
+        acme_root=str(prefix / "acme"),
+    )
+    options.update(overrides)
+    conf = render.render(prefix / "conf", **options)
+    return Nginx(prefix, conf, https_port, http_port, cert)
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    return make_certificate(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def gunicorn(tmp_path_factory) -> Iterator[str]:
+    """The real app under gunicorn with the shipped settings; yields host:port."""
+    from flask_migrate import upgrade
+
+    from api import create_app
+    from api.extensions import db
+
+    tmp = tmp_path_factory.mktemp("gunicorn")
+    url = f"sqlite:///{tmp / 'qorgau.db'}"
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "x" * 32})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QORGAU_", "DATABASE_"))}
+    env.update(DATABASE_URL=url, QORGAU_SECRET_KEY="test-secret-key-" + "x" * 32,
+               QORGAU_PROXY_COUNT="1", QORGAU_RP_ID=HOST)
+    log = tmp / "gunicorn.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(GUNICORN), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+             "-b", f"127.0.0.1:{port}", "--workers", "2", "--threads", "2",
+             "api:create_app()"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def healthy():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            conn.request("GET", "/api/health")
+            return conn.getresponse().status == 200
+        finally:
+            conn.close()
+
+    try:
+        wait_for(healthy, "gunicorn", proc, log)
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def start_nginx(tmp_path_factory, certificate):
+    """Start a fresh nginx (its own rate-limit zones) with the project's config."""
+    started: list[Nginx] = []
+
+    def _start(upstream: str, pwa_root: Path = PWA, **overrides) -> Nginx:
+        prefix = tmp_path_factory.mktemp("nginx")
+        server = render_for_test(prefix, *certificate, pwa_root, upstream, **overrides)
+        log = prefix / "nginx.log"
+        with log.open("wb") as out:
+            server.proc = subprocess.Popen(nginx_command(prefix, server.conf),
+                                           stdout=out, stderr=subprocess.STDOUT)
+        started.append(server)
+
+        def listening():
+            with socket.create_connection(("127.0.0.1", server.https_port), timeout=1):
+                return True
+
+        wait_for(listening, "nginx", server.proc, log)
+        return server
+
+    yield _start
+    for server in started:
+        stop(server.proc, signal.SIGQUIT)  # graceful: let workers finish
+
+
+@pytest.fixture(scope="module")
+def site_root(tmp_path_factory) -> Path:
+    """A copy of pwa/ plus one file of each kind the config treats specially."""
+    root = tmp_path_factory.mktemp("pwa") / "pwa"
+    shutil.copytree(PWA, root)
+    (root / "js" / "chunk.0123abcd4567.js").write_text("export const x = 1;\n" * 40)
+    if not (root / "sw.js").exists():
+        (root / "sw.js").write_text("// fixture service worker\n")
+    if not (root / "manifest.webmanifest").exists():
+        (root / "manifest.webmanifest").write_text(json.dumps({"name": "Qorgau"}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def site(start_nginx, gunicorn, site_root) -> Nginx:
+    return start_nginx(gunicorn, site_root)
+
+
+# --- HTTP helpers -----------------------------------------------------------------
+
+def tls_context(server: Nginx | None = None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(server.cert)) if server else \
+        ssl.create_default_context()
+    if server is None:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        values = self.headers.get_all(name) or []
+        assert len(values) <= 1, f"{name} sent {len(values)} times: {values}"
+        return values[0] if values else None
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def fetch(server: Nginx, method: str, path: str, body: bytes | None = None,
+          headers: dict | None = None, conn: http.client.HTTPSConnection | None = None) -> Reply:
+    own = conn is None
+    conn = conn or http.client.HTTPSConnection(HOST, server.https_port, timeout=10,
+                                               context=tls_context(server))
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return Reply(response.status, response.headers, response.read())
+    finally:
+        if own:
+            conn.close()
+
+
+def assert_security_headers(reply: Reply) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        assert reply.header(name) == value, (name, reply.status)
+    policy = reply.header("Permissions-Policy")
+    assert policy and "geolocation=(self)" in policy
+    assert "nginx/" not in (reply.header("Server") or "")
+
+
+def assert_problem(reply: Reply, status: int) -> dict:
+    assert reply.status == status
+    assert reply.header("Content-Type") == "application/problem+json"
+    assert reply.header("Cache-Control") == "no-store"
+    assert_security_headers(reply)
+    problem = reply.json()
+    assert problem["status"] == status
+    assert problem["type"].endswith(f"/{status}") and problem["title"]
+    return problem
+
+
+# --- the shipped configuration ------------------------------------------------------
+
+def test_shipped_config_passes_nginx_t(tmp_path, certificate):
+    """The production defaults (only certificate, log and temp paths moved into tmp)."""
+    conf = render.render(tmp_path / "conf", cert=str(certificate[0]), key=str(certificate[1]),
+                         log_dir=str(tmp_path), state_dir=str(tmp_path))
+    text = conf.read_text()
+    assert "listen 443 ssl http2 default_server;" in text and "listen 80;" in text
+    assert "server 127.0.0.1:8000;" in text and "client_max_body_size 262144;" in text
+    assert not re.search(r"\$\{[A-Z]", text), "a placeholder was left unrendered"
+    result = subprocess.run(nginx_command(tmp_path, conf, "-t"), capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+
+
+def test_body_limit_matches_the_api():
+    from api.config import DEFAULTS
+
+    assert int(render.DEFAULTS["body_limit"]) == DEFAULTS["MAX_CONTENT_LENGTH"] == BODY_LIMIT
+
+
+def _blocks(text: str) -> list[tuple[str, str]]:
+    """(header, body) of every `location ... { }` block, skipping quotes and comments."""
+    text = re.sub(r"#[^\n]*", "", text)
+    tokens = re.finditer(r"'[^']*'|\"[^\"]*\"|[{}]|[^{}'\"]+", text)
+    stack: list[tuple[str, int]] = []
+    header_start, out = 0, []
+    for tok in tokens:
+        if tok.group() == "{":
+            header = text[header_start:tok.start()].strip().split(";")[-1].strip()
+            stack.append((header, tok.end()))
+            header_start = tok.end()
+        elif tok.group() == "}":
+            header, start = stack.pop()
+            if header.startswith("location"):
+                out.append((header, text[start:tok.start()]))
+            header_start = tok.end()
+        elif tok.group()[0] not in "'\"" and ";" in tok.group():
+            header_start = tok.start() + tok.group().rindex(";") + 1
+    assert not stack
+    return out
+
+
+def test_every_location_includes_the_security_headers(tmp_path):
+    conf = render.render(tmp_path / "conf")
+    blocks = _blocks(conf.read_text())
+    assert len(blocks) >= 15
+    for header, body in blocks:
+        assert "include snippets/security-headers.conf;" in body, header
+
+
+def test_render_refuses_unsafe_values(tmp_path):
+    with pytest.raises(ValueError):
+        render.render(tmp_path, server_name="evil.example; include /etc/passwd")
+    with pytest.raises(ValueError):
+        render.render(tmp_path, body_limit="lots")
+
+
+# --- TLS, HTTP/2, redirects, unknown hosts ---------------------------------------------
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")
+def test_tls_modern_protocols_and_http2(site):
+    ctx = tls_context(site)
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    with socket.create_connection(("127.0.0.1", site.https_port), timeout=5) as raw, \
+            ctx.wrap_socket(raw, server_hostname=HOST) as tls:
+        assert tls.version() == "TLSv1.3"
+        assert tls.selected_alpn_protocol() == "h2"
+    ctx12 = tls_context(site)
+    ctx12.maximum_version = ssl.TLSVersion.TLSv1_2
+    with socket.create_connection(("127.0.0.1", site.https_port), timeout=5) as raw, \
+            ctx12.wrap_socket(raw, server_hostname=HOST) as tls:
+        assert tls.version() == "TLSv1.2"
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.check_hostname, old.verify_mode = False, ssl.CERT_NONE
+    old.set_ciphers("DEFAULT:@SECLEVEL=0")
+    old.minimum_version = ssl.TLSVersion.TLSv1
+    old.maximum_version = ssl.TLSVersion.TLSv1_1
+    with socket.create_connection(("127.0.0.1", site.https_port), timeout=5) as raw, \
+            pytest.raises(ssl.SSLError):
+        old.wrap_socket(raw, server_hostname=HOST)
+
+
+def test_http_redirects_to_https(site):
+    conn = http.client.HTTPConnection("127.0.0.1", site.http_port, timeout=5)
+    conn.request("GET", "/api/health?x=1", headers={"Host": HOST})
+    response = conn.getresponse()
+    assert response.status == 301
+    assert response.headers["Location"] == f"https://{HOST}:{site.https_port}/api/health?x=1"
+    conn.close()
+
+
+def test_unknown_hosts_are_dropped(site):
+    conn = http.client.HTTPConnection("127.0.0.1", site.http_port, timeout=5)
+    conn.request("GET", "/", headers={"Host": "evil.example"})
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        conn.getresponse()
+    conn.close()
+    with socket.create_connection(("127.0.0.1", site.https_port), timeout=5) as raw, \
+            pytest.raises(ssl.SSLError):
+        tls_context().wrap_socket(raw, server_hostname="evil.example")
+    # No SNI at all (a scanner on the bare address): no certificate either.
+    with socket.create_connection(("127.0.0.1", site.https_port), timeout=5) as raw, \
+            pytest.raises(ssl.SSLError):
+        tls_context().wrap_socket(raw)
+    # The right SNI with a forged Host header: closed without an answer.
+    conn = http.client.HTTPSConnection(HOST, site.https_port, timeout=5,
+                                       context=tls_context(site))
+    conn.request("GET", "/", headers={"Host": "evil.example"})
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        conn.getresponse()
+    conn.close()
+
+
+# --- static files: headers and caching ---------------------------------------------------
+
+@pytest.mark.parametrize(("path", "content_type", "cache"), [
+    ("/", "text/html", "no-cache"),
+    ("/index.html", "text/html", "no-cache"),
+    ("/sw.js", "application/javascript", "no-cache"),
+    ("/manifest.webmanifest", "application/manifest+json", "no-cache"),
+    ("/js/app.js", "application/javascript", "no-cache"),
+    ("/css/app.css", "text/css", "no-cache"),
+    ("/js/chunk.0123abcd4567.js", "application/javascript", IMMUTABLE),
+])
+def test_static_files(site, path, content_type, cache):
+    reply = fetch(site, "GET", path)
+    assert reply.status == 200
+    assert reply.header("Content-Type").split(";")[0] == content_type
+    assert reply.header("Cache-Control") == cache
+    assert reply.header("ETag")
+    assert_security_headers(reply)
+
+
+def test_revalidation_answers_304_with_headers(site):
+    first = fetch(site, "GET", "/js/app.js")
+    reply = fetch(site, "GET", "/js/app.js", headers={"If-None-Match": first.header("ETag")})
+    assert reply.status == 304
+    assert reply.header("Cache-Control") == "no-cache"
+    assert_security_headers(reply)
+
+
+@pytest.mark.parametrize("path", ["/nope.js", "/js/missing.0123abcd4567.js", "/js/"])
+def test_missing_static_file_is_404_not_cached(site, path):
+    reply = fetch(site, "GET", path)
+    assert reply.status == 404
+    assert reply.header("Cache-Control") == "no-store"
+    assert reply.header("Content-Type").startswith("text/plain")
+    assert_security_headers(reply)
+
+
+def test_other_methods_on_static_files(site):
+    reply = fetch(site, "POST", "/index.html", body=b"x")
+    assert reply.status == 405
+    assert_security_headers(reply)
+    assert reply.header("Cache-Control") is None
+
+
+def test_gzip_for_text(site):
+    for path in ("/js/i18n.js", "/api/openapi.json"):
+        reply = fetch(site, "GET", path, headers={"Accept-Encoding": "gzip"})
+        assert reply.status == 200
+        assert reply.header("Content-Encoding") == "gzip", path
+        assert "Accept-Encoding" in (reply.header("Vary") or "")
+        assert gzip.decompress(reply.body)
+        assert_security_headers(reply)
+
+
+# --- the API through nginx -----------------------------------------------------------------
+
+def test_api_health_through_nginx(site):
+    reply = fetch(site, "GET", "/api/health")
+    assert reply.status == 200
+    assert reply.header("Content-Type") == "application/json"
+    assert reply.json()["database"] == "ok"
+    assert reply.header("Cache-Control") == "no-store"
+    assert_security_headers(reply)
+
+
+def test_api_keeps_its_own_cache_control(site):
+    reply = fetch(site, "GET", "/api/v1/law/rules")
+    assert reply.status == 200
+    assert reply.header("Cache-Control") == "no-cache"  # set by the API, with an ETag
+    assert_security_headers(reply)
+
+
+def test_api_errors_pass_through(site):
+    reply = fetch(site, "GET", "/api/v1/no-such-thing")
+    problem = assert_problem(reply, 404)
+    assert problem["instance"] == "/api/v1/no-such-thing"  # the API's own document
+
+
+def test_oversize_body_is_413_problem(site):
+    reply = fetch(site, "POST", "/api/v1/rules.json", body=b"x" * (BODY_LIMIT + 1),
+                  headers={"Content-Type": "application/json"})
+    problem = assert_problem(reply, 413)
+    assert str(BODY_LIMIT) in problem["detail"]
+    assert "instance" not in problem  # nginx answered, the API never saw it
+
+
+def test_body_at_the_limit_reaches_the_api(site):
+    reply = fetch(site, "POST", "/api/health", body=b"x" * BODY_LIMIT,
+                  headers={"Content-Type": "application/json"})
+    problem = assert_problem(reply, 405)
+    assert problem["instance"] == "/api/health"
+
+
+def test_upstream_down_is_502_problem(start_nginx):
+    server = start_nginx(f"127.0.0.1:{free_port()}")
+    reply = fetch(server, "GET", "/api/health")
+    assert_problem(reply, 502)
+    assert reply.header("Retry-After") == "5"
+
+
+def _hammer(server: Nginx, path: str, limit: int) -> list[Reply]:
+    """Send up to `limit` requests from 8 keep-alive connections; stop at the first 429."""
+    seen: list[Reply] = []
+
+    def worker(n: int):
+        conn = http.client.HTTPSConnection(HOST, server.https_port, timeout=10,
+                                           context=tls_context(server))
+        try:
+            for _ in range(n):
+                if any(r.status == 429 for r in seen):
+                    return
+                seen.append(fetch(server, "GET", path, conn=conn))
+        finally:
+            conn.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(worker, [limit // 8] * 8))
+    return seen
+
+
+def test_rate_limit_answers_429(start_nginx, gunicorn):
+    server = start_nginx(gunicorn)
+    replies = _hammer(server, "/api/v1/no-such-thing", 2000)
+    limited = [r for r in replies if r.status == 429]
+    assert limited, f"no 429 in {len(replies)} requests"
+    # A carrier NAT's burst of outbox flushes fits before the limit bites.
+    assert sum(r.status == 404 for r in replies) >= 300
+    problem = assert_problem(limited[0], 429)
+    assert "Try again" in problem["detail"]
+    assert limited[0].header("Retry-After") == "1"
+
+
+def test_sign_in_has_the_stricter_limit(start_nginx, gunicorn):
+    server = start_nginx(gunicorn)
+    replies = _hammer(server, "/api/v1/auth/no-such-ceremony", 400)
+    limited = [r for r in replies if r.status == 429]
+    assert limited, f"no 429 in {len(replies)} requests"
+    assert 50 <= sum(r.status != 429 for r in replies) < 300
+    assert_problem(limited[0], 429)
+    assert limited[0].header("Retry-After") == "5"
+    # Who-am-I at app start is in the ordinary zone, so it still answers.
+    assert fetch(server, "GET", "/api/v1/auth/me").status != 429

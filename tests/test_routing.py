@@ -1,0 +1,127 @@
+"""Routing: destination hospital's post, else nearest in the region, else the station default."""
+
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from api.extensions import db
+from api.incidents.models import Incident, IncidentEvent
+from api.police.models import PoliceAlert
+from api.push.models import PushOutbox
+from api.push.routing import haversine_km
+from tests.factories import make_person, make_post, make_station
+from tests.incident_helpers import record, sync
+
+pytest_plugins = ["tests.push_service"]
+
+# Almaty (KZ-75) hospitals, and one in Astana (KZ-71).
+CENTRE = (43.2380, 76.9450)
+
+
+@pytest.fixture
+def posts():
+    return {
+        "near": make_post(region="75", lat=43.2400, lon=76.9500, name="Near"),
+        "far": make_post(region="75", lat=43.3500, lon=77.0500, name="Far"),
+        # Closer to CENTRE than "near", but in another region: never chosen by distance.
+        "other_region": make_post(region="71", lat=43.2381, lon=76.9451, name="Elsewhere"),
+        "default": make_post(region="75", lat=None, lon=None, name="Default"),
+        "astana": make_post(region="71", lat=51.1694, lon=71.4491, name="Astana"),
+    }
+
+
+def synced(client, login, station, **fields):
+    crew = make_person("crew", station=station)
+    login(crew)
+    res = sync(client, record(**fields))["results"][0]
+    assert res["status"] == "created", res
+    incident = db.session.get(Incident, uuid.UUID(res["incident"]["id"]))
+    return incident, db.session.get(PoliceAlert, incident.id)
+
+
+def location(lat, lon):
+    return {"lat": lat, "lon": lon, "accuracy_m": 10, "source": "gps"}
+
+
+def routed_event(incident):
+    return db.session.scalars(select(IncidentEvent).where(
+        IncidentEvent.incident_id == incident.id, IncidentEvent.kind == "routed")).one()
+
+
+def test_haversine_matches_known_distances():
+    assert haversine_km(43.2389, 76.8897, 51.1694, 71.4491) == pytest.approx(972, rel=0.01)
+    assert haversine_km(0, 0, 0, 1) == pytest.approx(111.19, rel=0.001)
+    assert haversine_km(43.0, 76.0, 43.0, 76.0) == 0
+
+
+def test_destination_hospital_wins(client, login, posts):
+    station = make_station(region="75", default_post=posts["default"])
+    incident, alert = synced(client, login, station, location=location(*CENTRE),
+                             destination_post_id=posts["astana"].id)
+    assert incident.post_id == posts["astana"].id and incident.status == "routed"
+    assert alert.reason == "destination_hospital"
+    assert alert.distance_km == pytest.approx(haversine_km(*CENTRE, 51.1694, 71.4491), abs=0.01)
+
+
+def test_nearest_post_in_the_incidents_region(client, login, posts):
+    station = make_station(region="75", default_post=posts["default"])
+    incident, alert = synced(client, login, station, location=location(*CENTRE))
+    assert incident.post_id == posts["near"].id
+    assert alert.reason == "nearest_in_region"
+    assert alert.distance_km == pytest.approx(haversine_km(*CENTRE, 43.24, 76.95), abs=0.001)
+    changes = routed_event(incident).changes
+    assert changes["route_reason"] == [None, "nearest_in_region"]
+    assert changes["post_id"] == [None, posts["near"].id]
+    assert changes["status"] == ["logged", "routed"]
+    assert routed_event(incident).actor_id is None  # the system routed it
+
+
+def test_location_nearer_the_far_post_picks_it(client, login, posts):
+    station = make_station(region="75", default_post=posts["default"])
+    incident, _ = synced(client, login, station, location=location(43.34, 77.04))
+    assert incident.post_id == posts["far"].id
+
+
+def test_station_default_without_a_location(client, login, posts):
+    station = make_station(region="75", default_post=posts["default"])
+    incident, alert = synced(client, login, station)
+    assert incident.post_id == posts["default"].id
+    assert alert.reason == "station_default" and alert.distance_km is None
+
+
+def test_station_default_when_the_region_has_no_located_post(client, login):
+    default = make_post(region="79", lat=None, lon=None)
+    station = make_station(region="79", default_post=default)
+    incident, alert = synced(client, login, station, location=location(42.3, 69.6))
+    assert (incident.post_id, alert.reason) == (default.id, "station_default")
+
+
+def test_no_post_at_all_tells_the_managers(client, login, push_service, subscribe):
+    station = make_station(region="62", default_post=None)
+    manager = make_person("manager", station=station)
+    manager_client = client.application.test_client()
+    login(manager, on=manager_client)
+    subscribe(manager_client)
+    incident, alert = synced(client, login, station, location=location(47.8, 67.7))
+    assert incident.post_id is None and incident.status == "logged"
+    assert alert.reason == "no_post"
+    assert routed_event(incident).changes == {"route_reason": [None, "no_post"]}
+    kinds = db.session.scalars(select(PushOutbox.kind).where(
+        PushOutbox.person_id == manager.id)).all()
+    assert kinds == ["police.alert"]
+
+
+def test_the_posts_officers_each_get_an_alert_at_once(client, login, posts, push_service,
+                                                      subscribe):
+    station = make_station(region="75", default_post=posts["default"])
+    officers = [make_person("police", post=posts["near"]) for _ in range(2)]
+    elsewhere = make_person("police", post=posts["far"])
+    for person in [*officers, elsewhere]:
+        c = client.application.test_client()
+        login(person, on=c)
+        subscribe(c)
+    incident, _ = synced(client, login, station, location=location(*CENTRE))
+    alerted = set(db.session.scalars(select(PushOutbox.person_id).where(
+        PushOutbox.incident_id == incident.id, PushOutbox.kind == "police.alert")))
+    assert alerted == {o.id for o in officers}
