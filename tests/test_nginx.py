@@ -514,6 +514,19 @@ def test_oversize_body_is_413_problem(site):
     assert "instance" not in problem  # nginx answered, the API never saw it
 
 
+def test_sync_batches_have_the_apis_larger_limit(site):
+    """A full outbox flush (100 records with long notes) is larger than 256 KiB."""
+    big = b"x" * (BODY_LIMIT * 2)
+    reply = fetch(site, "POST", "/api/v1/incidents/sync", body=big,
+                  headers={"Content-Type": "application/json"})
+    # It reached the API, which asks for sign-in first.
+    assert reply.status == 401
+    assert reply.json()["instance"] == "/api/v1/incidents/sync"
+    too_big = fetch(site, "POST", "/api/v1/incidents/sync", body=b"x" * (2 * 1024 * 1024 + 1),
+                    headers={"Content-Type": "application/json"})
+    assert "instance" not in assert_problem(too_big, 413)
+
+
 def test_body_at_the_limit_reaches_the_api(site):
     reply = fetch(site, "POST", "/api/health", body=b"x" * BODY_LIMIT,
                   headers={"Content-Type": "application/json"})
