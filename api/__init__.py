@@ -23,12 +23,16 @@ def create_app(config: dict | None = None) -> Flask:
 
     configure_app(app, config)
     from api.proxy import configure_proxy
+    from api.push.worker import start_worker_thread
 
     configure_proxy(app)
     configure_logging(app)
     configure_extensions(app)
     configure_blueprints(app)
     configure_cli(app)
+    # Only the one-process local run sets PUSH_WORKER_THREAD; production runs
+    # `flask push worker` as its own process.
+    start_worker_thread(app)
     return app
 
 
@@ -69,6 +73,7 @@ def configure_blueprints(app: Flask) -> None:
     from api.orgs.views import bp as orgs_bp
     from api.police.views import bp as police_bp
     from api.push.views import bp as push_bp
+    from api.review.views import bp as review_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(openapi_bp)
@@ -78,6 +83,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp, url_prefix="/api/v1/auth")
     app.register_blueprint(push_bp, url_prefix="/api/v1/push")
     app.register_blueprint(police_bp, url_prefix="/api/v1/police")
+    app.register_blueprint(review_bp, url_prefix="/api/v1/review")
 
 
 def configure_cli(app: Flask) -> None:

@@ -5,3 +5,4 @@ from api.incidents.models import CaseCounter, Incident, IncidentEvent, SyncDevic
 from api.orgs.models import Person, PolicePost, Region, Station  # noqa: F401
 from api.police.models import PoliceAlert  # noqa: F401
 from api.push.models import PushAttempt, PushOutbox, PushSubscription  # noqa: F401
+from api.review.models import AccessLog, ManagerNote  # noqa: F401

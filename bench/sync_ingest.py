@@ -147,6 +147,46 @@ def wait_ready(base: str, proc: subprocess.Popen, timeout: float = 30) -> None:
     raise SystemExit("gunicorn did not become ready")
 
 
+def _ticks(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def cpu_snapshot(gunicorn_pgid: int, db_name: str) -> dict[str, dict[int, int]]:
+    """CPU ticks so far of gunicorn (its process group), the PostgreSQL backends
+    serving the bench database, and this load generator."""
+    snap: dict[str, dict[int, int]] = {"gunicorn": {}, "postgres": {}, "loadgen": {}}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            if os.getpgid(pid) == gunicorn_pgid:
+                snap["gunicorn"][pid] = _ticks(pid)
+                continue
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmdline = fh.read()
+        except OSError:
+            continue
+        if cmdline.startswith(b"postgres:") and f" {db_name} ".encode() in cmdline:
+            snap["postgres"][pid] = _ticks(pid)
+    snap["loadgen"][os.getpid()] = _ticks(os.getpid())
+    return snap
+
+
+def cpu_split(before: dict, after: dict, seconds: float) -> str:
+    hz = os.sysconf("SC_CLK_TCK")
+    parts = []
+    for name in ("gunicorn", "postgres", "loadgen"):
+        used = sum(t - before[name].get(pid, 0) for pid, t in after[name].items()) / hz
+        parts.append(f"{name} {used / seconds * 100:.0f}%")
+    return ", ".join(parts) + f" of one core (machine: {os.cpu_count()} cores)"
+
+
 def verify(db_url: str, sent_ids: list[str], all_ids: list[str]) -> dict:
     """sent_ids: acknowledged as created; all_ids: every id sent."""
     with psycopg.connect(db_url) as conn:
@@ -205,8 +245,10 @@ def main() -> int:
             cmd[1:1] = ["--worker-class", "gthread"]
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
         wait_ready(base, proc)
+        cpu_before = cpu_snapshot(proc.pid, name)
         elapsed, latencies, sent_ids, errors, all_ids = asyncio.run(
             load(creds, base, args.batch, args.seconds))
+        cpu = cpu_split(cpu_before, cpu_snapshot(proc.pid, name), elapsed)
         check = verify(db_url, sent_ids, all_ids)
         latencies.sort()
         p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
@@ -221,6 +263,7 @@ def main() -> int:
         if latencies:
             print(f"batch latency: p50 {p(0.50):.1f} ms  p95 {p(0.95):.1f} ms  "
                   f"p99 {p(0.99):.1f} ms  mean {statistics.fmean(latencies) * 1000:.1f} ms")
+        print("cpu:", cpu)
         print("database check:", check)
         ok = (check["missing"] == 0 and check["unexpected"] == 0 and not errors
               and check["sent"] == check["acknowledged"]

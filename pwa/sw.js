@@ -17,7 +17,7 @@ import { applyServerIncident } from "./js/outbox.js";
 import { flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "181bc6664b17";
+const BUILD_ID = "4b486e70d372";
 const PRECACHE = {
   "/css/app.css": "39b0ab9d8844ebc517de51e067d18cb319d74a6ec2557dd013a347f92cb42d22",
   "/icons/icon-192.png": "8b1df7d84a8c3da7d92e14ef4cb36448f719541c4011597b4ba46ec2ee39751c",
@@ -25,15 +25,15 @@ const PRECACHE = {
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
   "/index.html": "59078bd63400e4414e4bf8c1bbf88421cfd18eda5d96d8be724bc76b50d6444a",
   "/js/api.js": "f2c9850f20b8e9fb0bd54d8f6a2a10da7a698493250a6787e3e5b6d40a84ea51",
-  "/js/app.js": "416a7fbc93bdfc12f0b6d82075be92b9c4e2342d72ad7898edce0929c8cb165d",
+  "/js/app.js": "99aa7743f6518874d0e5f79ce5171bc8f96d9de390f2481187eda35268bffacd",
   "/js/auth.js": "9d299a25a4a46a437559b05eacb7e5fdd2e02761f326037b13c729a933639c0a",
-  "/js/i18n.js": "b06b49a08240fdd0687a69f5da8340ea49301e7f069d0a61ab461e087851e297",
+  "/js/i18n.js": "1e831b251b28714d81a62875aead800c7a3a58d404bcfc668aa6956772eec772",
   "/js/law.js": "53fb7ed560b39f996af8489bdec69283d3beb6abbaa98ea17937a6d7926eb1b0",
   "/js/outbox.js": "f73c514d70e1bc4d0f8af5464dcb59b4f8abe4fd333d77fc4310d514d96736a7",
   "/js/store.js": "4b230bf4e9f0e328be6016739c47226262399b941c0de998b9c4289aea249746",
-  "/js/sync.js": "088cb609849a44a8df80c49bd4b67633c1118ce2ec6954335c55b995b0a472f6",
-  "/js/ui.js": "0549355d88b7c73bacc466e775565350a87532938d49c0810c479f099b78447b",
-  "/js/version.js": "55a6e2f08a211e902b87b2218b471e5efaf908b003dce28e1b4e6e4b6dfae990",
+  "/js/sync.js": "cedde0aa0bf1d93bcb054cacea88277b23a980accfe1ac3ca3e9ba2129600c40",
+  "/js/ui.js": "47c2d987f58632331b52bc5475051b8546b77110ad0b4b846876acb1cb352a35",
+  "/js/version.js": "c1c7773a0b5c6c5f6a86d90aa50d153da790417f65acb3c849852e1075b006b5",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

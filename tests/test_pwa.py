@@ -369,32 +369,64 @@ def test_background_sync_flushes_from_the_service_worker(context, live, crew):
     expect(unsynced(page)).to_have_attribute("data-count", "1")
     # Close the app: only the service worker is left to send it.
     page.goto("about:blank")
-    context.set_offline(False)
     before = live.recorder.count("POST", "/api/v1/incidents/sync")
+    context.set_offline(False)
     cdp = context.new_cdp_session(page)
     registrations = []
     cdp.on("ServiceWorker.workerRegistrationUpdated",
            lambda e: registrations.extend(e["registrations"]))
     cdp.send("ServiceWorker.enable")
-    page.wait_for_timeout(0)
-    deadline_page = context.new_page()  # a second page only to pump events while waiting
-    deadline_page.wait_for_function("true")
+    for _ in range(100):  # events arrive while Playwright waits
+        if any(r["scopeURL"].startswith(live.url) for r in registrations):
+            break
+        page.wait_for_timeout(50)
     reg = next(r for r in registrations if r["scopeURL"].startswith(live.url))
-    cdp.send("ServiceWorker.dispatchSyncEvent", {"origin": live.url,
-             "registrationId": reg["registrationId"], "tag": "qorgau-outbox",
-             "lastChance": False})
-    deadline_page.wait_for_function(
-        "() => new Promise((r) => setTimeout(() => r(true), 50))")
+    cdp.send("ServiceWorker.dispatchSyncEvent", {
+        "origin": live.url, "registrationId": reg["registrationId"],
+        "tag": "qorgau-outbox", "lastChance": False})
     for _ in range(200):
         if live.recorder.count("POST", "/api/v1/incidents/sync") > before:
             break
-        deadline_page.wait_for_timeout(50)
+        page.wait_for_timeout(50)
     assert live.recorder.count("POST", "/api/v1/incidents/sync") > before
-    deadline_page.close()
     if live.has_route("/api/v1/incidents/sync", "POST"):
-        page = context.new_page()
-        page.goto("/")
+        page.goto(live.url + "/")
         expect(unsynced(page)).to_have_attribute("data-count", "0")
+
+
+def test_a_rejected_record_stays_with_the_reason(context, live, crew):
+    needs(live, "/api/v1/incidents/sync", "POST")
+    sign_in(context, live, crew)
+    page = open_app(context)
+    # A record the server will refuse (as from an older app with a kind it
+    # no longer takes), saved next to a good one.
+    page.evaluate("""async () => {
+        const { createIncident } = await import('/js/store.js');
+        await createIncident({ kind: 'bogus_kind' });
+    }""")
+    tap(page)
+    page.get_by_role("link", name="My incidents").first.click()
+    rejected = page.locator(".incident-item", has=page.locator(".state-rejected"))
+    expect(rejected).to_have_count(1)
+    expect(rejected.locator(".reasons")).to_contain_text("kind")
+    expect(unsynced(page)).to_have_attribute("data-count", "1")  # the good one went
+    expect(page.locator(".incident-item .state-case")).to_have_count(1)
+    # It is not sent again until it changes.
+    sent = live.recorder.count("POST", "/api/v1/incidents/sync")
+    page.get_by_role("button", name="Sync now").click()
+    expect(page.locator("#sync-message")).to_have_text("")
+    assert live.recorder.count("POST", "/api/v1/incidents/sync") == sent
+
+
+def test_the_history_shows_the_servers_events(context, live, crew):
+    needs(live, "/api/v1/incidents/<uuid:incident_id>")
+    sign_in(context, live, crew)
+    page = open_app(context)
+    tap(page)
+    expect(page.locator("#incident-body .state-case")).to_be_visible()
+    expect(page.locator(".history h4")).to_have_text("On the server")
+    expect(page.locator(".history")).to_contain_text(
+        "Received by the server; case number assigned")
 
 
 def test_an_update_never_loses_the_outbox(context, live):

@@ -1,10 +1,12 @@
 """The incident rules: sync, case numbers, history, scope. No Flask request objects.
 
 Sync is one transaction per batch. Per pass over the batch's ids:
-  1. lock the incidents that already exist (SELECT ... FOR UPDATE, in id order);
-  2. insert the new ones with INSERT ... ON CONFLICT (id) DO NOTHING RETURNING;
-     an id another transaction inserted meanwhile is not returned, so it is
-     locked and handled as existing (a replay), never created twice;
+  1. insert them all with INSERT ... ON CONFLICT (id) DO NOTHING RETURNING (in
+     id order); what it returns is new;
+  2. an id it does not return exists already (stored earlier, or by another
+     transaction meanwhile, whose commit the insert waited for): those are
+     locked (SELECT ... FOR UPDATE, in id order) and handled as existing, so
+     nothing is ever created twice;
   3. apply newer revisions, skip older ones and replays.
 Then case numbers are drawn from the region/year counter (an upsert that
 increments and returns, holding the counter row until commit), events are
@@ -216,10 +218,29 @@ def believed_time(tapped_at: datetime, received_at: datetime,
     return received_at, flag
 
 
+# Classifications by (classifier, facts, legal date, language). The result depends
+# on the instant only through its local (Asia/Almaty) date, and the rules are
+# loaded once per process, so equal keys always classify alike. The classifier
+# itself is part of the key, so replacing it (tests do) is never hidden. The
+# cached dicts are shared: callers store and send them, never change them.
+_CLASSIFIED_CACHE: dict[tuple, dict] = {}
+_CLASSIFIED_CACHE_MAX = 4096
+
+
 def _classify(facts: dict, occurred_at: datetime, lang: str) -> dict | None:
     try:
-        return law.classify({**{k: facts[k] for k in CLASSIFIED},
-                             "occurred_at": occurred_at}, lang)
+        aggravating = facts["aggravating"]
+        key = (law.classify, facts["kind"],
+               tuple(aggravating) if isinstance(aggravating, list | tuple) else aggravating,
+               facts["victim_role"], facts["on_duty"], law.local_date(occurred_at), lang)
+        result = _CLASSIFIED_CACHE.get(key)
+        if result is None:
+            result = law.classify({**{k: facts[k] for k in CLASSIFIED},
+                                   "occurred_at": occurred_at}, lang)
+            if len(_CLASSIFIED_CACHE) >= _CLASSIFIED_CACHE_MAX:
+                _CLASSIFIED_CACHE.clear()
+            _CLASSIFIED_CACHE[key] = result
+        return result
     except law.LawConfigError as err:
         # A configuration error must never cost the crew their record.
         log.error("incident stored without classification: %s", err)
@@ -382,20 +403,19 @@ def _lock_existing(ids) -> dict[uuid.UUID, Incident]:
 def _apply_pass(entries: list[tuple[int, dict]], ctx: SyncContext, outcome: dict,
                 created: list[Incident], events: list) -> None:
     """Apply one record per id; events gets (incident, kind, changes, revision)."""
-    ids = {record["id"] for _, record in entries}
-    existing = _lock_existing(ids)
-    fresh = sorted((r for _, r in entries if r["id"] not in existing), key=lambda r: r["id"])
-    inserted: dict[uuid.UUID, Incident] = {}
-    if fresh:
-        # executemany form: one cached statement, sent as multi-row INSERTs.
-        stmt = (_insert(Incident).on_conflict_do_nothing(index_elements=["id"])
-                .returning(Incident))
-        inserted = {i.id: i for i in db.session.scalars(
-            stmt, [_new_row(r, ctx) for r in fresh],
-            execution_options={"populate_existing": True})}
-        raced = {r["id"] for r in fresh} - inserted.keys()
-        if raced:  # inserted by a concurrent request since our look: a replay now
-            existing.update(_lock_existing(raced))
+    # Insert first: in the usual batch every record is new, and then this one
+    # statement is all; the ids it does not return exist already (stored
+    # before, or by a concurrent request that committed meanwhile) and are
+    # locked and handled as replays or revisions.
+    fresh = sorted((r for _, r in entries), key=lambda r: r["id"])
+    # executemany form: one cached statement, sent as multi-row INSERTs.
+    stmt = (_insert(Incident).on_conflict_do_nothing(index_elements=["id"])
+            .returning(Incident))
+    inserted: dict[uuid.UUID, Incident] = {i.id: i for i in db.session.scalars(
+        stmt, [_new_row(r, ctx) for r in fresh],
+        execution_options={"populate_existing": True})}
+    rest = {r["id"] for r in fresh} - inserted.keys()
+    existing = _lock_existing(rest) if rest else {}
     for i, record in entries:
         incident = inserted.get(record["id"])
         if incident is not None:
@@ -465,8 +485,17 @@ def _run_hooks(created: list[Incident], events: list[tuple[Incident, IncidentEve
     try:
         # A savepoint: a failing hook loses its own writes (logged), never the records.
         with db.session.begin_nested():
-            for incident in created:
-                _dispatch("on_incident_synced", incident)
+            if created:
+                for hook in list(incident_hooks):
+                    # The batch form lets a hook do a few queries per batch, not per incident.
+                    batch = getattr(hook, "on_incidents_synced", None)
+                    if batch is not None:
+                        batch(list(created))
+                        continue
+                    single = getattr(hook, "on_incident_synced", None)
+                    if single is not None:
+                        for incident in created:
+                            single(incident)
             for incident, event in events:
                 _dispatch("on_incident_event", incident, event)
     except Exception:
@@ -504,8 +533,21 @@ def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int)
                                             at=ctx.received_at, revision=revision)))
     db.session.flush()
     _run_hooks(created, events)
+    # The answers are taken before the commit, which expires every loaded row:
+    # read afterwards, each incident would cost one more SELECT.
+    answers = {i: (status, summary(detail) if status != "rejected" else detail)
+               for i, (status, detail) in outcome.items()}
     db.session.commit()
-    return outcome
+    return answers
+
+
+def summary(incident: Incident) -> dict:
+    """What the phone needs back about a stored incident (IncidentSummarySchema)."""
+    return {"id": str(incident.id), "case_number": incident.case_number,
+            "revision": incident.revision,
+            "status": getattr(incident.status, "value", incident.status),
+            "classification": incident.classification, "post_id": incident.post_id,
+            "received_at": incident.received_at.isoformat()}
 
 
 def _retryable(err: DBAPIError) -> bool:

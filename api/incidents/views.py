@@ -13,7 +13,6 @@ from api.incidents.schemas import (
     IncidentDetailSchema,
     IncidentPageSchema,
     IncidentSchema,
-    IncidentSummarySchema,
     ListQuerySchema,
     SyncRequestSchema,
     SyncResponseSchema,
@@ -21,6 +20,7 @@ from api.incidents.schemas import (
 from api.openapi import spec
 from api.orgs.models import Role
 from api.requests import json_body
+from api.review.service import log_access
 
 bp = Blueprint("incidents", __name__)
 
@@ -45,11 +45,9 @@ def sync():
         raise Problem(413, "Request Entity Too Large",
                       f"The request body is larger than the limit of {limit} bytes; "
                       "send fewer records per batch.") from err
+    # Each incident comes back already as IncidentSummarySchema's plain dict
+    # (service.summary), taken before the commit: no reload, no per-record dump.
     results = service.sync(current_person(), received_at=received_at, **body)
-    summary = IncidentSummarySchema()
-    for result in results:
-        if "incident" in result:
-            result["incident"] = summary.dump(result["incident"])
     return {"server_time": utcnow().isoformat(), "results": results}
 
 
@@ -77,7 +75,9 @@ def get_incident(incident_id):
     incident = service.get_incident(current_person(), incident_id)
     if incident is None:
         abort(404)
-    return IncidentDetailSchema().dump(incident)
+    body = IncidentDetailSchema().dump(incident)
+    log_access(current_person(), incident)  # managers' and officers' views only
+    return body
 
 
 @bp.get("/sync/devices")

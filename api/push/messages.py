@@ -88,11 +88,27 @@ def text(key: str, lang: str, **values) -> str:
     return templates.get(lang, templates["en"]).format(**values)
 
 
+# Texts by (classifier, facts, legal date, language): a batch of incidents with
+# the same facts is classified once, not once per recipient. The classifier is
+# part of the key, so replacing it (tests do) is never hidden.
+_TEXTS: dict[tuple, str] = {}
+_TEXTS_MAX = 4096
+
+
 def classification_text(incident, lang: str) -> str:
     """The provisional classification in `lang`: "Article 380-3 part N (...)" when within."""
-    facts = {"kind": incident.kind, "aggravating": list(incident.aggravating or []),
+    aggravating = list(incident.aggravating or [])
+    facts = {"kind": incident.kind, "aggravating": aggravating,
              "victim_role": incident.victim_role, "on_duty": incident.on_duty,
              "occurred_at": incident.occurred_at}
+    try:
+        key = (law.classify, incident.kind, tuple(aggravating), incident.victim_role,
+               incident.on_duty, law.local_date(incident.occurred_at), lang)
+        hash(key)
+    except (ValueError, TypeError):
+        key = None  # facts classify() will refuse below
+    if key in _TEXTS:
+        return _TEXTS[key]
     try:
         result = law.classify(facts, lang)
     except (ValueError, law.LawConfigError):
@@ -101,9 +117,15 @@ def classification_text(incident, lang: str) -> str:
         return (incident.classification or {}).get("summary") or ""
     if result["status"] == "within":
         part = next(p for p in law.rules()["parts"] if p["number"] == result["part"])
-        return text("article_part", lang, article=result["article"], part=result["part"],
-                    summary=part["summary"][lang])
-    return result["summary"]
+        found = text("article_part", lang, article=result["article"], part=result["part"],
+                     summary=part["summary"][lang])
+    else:
+        found = result["summary"]
+    if key is not None:
+        if len(_TEXTS) >= _TEXTS_MAX:
+            _TEXTS.clear()
+        _TEXTS[key] = found
+    return found
 
 
 def incident_summary(incident) -> dict:

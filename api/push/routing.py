@@ -30,7 +30,7 @@ from api.orgs.models import Person, PolicePost, Role
 from api.police.models import PoliceAlert
 from api.push import messages
 from api.push.models import Urgency
-from api.push.service import notify_incident
+from api.push.service import Notifications, notify_incident
 
 DESTINATION = "destination_hospital"
 NEAREST = "nearest_in_region"
@@ -90,8 +90,12 @@ def active_managers(incident: Incident) -> list[Person]:
 
 
 def route(incident: Incident, now: datetime | None = None) -> PoliceAlert:
-    now = now or utcnow()
     post, reason, distance = choose_post(incident)
+    return _record_route(incident, post, reason, distance, now or utcnow())
+
+
+def _record_route(incident: Incident, post: PolicePost | None, reason: str,
+                  distance: float | None, now: datetime) -> PoliceAlert:
     alert = PoliceAlert(incident_id=incident.id, post_id=post.id if post else None,
                         reason=reason, distance_km=distance, routed_at=now,
                         region_code=incident.station.region_code)
@@ -108,8 +112,10 @@ def route(incident: Incident, now: datetime | None = None) -> PoliceAlert:
     return alert
 
 
-def alert_police(incident: Incident, people: list[Person]) -> None:
+def alert_police(incident: Incident, people: list[Person],
+                 outbox: Notifications | None = None) -> None:
     """The first alert: to the post's officers (or the managers when there is no post)."""
+    notify = outbox.add if outbox is not None else notify_incident
     for person in people:
         lang = person.language.value
         body = messages.classification_text(incident, lang)
@@ -117,29 +123,85 @@ def alert_police(incident: Incident, people: list[Person]) -> None:
             body = messages.text("police_needed", lang) + ". " + body
         body = f"{body} — {incident.station.name}"
         title = messages.text("alert_title", lang, case=incident.case_number)
-        notify_incident(person, "police.alert", incident, title, body,
-                        urgency=Urgency.HIGH, alert=True)
+        notify(person, "police.alert", incident, title, body, urgency=Urgency.HIGH, alert=True)
 
 
-def tell_reporter_received(incident: Incident, post: PolicePost | None) -> None:
+def tell_reporter_received(incident: Incident, post: PolicePost | None,
+                           outbox: Notifications | None = None) -> None:
+    notify = outbox.add if outbox is not None else notify_incident
     person = incident.reporter
     lang = person.language.value
     tail = (messages.text("post_notified", lang, post=post.hospital_name) if post
             else messages.text("no_post", lang))
     body = f"{messages.classification_text(incident, lang)}; {tail}"
-    notify_incident(person, "incident.received", incident,
-                    messages.text("received_title", lang, case=incident.case_number), body,
-                    urgency=Urgency.HIGH if incident.police_needed else Urgency.NORMAL)
+    notify(person, "incident.received", incident,
+           messages.text("received_title", lang, case=incident.case_number), body,
+           urgency=Urgency.HIGH if incident.police_needed else Urgency.NORMAL)
 
 
 def on_incident_synced(incident: Incident) -> None:
     """Route the new incident, alert the post (or the managers), tell the crew member."""
-    alert = route(incident)
-    if alert.post_id is not None:
-        alert_police(incident, officers_of({alert.post_id}))
-    else:
-        alert_police(incident, active_managers(incident))
-    tell_reporter_received(incident, incident.post)
+    on_incidents_synced([incident])
+
+
+class _Posts:
+    """The posts a batch may be routed to, loaded with two queries for the batch."""
+
+    def __init__(self, batch: list[Incident]):
+        wanted = {i.destination_post_id for i in batch if i.destination_post_id is not None}
+        self.by_id = ({p.id: p for p in db.session.scalars(
+            select(PolicePost).where(PolicePost.id.in_(sorted(wanted))))} if wanted else {})
+        regions = {i.station.region_code for i in batch if i.lat is not None}
+        self.located: dict[str, list[PolicePost]] = {}
+        if regions:
+            for post in db.session.scalars(select(PolicePost).where(
+                    PolicePost.region_code.in_(sorted(regions)),
+                    PolicePost.lat.is_not(None), PolicePost.lon.is_not(None))
+                    .order_by(PolicePost.id)):
+                self.located.setdefault(post.region_code, []).append(post)
+
+    def choose(self, incident: Incident) -> tuple[PolicePost | None, str, float | None]:
+        """choose_post's rule, from what was loaded."""
+        if incident.destination_post_id is not None:
+            post = self.by_id.get(incident.destination_post_id)
+            if post is not None:
+                return post, DESTINATION, _distance(incident, post)
+        station = incident.station
+        if incident.lat is not None:
+            posts = self.located.get(station.region_code)
+            if posts:
+                post = min(posts, key=lambda p: (_distance(incident, p), p.id))
+                return post, NEAREST, _distance(incident, post)
+        if station.default_post is not None:
+            return (station.default_post, STATION_DEFAULT,
+                    _distance(incident, station.default_post))
+        return None, NO_POST, None
+
+
+def on_incidents_synced(batch: list[Incident]) -> None:
+    """on_incident_synced for a whole sync batch, with a few queries for all of it.
+
+    Per incident, the same as one at a time: the police alert row, the
+    "routed" event, the post's officers (or the station's managers) alerted,
+    the crew member told; all in the caller's transaction.
+    """
+    now = utcnow()
+    posts = _Posts(batch)
+    routed = []
+    for incident in batch:
+        post, reason, distance = posts.choose(incident)
+        routed.append((incident, _record_route(incident, post, reason, distance, now)))
+    officers: dict[int, list[Person]] = {}
+    for officer in officers_of({alert.post_id for _, alert in routed
+                                if alert.post_id is not None}):
+        officers.setdefault(officer.post_id, []).append(officer)
+    outbox = Notifications()
+    for incident, alert in routed:
+        people = (officers.get(alert.post_id, []) if alert.post_id is not None
+                  else active_managers(incident))
+        alert_police(incident, people, outbox)
+        tell_reporter_received(incident, incident.post, outbox)
+    outbox.flush()
 
 
 # This module is the hook: api.incidents calls on_incident_synced in the sync's transaction.

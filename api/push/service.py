@@ -21,7 +21,7 @@ import json
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from api.db import is_postgres, utcnow
@@ -111,6 +111,64 @@ def enqueue(person: Person, kind: str, payload: dict, *, incident=None,
     if rows:
         wake_workers()
     return rows
+
+
+def _outbox_row(person_id: int, subscription_id: int, kind: str, payload: dict, incident,
+                urgency: Urgency, ttl: int, now) -> dict:
+    return {"person_id": person_id, "subscription_id": subscription_id,
+            "incident_id": incident.id if incident is not None else None,
+            "kind": kind, "payload": payload, "urgency": urgency,
+            "topic": topic_for(incident.id) if incident is not None else None,
+            "ttl": ttl, "status": OutboxStatus.PENDING, "attempts": 0,
+            "next_attempt_at": now, "created_at": now}
+
+
+class Notifications:
+    """Pushes about incidents gathered for one batch, queued by `flush()` together.
+
+    The same rows as notify_incident would write, one per device, in the
+    caller's transaction; but one query finds every recipient's subscriptions,
+    one INSERT writes every row, and the workers are woken once.
+    """
+
+    def __init__(self):
+        self._items: list[tuple] = []
+
+    def add(self, person: Person, kind: str, incident, title: str, body: str, *,
+            urgency: Urgency = Urgency.NORMAL, alert: bool = False) -> None:
+        if person.active:
+            self._items.append((person, kind, incident, title, body, urgency, alert))
+
+    def flush(self) -> int:
+        """Queue everything added; returns how many outbox rows were written."""
+        from api.push.messages import payload
+
+        items, self._items = self._items, []
+        if not items:
+            return 0
+        people = {person.id for person, *_ in items}
+        subs: dict[int, list[int]] = {}
+        for person_id, sub_id in db.session.execute(
+                select(PushSubscription.person_id, PushSubscription.id)
+                .where(PushSubscription.person_id.in_(sorted(people)))
+                .order_by(PushSubscription.person_id, PushSubscription.id)):
+            subs.setdefault(person_id, []).append(sub_id)
+        config = current_app.config
+        now = utcnow()
+        rows = []
+        for person, kind, incident, title, body, urgency, alert in items:
+            devices = subs.get(person.id)
+            if not devices:
+                continue
+            ttl = config["PUSH_TTL_ALERT" if alert else "PUSH_TTL_DEFAULT"]
+            doc = payload(kind, incident, person.language.value, title, body, created_at=now,
+                          require_interaction=alert)
+            rows.extend(_outbox_row(person.id, sub_id, kind, doc, incident, urgency, ttl, now)
+                        for sub_id in devices)
+        if rows:
+            db.session.execute(insert(PushOutbox), rows)
+            wake_workers()
+        return len(rows)
 
 
 def wake_workers() -> None:

@@ -229,6 +229,7 @@ async function requestFlush({ manual = false } = {}) {
   try {
     result = await flush();
   } catch (err) {
+    console.warn("outbox flush failed:", err);
     result = { state: "error", status: err && err.name ? err.name : "?" };
   }
   handleResult(result, manual);
@@ -245,6 +246,7 @@ function handleResult(result, manual) {
         ? { key: "sync_rejected", values: { n: result.rejected } }
         : { key: "sync_done" };
       refreshFromServer().catch(() => {});
+      if (state.route.name === "incident") loadServerEvents(state.route.id);
       break;
     case "idle":
       failures = 0;
@@ -441,7 +443,12 @@ function bind() {
   });
   window.addEventListener("qorgau:auth", onAuth);
   onAnnouncement((message) => {
-    if (message?.type === "outbox-changed") { refreshCount(); renderRoute({ full: false }); }
+    if (message?.type === "outbox-changed") {
+      // Another tab or the service worker sent something: show what the server says now.
+      refreshCount();
+      renderRoute({ full: false });
+      if (state.route.name === "incident") loadServerEvents(state.route.id);
+    }
     if (message?.type === "signin-needed") { state.signinNeeded = true; renderChrome(); }
   });
 }

@@ -125,6 +125,12 @@ export const STRINGS = {
     field_note: "заметка",
     not_found: "Этого инцидента нет на телефоне.",
     offline_now: "Нет связи",
+    event_created: "Получено сервером, присвоен номер дела",
+    event_revised: "Обновлено с телефона",
+    event_routed: "Передано на пост полиции",
+    event_acknowledged: "Принято полицией",
+    event_erdr_recorded: "Полиция внесла номер ЕРДР",
+    event_status: "Изменён статус",
   },
   kk: {
     // Sign-in, enrolment and devices (js/auth.js).
@@ -249,6 +255,12 @@ export const STRINGS = {
     field_note: "жазба",
     not_found: "Бұл оқиға телефонда жоқ.",
     offline_now: "Байланыс жоқ",
+    event_created: "Сервер қабылдады, іс нөмірі берілді",
+    event_revised: "Телефоннан жаңартылды",
+    event_routed: "Полиция бекетіне жіберілді",
+    event_acknowledged: "Полиция қабылдады",
+    event_erdr_recorded: "Полиция СДТБТ нөмірін енгізді",
+    event_status: "Мәртебе өзгертілді",
   },
   en: {
     // Sign-in, enrolment and devices (js/auth.js).
@@ -373,6 +385,12 @@ export const STRINGS = {
     field_note: "note",
     not_found: "This incident is not on this phone.",
     offline_now: "No connection",
+    event_created: "Received by the server; case number assigned",
+    event_revised: "Updated from the phone",
+    event_routed: "Routed to a police post",
+    event_acknowledged: "Acknowledged by police",
+    event_erdr_recorded: "Police recorded the ERDR number",
+    event_status: "Status changed",
   },
 };
 

@@ -118,15 +118,23 @@ let again = false;
 export function flush() {
   if (running) { again = true; return running; }
   running = (async () => {
+    const total = { state: "idle", acked: 0, rejected: 0 };
     let result;
     do {
       again = false;
       result = navigator.locks
         ? await navigator.locks.request(LOCK_NAME, flushUnlocked)
         : await flushUnlocked();
-    } while (again && result.state === "synced");
-    result.remaining = await countUnsynced();
-    return result;
+      total.acked += result.acked || 0;
+      total.rejected += result.rejected || 0;
+      // The last pass says how it ended, unless it merely found nothing left.
+      if (result.state !== "idle" || total.state === "idle") {
+        Object.assign(total, { ...result, acked: total.acked, rejected: total.rejected });
+      }
+      // A call that arrived meanwhile may bring a record this pass did not see.
+    } while (again && (result.state === "synced" || result.state === "idle"));
+    total.remaining = await countUnsynced();
+    return total;
   })().finally(() => { running = null; });
   return running;
 }
@@ -145,7 +153,8 @@ export async function fetchIncident(id) {
     const incident = await api(`/api/v1/incidents/${encodeURIComponent(id)}`);
     await applyServerIncident(incident);
     return incident;
-  } catch {
+  } catch (err) {
+    console.warn("incident from the server:", err);
     return null;
   }
 }

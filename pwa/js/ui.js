@@ -270,10 +270,13 @@ function historyBox(revisions, serverEvents, lang) {
     el("ol", {}, [...(revisions || [])].reverse().map((rev) => historyItem(rev, lang))));
   if (serverEvents && serverEvents.length) {
     history.append(el("h4", { text: t(lang, "server_events") }),
-      el("ol", {}, serverEvents.map((ev) => el("li", {},
-        el("span", { class: "when",
-          text: formatTime(ev.at || ev.created_at || ev.occurred_at || "", lang, true) }),
-        ` ${ev.summary || ev.type || ev.kind || ""}`))));
+      el("ol", {}, serverEvents.map((ev) => {
+        const key = `event_${ev.kind}`;
+        const what = t(lang, key) === key ? String(ev.kind || "") : t(lang, key);
+        return el("li", {},
+          el("span", { class: "when", text: `${formatTime(ev.at || "", lang, true)} · ` }),
+          what, ev.actor?.display_name ? ` (${ev.actor.display_name})` : "");
+      })));
   }
   return history;
 }

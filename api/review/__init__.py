@@ -1,0 +1,1 @@
+"""Station managers' desk: their incidents, figures, exports, device health; the access log."""

@@ -1,0 +1,205 @@
+"""Station managers' endpoints (/api/v1/review), and the administrator's access log."""
+
+import csv
+import io
+import json
+import uuid
+
+from flask import Blueprint, Response, current_app, request, stream_with_context
+from marshmallow import ValidationError
+
+from api.auth.access import current_person, require
+from api.db import utcnow
+from api.errors import Problem
+from api.openapi import spec
+from api.orgs.models import Role
+from api.requests import load_body
+from api.review import service
+from api.review.schemas import (
+    AccessLogPageSchema,
+    AccessLogQuerySchema,
+    DeviceHealthListSchema,
+    ExportQuerySchema,
+    FiguresQuerySchema,
+    FiguresSchema,
+    ListQuerySchema,
+    NoteSchema,
+    ReviewDetailSchema,
+    ReviewItemSchema,
+    ReviewPageSchema,
+)
+
+bp = Blueprint("review", __name__)
+
+EXPORT_MAX_ROWS = 100_000
+# Spreadsheets run a cell starting with these as a formula: neutralise them.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _filters(schema) -> dict:
+    return schema.load(request.args.to_dict())
+
+
+def _lang(args: dict) -> str:
+    return args.get("lang") or current_person().language.value
+
+
+@bp.get("/incidents")
+@spec(summary="The manager's incidents: filters, sort, keyset pages, total",
+      query=ListQuerySchema, responses={200: ReviewPageSchema}, tags=["review"])
+@require(Role.MANAGER)
+def list_incidents():
+    """Incidents of the stations the manager runs; filters combine with AND."""
+    args = _filters(ListQuerySchema())
+    try:
+        items, next_cursor, total = service.list_incidents(
+            current_person(), args, limit=args["limit"], cursor=args["cursor"])
+    except service.FilterError as err:
+        raise ValidationError({err.field: [str(err)]}) from err
+    return {"items": ReviewItemSchema(many=True).dump(items), "next_cursor": next_cursor,
+            "total": total}
+
+
+def _detail_or_404(detail):
+    if detail is None:
+        raise Problem(404, "Not Found", "No such incident at your stations.", type_="not-found")
+    return ReviewDetailSchema().dump(service.detail_view(detail))
+
+
+@bp.get("/incidents/<uuid:incident_id>")
+@spec(summary="One incident: facts, classification, route, police, history, note",
+      responses={200: ReviewDetailSchema}, tags=["review"])
+@require(Role.MANAGER)
+def get_incident(incident_id: uuid.UUID):
+    """Everything recorded about the incident; the view is written to the access log."""
+    person = current_person()
+    detail = service.get_detail(person, incident_id)
+    body = _detail_or_404(detail)
+    service.log_access(person, detail.incident)
+    return body
+
+
+@bp.put("/incidents/<uuid:incident_id>/note")
+@spec(summary="Set the manager's note (recorded in the history)", body=NoteSchema,
+      responses={200: ReviewDetailSchema}, tags=["review"])
+@require(Role.MANAGER)
+def put_note(incident_id: uuid.UUID):
+    """Replace the note; an empty note clears it. Each change is an event."""
+    body = load_body(NoteSchema())
+    return _detail_or_404(service.set_note(current_person(), incident_id, body["note"]))
+
+
+@bp.get("/figures")
+@spec(summary="Counts per month, part, station and job; delay medians and 90th percentiles",
+      query=FiguresQuerySchema, responses={200: FiguresSchema}, tags=["review"])
+@require(Role.MANAGER)
+def figures():
+    """Local dates; twelve months up to today when no range is given."""
+    args = _filters(FiguresQuerySchema())
+    return FiguresSchema().dump(service.figures(current_person(), args["date_from"],
+                                                args["date_to"], _lang(args)))
+
+
+def _export_args() -> dict:
+    args = _filters(ExportQuerySchema())
+    limit = current_app.config.get("REVIEW_EXPORT_MAX_ROWS", EXPORT_MAX_ROWS)
+    total = service.count(current_person(), args)
+    if total > limit:
+        raise Problem(422, "Too many rows to export",
+                      f"{total} incidents match; an export holds at most {limit}. "
+                      "Narrow the dates (from, to) or other filters.", type_="export-too-large",
+                      errors=[{"field": "from", "message": "Narrow the date range."},
+                              {"field": "to", "message": "Narrow the date range."}])
+    return args
+
+
+def _filename(ext: str) -> str:
+    return f"qorgau-incidents-{service.today_local(utcnow()).isoformat()}.{ext}"
+
+
+def _cell(value):
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, list):
+        value = ", ".join(value)
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+@bp.get("/export.csv")
+@spec(summary="The filtered list as CSV (UTF-8 with BOM, for Excel)", query=ExportQuerySchema,
+      tags=["review"])
+@require(Role.MANAGER)
+def export_csv():
+    """Same filters and order as the list; headers in the chosen language; times local."""
+    args = _export_args()
+    person = current_person()
+    headers = service.EXPORT_HEADERS[_lang(args)]
+
+    def generate():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        buffer.write("\ufeff")
+        writer.writerow(headers)
+        for n, row in enumerate(service.export_rows(person, args), 1):
+            writer.writerow([_cell(row[c]) for c in service.EXPORT_COLUMNS])
+            if n % 500 == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return Response(stream_with_context(generate()), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{_filename("csv")}"',
+                             "Cache-Control": "no-store"})
+
+
+@bp.get("/export.json")
+@spec(summary="The filtered list as JSON", query=ExportQuerySchema, tags=["review"])
+@require(Role.MANAGER)
+def export_json():
+    """{"exported_at", "filters", "items": [...]}, streamed; same filters and order as the list."""
+    args = _export_args()
+    person = current_person()
+    filters = {k: (v.isoformat() if hasattr(v, "isoformat") else
+                   v.value if hasattr(v, "value") else v)
+               for k, v in args.items() if v is not None}
+
+    def generate():
+        head = {"exported_at": utcnow().isoformat(), "filters": filters}
+        yield json.dumps(head, ensure_ascii=False)[:-1] + ', "items": ['
+        for n, row in enumerate(service.export_rows(person, args)):
+            yield ("," if n else "") + json.dumps(row, ensure_ascii=False)
+        yield "]}"
+
+    return Response(stream_with_context(generate()), mimetype="application/json",
+                    headers={"Content-Disposition":
+                             f'attachment; filename="{_filename("json")}"',
+                             "Cache-Control": "no-store"})
+
+
+@bp.get("/devices")
+@spec(summary="Crew devices of the manager's stations: last sync, unsynced, push, storage",
+      responses={200: DeviceHealthListSchema}, tags=["review"])
+@require(Role.MANAGER)
+def devices():
+    """Devices holding records unsynced for more than an hour come first (stale)."""
+    return DeviceHealthListSchema().dump({
+        "devices": service.device_health(current_person()),
+        "stale_after_s": int(service.STALE_AFTER.total_seconds())})
+
+
+@bp.get("/access-log")
+@spec(summary="Who viewed which incident, and when (administrators)",
+      query=AccessLogQuerySchema, responses={200: AccessLogPageSchema}, tags=["review"])
+@require(Role.ADMIN)
+def access_log():
+    """Newest first; the incidents' contents are not part of it."""
+    args = _filters(AccessLogQuerySchema())
+    items, next_cursor = service.access_log(**args)
+    return {"items": AccessLogPageSchema().dump({"items": items})["items"],
+            "next_cursor": next_cursor}
+
