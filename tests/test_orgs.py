@@ -160,3 +160,15 @@ def test_demo_seed_is_realistic_and_repeatable(runner):
     second = runner.invoke(args=["demo", "seed"])
     assert "0 created" in second.output and "0 people added" in second.output
     assert counts() == (3, 3)
+
+
+def test_posts_list_for_signed_in_people_own_region_first(client, login):
+    from tests.factories import make_person, make_post, make_station
+
+    make_post(code="AST-P", region="71", name="Astana Hospital")
+    almaty = make_post(code="ALA-P", region="75", name="Almaty Hospital")
+    assert client.get("/api/v1/posts").status_code == 401
+    login(make_person("crew", station=make_station(region="75", default_post=almaty)))
+    posts = client.get("/api/v1/posts").get_json()["posts"]
+    assert [p["code"] for p in posts] == ["ALA-P", "AST-P"]
+    assert posts[0]["hospital_name"] == "Almaty Hospital" and posts[0]["region_code"] == "75"

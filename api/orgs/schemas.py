@@ -17,6 +17,19 @@ class RegionSchema(Schema):
     is_city = fields.Boolean()
 
 
+class PostSchema(Schema):
+    id = fields.Integer()
+    code = fields.String()
+    hospital_name = fields.String()
+    region_code = fields.String()
+    lat = fields.Float(allow_none=True)
+    lon = fields.Float(allow_none=True)
+
+
+class PostListSchema(Schema):
+    posts = fields.List(fields.Nested(PostSchema))
+
+
 class OrgRowSchema(Schema):
     """One row of `flask orgs import`: a station or a police post."""
 

@@ -11,8 +11,8 @@ from api.errors import Problem
 from api.extensions import db
 from api.openapi import spec
 from api.orgs import service
-from api.orgs.models import Person, Region, Role
-from api.orgs.schemas import ManagedPeopleSchema, RegionSchema
+from api.orgs.models import Person, PolicePost, Region, Role
+from api.orgs.schemas import ManagedPeopleSchema, PostListSchema, RegionSchema
 from api.requests import load_body
 
 bp = Blueprint("orgs", __name__)
@@ -23,6 +23,21 @@ def regions():
     """The 20 ISO 3166-2:KZ units. Public reference data, like the law rules."""
     rows = db.session.scalars(select(Region).order_by(Region.code))
     return {"regions": RegionSchema(many=True).dump(rows)}
+
+
+@bp.get("/posts")
+@spec(summary="Police posts (hospitals), the caller's own region first", tags=["orgs"],
+      responses={200: PostListSchema})
+@require()
+def posts():
+    """Hospitals with a police post: the crew app's destination list, kept for offline use."""
+    person = current_person()
+    station = person.station or next(iter(person.managed_stations), None)
+    home = station.region_code if station else person.post.region_code if person.post else None
+    rows = db.session.scalars(select(PolicePost).order_by(
+        (PolicePost.region_code != home) if home else PolicePost.region_code,
+        PolicePost.region_code, PolicePost.hospital_name))
+    return PostListSchema().dump({"posts": rows})
 
 
 def _managed_person(person_id: int) -> Person:
@@ -53,7 +68,7 @@ def people():
     return ManagedPeopleSchema().dump({"people": rows})
 
 
-@bp.post("/people/<int:person_id>/invitations")
+@bp.post("/people/<int(min=1,max=2147483647):person_id>/invitations")
 @spec(summary="A one-time enrolment link (and QR code) for a person", tags=["people"],
       body=InvitationRequestSchema, responses={201: InvitationOutSchema})
 @require(Role.MANAGER, Role.ADMIN)
@@ -70,7 +85,7 @@ def create_invitation(person_id: int):
     return body, 201, {"Cache-Control": "no-store"}
 
 
-@bp.post("/people/<int:person_id>/revoke-devices")
+@bp.post("/people/<int(min=1,max=2147483647):person_id>/revoke-devices")
 @spec(summary="Revoke all of a person's passkeys and sessions (lost phone)",
       tags=["people"], responses={200: RevokedSchema})
 @require(Role.MANAGER, Role.ADMIN)
