@@ -1,12 +1,36 @@
 """Database binding, SQLite pragmas and the helpers shared by every domain."""
 
+import re
 from datetime import UTC, datetime
 
 from flask import Flask
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
 from api.extensions import db
+
+# A PostgreSQL server that does not answer gives up after this many seconds
+# (libpq waits for the operating system's TCP timeout otherwise: minutes).
+CONNECT_TIMEOUT_SECONDS = 5
+
+# SQLSTATEs of a server that is gone, going or not yet back: class 08
+# (connection exception), 57P01-57P03 (admin/crash shutdown, cannot connect
+# now) and 53300 (too many connections).
+_UNAVAILABLE_SQLSTATES = {"57P01", "57P02", "57P03", "53300"}
+# What the drivers say when there is no server to talk to (psycopg's
+# connection errors often carry no SQLSTATE at all).
+_UNAVAILABLE_MESSAGES = (
+    "server closed the connection", "could not connect", "connection refused",
+    "connection failed", "connection is closed", "connection already closed",
+    "terminating connection", "the database system is starting up",
+    "the database system is shutting down", "the database system is in recovery mode",
+    "no connection to the server", "consuming input failed", "ssl connection has been closed",
+    "connection timeout expired", "timeout expired", "could not receive data from server",
+    "could not send data to server", "connection not open", "server conn crashed",
+    # SQLite: another writer held the file past busy_timeout, or it cannot be opened.
+    "database is locked", "unable to open database file",
+)
 
 
 def utcnow() -> datetime:
@@ -14,6 +38,7 @@ def utcnow() -> datetime:
 
 
 def init_db(app: Flask) -> None:
+    _bound_connect_time(app)
     db.init_app(app)
     # Import every model so the metadata is complete for Alembic and create_all.
     import api.models  # noqa: F401
@@ -29,6 +54,52 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
+
+
+def _bound_connect_time(app: Flask) -> None:
+    """PostgreSQL connections give up after CONNECT_TIMEOUT_SECONDS unless configured."""
+    if not str(app.config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("postgresql"):
+        return
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    connect_args = dict(options.get("connect_args") or {})
+    connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+    options["connect_args"] = connect_args
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
+def database_unavailable(err: BaseException) -> bool:
+    """True when `err` says the database cannot be reached right now (not a bug,
+    not bad data): the server is down, restarting, refusing or overloaded, or
+    the pool had no connection to give. Such a request may simply be retried."""
+    if isinstance(err, sa_exc.TimeoutError):  # QueuePool: no connection within pool_timeout
+        return True
+    if isinstance(err, sa_exc.DBAPIError):
+        if err.connection_invalidated:
+            return True
+        if not isinstance(err, sa_exc.OperationalError | sa_exc.InterfaceError):
+            return False
+        err = err.orig if err.orig is not None else err
+    elif type(err).__module__.split(".")[0] not in ("psycopg", "sqlite3"):
+        return False
+    sqlstate = getattr(err, "sqlstate", None) or ""
+    if sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES:
+        return True
+    message = str(err).lower()
+    return any(marker in message for marker in _UNAVAILABLE_MESSAGES)
+
+
+_SECRET_IN_TEXT = re.compile(r"(password\s*=\s*)\S+|(://[^:/@\s]+:)[^@\s]+(@)", re.I)
+
+
+def describe_unavailable(err: BaseException) -> str:
+    """A one-line description for the log: the driver's error class, SQLSTATE and
+    first line, never the statement, its parameters or a password."""
+    orig = getattr(err, "orig", None) or err
+    first = (str(orig).strip().splitlines() or [""])[0][:300]
+    first = _SECRET_IN_TEXT.sub(lambda m: (m.group(1) or m.group(2)) + "***"
+                                + (m.group(3) or ""), first)
+    sqlstate = getattr(orig, "sqlstate", None)
+    return f"{type(orig).__name__}" + (f" [{sqlstate}]" if sqlstate else "") + f": {first}"
 
 
 def is_postgres() -> bool:

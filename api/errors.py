@@ -2,15 +2,24 @@
 
 Views raise `Problem` (or let marshmallow's ValidationError propagate); the
 handlers here turn that, and every werkzeug HTTPException, into a
-problem document. Unexpected exceptions become a 500 with no stack trace.
+problem document. A database that cannot be reached (down, restarting,
+refusing connections) is a 503 with Retry-After, so clients back off and
+send again (sync is idempotent); any other unexpected exception becomes a
+500 with no stack trace.
 """
+
+import contextlib
 
 from flask import Flask, Response, json, request
 from marshmallow import ValidationError
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_MIME = "application/problem+json"
 PROBLEM_BASE = "https://qorgau.kz/problems/"
+# Seconds a client is asked to wait when the database is unavailable
+# (setting DB_UNAVAILABLE_RETRY_AFTER overrides).
+DB_RETRY_AFTER_SECONDS = 5
 
 
 class Problem(Exception):
@@ -100,3 +109,38 @@ def register_error_handlers(app: Flask) -> None:
         app.logger.exception("Unhandled error on %s %s", request.method, request.path)
         return problem_response(500, "Internal Server Error",
                                 "An unexpected error occurred. It has been logged.")
+
+    def _database(err: Exception):
+        from api.db import database_unavailable, describe_unavailable
+
+        if not database_unavailable(err):
+            return _unexpected(err)
+        # No trace and no SQL: its parameters could be a person's data or a token.
+        app.logger.error("Database unavailable on %s %s: %s", request.method, request.path,
+                         describe_unavailable(err))
+        _forget_session()
+        retry_after = str(app.config.get("DB_UNAVAILABLE_RETRY_AFTER", DB_RETRY_AFTER_SECONDS))
+        return problem_response(
+            503, "Service Unavailable",
+            "The database cannot be reached just now; send the request again after "
+            "Retry-After seconds.",
+            type_="database-unavailable", headers={"Retry-After": retry_after})
+
+    app.register_error_handler(sa_exc.DBAPIError, _database)
+    app.register_error_handler(sa_exc.TimeoutError, _database)
+    try:
+        import psycopg
+    except ImportError:  # SQLite-only installs
+        pass
+    else:
+        app.register_error_handler(psycopg.OperationalError, _database)
+
+
+def _forget_session() -> None:
+    """Drop the request's session and its dead connection quietly: SQLAlchemy has
+    marked a lost connection invalid, so the pool opens (and pre-pings) a new one
+    for the next request once the database is back."""
+    from api.extensions import db
+
+    with contextlib.suppress(Exception):  # the connection is gone; this only tidies up
+        db.session.rollback()

@@ -87,8 +87,9 @@ def field_schema(field: fields.Field, components: dict) -> dict:
                 out["maximum"] = validator.max
         elif isinstance(validator, validate.Regexp):
             out["pattern"] = validator.regex.pattern
-    if field.allow_none and "$ref" not in out:
-        out["nullable"] = True
+    if field.allow_none:
+        # OpenAPI 3.0 ignores siblings of a $ref, so a nullable reference is an allOf.
+        out = {"allOf": [out], "nullable": True} if "$ref" in out else {**out, "nullable": True}
     if field.metadata.get("description"):
         out["description"] = field.metadata["description"]
     return out
@@ -132,6 +133,23 @@ PROBLEM_SCHEMA = {
 }
 
 
+def _path_schema(converter) -> dict:
+    """A path argument's schema, with the bounds its converter enforces."""
+    name = type(converter).__name__
+    if name == "IntegerConverter":
+        out = {"type": "integer"}
+        low = converter.min if converter.min is not None else (
+            None if converter.signed else 0)
+        if low is not None:
+            out["minimum"] = low
+        if converter.max is not None:
+            out["maximum"] = converter.max
+        return out
+    if name == "UUIDConverter":
+        return {"type": "string", "format": "uuid"}
+    return {"type": "string"}
+
+
 def build_document(app) -> dict:
     components: dict = {}
     paths: dict = {}
@@ -142,8 +160,7 @@ def build_document(app) -> dict:
         meta = getattr(view, "openapi", {})
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         params = [{"name": arg, "in": "path", "required": True,
-                   "schema": {"type": "integer"} if type(conv).__name__ == "IntegerConverter"
-                   else {"type": "string"}}
+                   "schema": _path_schema(conv)}
                   for arg, conv in rule._converters.items()]
         roles = getattr(view, "required_roles", None)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):

@@ -6,7 +6,12 @@ the database then holds exactly the records that were acknowledged: none twice,
 none missing, case numbers gapless. Creates its own database and drops it.
 
     .venv/bin/python bench/sync_ingest.py [--devices 50] [--batch 20] [--seconds 30]
-        [--workers 4] [--threads 1] [--regions 5] [--no-hooks]
+        [--workers 4] [--threads 1] [--regions 5] [--rate INCIDENTS_PER_S] [--no-hooks]
+
+Back to back, 50 devices always have 50 batches in flight, so by Little's law
+the mean latency is 50 / (batches/s): at 2,000 incidents/s (100 batches/s)
+it is 500 ms however fast each batch is served. --rate offers a fixed load
+instead, and then the latency percentiles are the service's own.
 """
 
 import argparse
@@ -95,14 +100,29 @@ def make_batch(device: int, size: int) -> tuple[dict, list[str]]:
             "sent_at": now.isoformat(), "records": records}, ids
 
 
-async def device_loop(n, cred, base, size, deadline, latencies, sent_ids, errors, all_ids):
+async def device_loop(n, cred, base, size, deadline, latencies, sent_ids, errors, all_ids,
+                      interval=None, start=None):
+    """Back to back (closed loop), or with `interval` one batch per interval
+    seconds on a fixed schedule (open loop): then latency counts from the
+    scheduled time, so a server falling behind shows as latency, not as
+    politely fewer requests (no coordinated omission)."""
     token, csrf = cred
     headers = {"Cookie": f"qorgau_session={token}", "X-CSRF-Token": csrf}
+    scheduled = start
     async with aiohttp.ClientSession(headers=headers) as http:
         while time.monotonic() < deadline:
+            if interval is not None:
+                delay = scheduled - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if scheduled >= deadline:
+                    break
             body, ids = make_batch(n, size)
             all_ids.extend(ids)  # sent, whatever the answer
             started = time.perf_counter()
+            if interval is not None:
+                started -= time.monotonic() - scheduled
+                scheduled += interval
             try:
                 async with http.post(f"{base}/api/v1/incidents/sync", json=body,
                                      timeout=aiohttp.ClientTimeout(total=30)) as resp:
@@ -122,12 +142,16 @@ async def device_loop(n, cred, base, size, deadline, latencies, sent_ids, errors
                     errors.append(f"record {result['id']}: {result['status']}")
 
 
-async def load(creds, base, size, seconds):
+async def load(creds, base, size, seconds, rate=None):
     latencies, sent_ids, errors, all_ids = [], [], [], []
-    deadline = time.monotonic() + seconds
     started = time.monotonic()
-    await asyncio.gather(*[device_loop(n, c, base, size, deadline, latencies, sent_ids, errors,
-                                       all_ids) for n, c in enumerate(creds)])
+    deadline = started + seconds
+    # Open loop: each device sends every `interval` s, the devices evenly staggered.
+    interval = len(creds) * size / rate if rate else None
+    await asyncio.gather(*[device_loop(
+        n, c, base, size, deadline, latencies, sent_ids, errors, all_ids, interval,
+        started + (interval * n / len(creds) if interval else 0))
+        for n, c in enumerate(creds)])
     return time.monotonic() - started, latencies, sent_ids, errors, all_ids
 
 
@@ -222,6 +246,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--regions", type=int, default=5)
+    parser.add_argument("--rate", type=float, default=None,
+                        help="open loop: offer this many incidents/s on a fixed schedule "
+                             "(default: each device sends back to back)")
     parser.add_argument("--no-hooks", action="store_true",
                         help="measure sync alone, without push's routing/notification hooks")
     parser.add_argument("--admin-url", default=ADMIN_URL)
@@ -247,7 +274,7 @@ def main() -> int:
         wait_ready(base, proc)
         cpu_before = cpu_snapshot(proc.pid, name)
         elapsed, latencies, sent_ids, errors, all_ids = asyncio.run(
-            load(creds, base, args.batch, args.seconds))
+            load(creds, base, args.batch, args.seconds, args.rate))
         cpu = cpu_split(cpu_before, cpu_snapshot(proc.pid, name), elapsed)
         check = verify(db_url, sent_ids, all_ids)
         latencies.sort()
@@ -255,6 +282,7 @@ def main() -> int:
         print(f"devices={args.devices} batch={args.batch} seconds={args.seconds} "
               f"gunicorn workers={args.workers} threads={args.threads} "
               f"regions={args.regions} cpus={os.cpu_count()} "
+              f"{f'offered={args.rate:,.0f}/s ' if args.rate else 'closed-loop '}"
               f"hooks={'off' if args.no_hooks else 'on'}")
         print(f"batches: {len(latencies)}  errors: {len(errors)}"
               + (f"  first: {errors[0]}" if errors else ""))

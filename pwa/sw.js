@@ -17,23 +17,27 @@ import { applyServerIncident } from "./js/outbox.js";
 import { flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "4b486e70d372";
+const BUILD_ID = "30882d85d652";
 const PRECACHE = {
   "/css/app.css": "39b0ab9d8844ebc517de51e067d18cb319d74a6ec2557dd013a347f92cb42d22",
+  "/css/console.css": "8b1237069eff7aa0a5fdb2e30cb3f0f6bdb4cd1520f98bb7f104441736f98b7a",
+  "/css/print.css": "765723e92e5dd2793b8212bcd451af6d488d9921c284981068ae9dab16038b08",
   "/icons/icon-192.png": "8b1df7d84a8c3da7d92e14ef4cb36448f719541c4011597b4ba46ec2ee39751c",
   "/icons/icon-512.png": "3fdee4dec5401ae7eb604b3ef13eabe4829407e0f32174932666477c88e7fe54",
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
   "/index.html": "59078bd63400e4414e4bf8c1bbf88421cfd18eda5d96d8be724bc76b50d6444a",
   "/js/api.js": "f2c9850f20b8e9fb0bd54d8f6a2a10da7a698493250a6787e3e5b6d40a84ea51",
-  "/js/app.js": "99aa7743f6518874d0e5f79ce5171bc8f96d9de390f2481187eda35268bffacd",
-  "/js/auth.js": "9d299a25a4a46a437559b05eacb7e5fdd2e02761f326037b13c729a933639c0a",
-  "/js/i18n.js": "1e831b251b28714d81a62875aead800c7a3a58d404bcfc668aa6956772eec772",
+  "/js/app.js": "76ff72613c956e29cac7fddcd2856133f3a05f825febaef0a8e41e4a26aa51fb",
+  "/js/auth.js": "67a711c2c70d824a39506db84a6cb687d708ca139715fb972c0bcec91866746b",
+  "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
+  "/js/console.js": "65b0bdc0526dfb2585606fc576497307aa0b9c4cad8e1bdafb4fd12a99079abb",
+  "/js/i18n.js": "4a8bec6e61d51adbde9199523ba103f63fbf406572a4cdef78ca537d170e2f3d",
   "/js/law.js": "53fb7ed560b39f996af8489bdec69283d3beb6abbaa98ea17937a6d7926eb1b0",
   "/js/outbox.js": "f73c514d70e1bc4d0f8af5464dcb59b4f8abe4fd333d77fc4310d514d96736a7",
   "/js/store.js": "4b230bf4e9f0e328be6016739c47226262399b941c0de998b9c4289aea249746",
   "/js/sync.js": "cedde0aa0bf1d93bcb054cacea88277b23a980accfe1ac3ca3e9ba2129600c40",
   "/js/ui.js": "47c2d987f58632331b52bc5475051b8546b77110ad0b4b846876acb1cb352a35",
-  "/js/version.js": "c1c7773a0b5c6c5f6a86d90aa50d153da790417f65acb3c849852e1075b006b5",
+  "/js/version.js": "d14da0a70e0497839c374958de4df28b62f43e574b7ef023ff361d46755f59d5",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -82,7 +82,8 @@ def icon(size: int, *, maskable: bool) -> bytes:
             in_shield = False
         if not in_shield:
             return BACKGROUND
-        in_cross = (abs(u) <= 0.15 and -0.6 <= v <= 0.5) or (abs(v + 0.05) <= 0.15 and abs(u) <= 0.55)
+        in_cross = ((abs(u) <= 0.15 and -0.6 <= v <= 0.5)
+                    or (abs(v + 0.05) <= 0.15 and abs(u) <= 0.55))
         return ACCENT if in_cross else FOREGROUND
 
     return png(size, size, pixel)

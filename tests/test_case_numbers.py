@@ -82,3 +82,28 @@ def test_numbers_in_one_batch_follow_the_incident_times(client, login):
     body = sync(client, late, early)
     got = {r["id"]: r["incident"]["case_number"] for r in body["results"]}
     assert got[early["id"]] == "QG-75-2026-000001" and got[late["id"]] == "QG-75-2026-000002"
+
+
+def test_replays_in_a_batch_of_new_records_leave_no_gap(client, login):
+    # Numbers are drawn for the whole batch before the insert; the replays'
+    # numbers must be given back and the new records numbered compactly.
+    crew = make_person("crew")
+    login(crew)
+    old_early = record(tapped_at="2026-06-01T07:00:00+05:00")
+    old_mid = record(tapped_at="2026-06-01T09:00:00+05:00")
+    assert [r["incident"]["case_number"] for r in sync(client, old_early, old_mid)["results"]
+            ] == ["QG-75-2026-000001", "QG-75-2026-000002"]
+    new_a = record(tapped_at="2026-06-01T08:00:00+05:00")
+    new_b = record(tapped_at="2026-06-01T10:00:00+05:00")
+    new_c = record(tapped_at="2026-06-01T06:00:00+05:00")
+    body = sync(client, new_a, old_mid, new_b, old_early, new_c)
+    got = [(r["status"], r["incident"]["case_number"]) for r in body["results"]]
+    assert got == [("created", "QG-75-2026-000004"), ("unchanged", "QG-75-2026-000002"),
+                   ("created", "QG-75-2026-000005"), ("unchanged", "QG-75-2026-000001"),
+                   ("created", "QG-75-2026-000003")]
+    counter = db.session.scalar(select(CaseCounter).where(CaseCounter.region_code == "75"))
+    assert counter.last == 5
+    db.session.expire_all()
+    stored = {i.id: i.case_number for i in db.session.scalars(select(Incident))}
+    assert sorted(stored.values()) == [f"QG-75-2026-{n:06d}" for n in range(1, 6)]
+    assert stored[uuid.UUID(new_c["id"])] == "QG-75-2026-000003"

@@ -1,7 +1,8 @@
 """The crew member's PWA in real Chromium, against the real app served from a thread.
 
-Each test gets a fresh migrated database, a freshly built copy of pwa/ (so a
-test can change it and watch the service worker update) and a new browser
+Each test gets the shared `live_server` (tests/conftest.py: a fresh migrated
+database), a freshly built copy of pwa/ (so a test can change it and watch
+the service worker update) and a new browser
 context (empty IndexedDB, no service worker). Sign-in is a server-side
 session whose cookie is added to the context; the passkey ceremony itself is
 tested in test_auth*.py.
@@ -12,17 +13,17 @@ import logging
 import re
 import shutil
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
-from werkzeug.serving import make_server
 
 from api.auth.access import SESSION_COOKIE
 from api.auth.sessions import start_session
+from api.extensions import db
 from api.law import service as law
-from tests.factories import make_person, make_post
+from api.orgs.models import Person
+from tests.factories import make_person, make_post, make_station
 
 pytestmark = pytest.mark.browser
 
@@ -60,15 +61,16 @@ class Recorder:
         return sum(1 for m, p, _ in self.calls if m == method and p == path)
 
 
-class LiveServer:
-    def __init__(self, app, pwa_dir: Path):
-        self.app = app
+class Live:
+    """The shared `live_server` (tests/conftest.py) serving a built copy of pwa/."""
+
+    def __init__(self, live_server, pwa_dir: Path):
+        self.app = live_server.app
+        self.url = live_server.url
         self.pwa_dir = pwa_dir
-        self.recorder = Recorder(app.wsgi_app)
-        app.wsgi_app = self.recorder
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.app.config["PWA_DIR"] = str(pwa_dir)  # read per request
+        self.recorder = Recorder(self.app.wsgi_app)
+        self.app.wsgi_app = self.recorder
 
     def has_route(self, rule: str, method: str = "GET") -> bool:
         return any(r.rule == rule and method in r.methods for r in self.app.url_map.iter_rules())
@@ -88,16 +90,9 @@ def pwa_dir(tmp_path):
 
 
 @pytest.fixture
-def live(app, pwa_dir):
+def live(live_server, pwa_dir):
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise
-    app.config["PWA_DIR"] = str(pwa_dir)
-    server = LiveServer(app, pwa_dir)
-    server.thread.start()
-    try:
-        yield server
-    finally:
-        server.server.shutdown()
-        server.thread.join(5)
+    return Live(live_server, pwa_dir)
 
 
 @pytest.fixture(scope="module")
@@ -126,15 +121,17 @@ def context(browser, live):
 
 
 @pytest.fixture
-def crew(app):
-    post = make_post(name="City Hospital No. 7")
-    from tests.factories import make_station
-    return make_person("crew", station=make_station(default_post=post), position="feldsher",
-                       language="en")
+def crew(live):
+    """A feldsher at a station whose default police post is a hospital's (the person's id)."""
+    with live.app.app_context():
+        post = make_post(name="City Hospital No. 7")
+        return make_person("crew", station=make_station(default_post=post),
+                           position="feldsher", language="en").id
 
 
-def sign_in(context, live, person):
-    token, _ = start_session(person, user_agent="playwright")
+def sign_in(context, live, person_id):
+    with live.app.app_context():
+        token, _ = start_session(db.session.get(Person, person_id), user_agent="playwright")
     context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": live.url}])
 
 
@@ -191,7 +188,8 @@ def test_build_is_deterministic_and_hashes_every_shell_file(pwa_dir):
     assert (pwa_dir / "sw.js").read_bytes() != first
 
 
-def test_headers_of_the_shell(live, client):
+def test_headers_of_the_shell(live):
+    client = live.app.test_client()
     sw = client.get("/sw.js")
     assert sw.status_code == 200
     assert sw.headers["Cache-Control"] == "no-cache"
@@ -234,7 +232,8 @@ def test_the_shell_loads_offline(context):
     assert page.evaluate("""async () => {
         const names = await caches.keys();
         const cache = await caches.open(names.find((n) => n.startsWith('qorgau-shell-')));
-        return Boolean(await cache.match('/js/app.js')) && Boolean(await cache.match('/index.html'));
+        return Boolean(await cache.match('/js/app.js'))
+            && Boolean(await cache.match('/index.html'));
     }""")
 
 

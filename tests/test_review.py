@@ -443,3 +443,11 @@ def test_openapi_documents_the_review_endpoints(client):
             "q", "sort", "cursor", "limit"} <= params
     assert "/api/v1/review/access-log" in doc["paths"]
 
+
+
+def test_filter_options(client, login, world):
+    login(world["people"]["manager"])
+    body = get(client, f"{BASE}/options")
+    assert {c["display_name"] for c in body["crew"]} == {"Айгерим", "Ержан"}
+    assert {p["id"] for p in body["posts"]} >= {world["posts"][0].id}
+    assert [s["id"] for s in body["stations"]] == [world["stations"][0].id]

@@ -125,3 +125,25 @@ def test_the_posts_officers_each_get_an_alert_at_once(client, login, posts, push
     alerted = set(db.session.scalars(select(PushOutbox.person_id).where(
         PushOutbox.incident_id == incident.id, PushOutbox.kind == "police.alert")))
     assert alerted == {o.id for o in officers}
+
+
+def test_routing_that_fails_midway_leaves_the_incident_logged(client, login, posts,
+                                                             monkeypatch):
+    # The batch hook writes the routes first; a failure after that (here: queueing
+    # the pushes) must undo them, and the answer must say what is stored.
+    from api.push import service as push
+
+    def broken(self):
+        raise RuntimeError("outbox unavailable")
+
+    monkeypatch.setattr(push.Notifications, "flush", broken)
+    station = make_station(region="75", default_post=posts["default"])
+    login(make_person("crew", station=station))
+    res = sync(client, record(location=location(*CENTRE)))["results"][0]
+    assert res["status"] == "created"
+    assert res["incident"]["post_id"] is None and res["incident"]["status"] == "logged"
+    db.session.expire_all()
+    incident = db.session.get(Incident, uuid.UUID(res["id"]))
+    assert incident.post_id is None and incident.status == "logged"
+    assert db.session.get(PoliceAlert, incident.id) is None
+    assert [e.kind for e in incident.events] == ["created"]

@@ -3,9 +3,10 @@
 from marshmallow import Schema, fields, validate
 
 from api.orgs.models import Language, Position, Role
+from api.requests import no_nul
 
 TOKEN = validate.Length(min=16, max=200)
-LABEL = validate.Length(max=120)
+LABEL = [validate.Length(max=120), no_nul]
 
 
 class InvitationTokenSchema(Schema):

@@ -224,7 +224,7 @@ def _ended(session_was_current: bool) -> Response:
     return response
 
 
-@bp.delete("/passkeys/<int:passkey_id>")
+@bp.delete("/passkeys/<int(min=1,max=2147483647):passkey_id>")
 @spec(summary="Revoke one of my passkeys", tags=TAGS, responses={204: None})
 @require()
 def delete_passkey(passkey_id: int):
@@ -235,7 +235,7 @@ def delete_passkey(passkey_id: int):
     return _ended(was_current)
 
 
-@bp.delete("/sessions/<int:session_id>")
+@bp.delete("/sessions/<int(min=1,max=2147483647):session_id>")
 @spec(summary="End one of my sessions", tags=TAGS, responses={204: None})
 @require()
 def delete_session(session_id: int):

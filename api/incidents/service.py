@@ -1,17 +1,21 @@
 """The incident rules: sync, case numbers, history, scope. No Flask request objects.
 
-Sync is one transaction per batch. Per pass over the batch's ids:
-  1. insert them all with INSERT ... ON CONFLICT (id) DO NOTHING RETURNING (in
-     id order); what it returns is new;
-  2. an id it does not return exists already (stored earlier, or by another
-     transaction meanwhile, whose commit the insert waited for): those are
-     locked (SELECT ... FOR UPDATE, in id order) and handled as existing, so
-     nothing is ever created twice;
-  3. apply newer revisions, skip older ones and replays.
-Then case numbers are drawn from the region/year counter (an upsert that
-increments and returns, holding the counter row until commit), events are
-appended, the device's status is recorded, and the hooks run; all commit
-together, so a number is used only by an incident that is stored.
+Sync is one transaction per batch. After the device's status is recorded:
+  1. case numbers are drawn for every record of the batch from its
+     region/year counter (an upsert that increments by the count and returns,
+     holding the counter row until commit);
+  2. all are inserted, numbers included, with INSERT ... ON CONFLICT (id) DO
+     NOTHING RETURNING (in id order); what it returns is new;
+  3. numbers drawn for records that were not new are given back (the new ones
+     renumbered compactly, the counter lowered), still under the lock;
+  4. an id the insert did not return exists already (stored earlier, or by
+     another transaction meanwhile, whose commit the insert waited for):
+     those are locked (SELECT ... FOR UPDATE, in id order) and handled as
+     existing, so nothing is ever created twice;
+  5. newer revisions are applied, older ones and replays skipped.
+A record whose id repeats in the batch is applied in a later pass (steps 4-5).
+Then events are appended and the hooks run; all commit together, so a number
+is used only by an incident that is stored, and every stored one has one.
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from marshmallow import ValidationError
-from sqlalchemy import false, select, tuple_
+from sqlalchemy import false, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from api.db import utcnow
 from api.errors import flatten_errors
@@ -116,14 +121,15 @@ def _new_event(incident: Incident, actor: Person | None, kind: str, changes: dic
 
 
 def append_event(incident: Incident, actor: Person | None, kind: str,
-                 changes: dict) -> IncidentEvent:
+                 changes: dict, *, at: datetime | None = None) -> IncidentEvent:
     """Record a change to `incident`: changes maps field -> (before, after).
 
     The caller has made the change and commits; the event joins its
     transaction, so the change and its history are stored together or not at
-    all. Hooks' on_incident_event runs at once.
+    all. Hooks' on_incident_event runs at once. `at` defaults to now; the
+    incident's updated_at becomes it.
     """
-    event = _new_event(incident, actor, kind, changes)
+    event = _new_event(incident, actor, kind, changes, at=at)
     _dispatch("on_incident_event", incident, event)
     return event
 
@@ -400,21 +406,81 @@ def _lock_existing(ids) -> dict[uuid.UUID, Incident]:
     return {incident.id: incident for incident in rows}
 
 
+def _reserve_case_numbers(rows: list[dict], ctx: SyncContext) -> list[tuple]:
+    """Draw a number for every row that may be new, before the insert.
+
+    Each region/year counter is raised by its rows' count (an upsert that
+    increments and returns, holding the counter row until commit; counters in
+    a fixed order, so two batches never wait on each other in a cycle), and
+    the rows get the numbers in order of (occurred_at, id). Rows the insert
+    then finds stored already give theirs back in _settle_case_numbers, so
+    the numbers stay gapless; in the usual batch all are new and the incident
+    is written once, number included, instead of inserted and then updated.
+    """
+    groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    region = ctx.person.station.region_code
+    for row in rows:
+        groups[(region, local_year(row["occurred_at"]))].append(row)
+    reserved = []
+    for (region, year), members in sorted(groups.items()):
+        stmt = _insert(CaseCounter).values(region_code=region, year=year, last=len(members))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["region_code", "year"],
+            set_={"last": CaseCounter.last + stmt.excluded.last},
+        ).returning(CaseCounter.last)
+        last = db.session.execute(stmt).scalar_one()
+        first = last - len(members) + 1
+        members.sort(key=lambda row: (row["occurred_at"], str(row["id"])))
+        for offset, row in enumerate(members):
+            row["case_number"] = case_number(region, year, first + offset)
+        reserved.append((region, year, first, members))
+    return reserved
+
+
+def _settle_case_numbers(reserved: list[tuple], inserted: dict[uuid.UUID, Incident]) -> None:
+    """Give back the numbers of rows that were not new: renumber the new ones
+    compactly (same order) and lower the counter, all under its lock."""
+    table = Incident.__table__
+    for region, year, first, members in reserved:
+        kept = [row["id"] for row in members if row["id"] in inserted]
+        if len(kept) == len(members):
+            continue
+        # Ascending, one row at a time: each number only moves down, into a
+        # number no stored row holds, so the unique constraint never trips.
+        for offset, ident in enumerate(kept):
+            number = case_number(region, year, first + offset)
+            incident = inserted[ident]
+            if incident.case_number != number:
+                db.session.execute(update(table).where(table.c.id == ident)
+                                   .values(case_number=number))
+                set_committed_value(incident, "case_number", number)
+        db.session.execute(
+            update(CaseCounter)
+            .where(CaseCounter.region_code == region, CaseCounter.year == year)
+            .values(last=CaseCounter.last - (len(members) - len(kept))))
+
+
 def _apply_pass(entries: list[tuple[int, dict]], ctx: SyncContext, outcome: dict,
-                created: list[Incident], events: list) -> None:
+                created: list[Incident], events: list, first_pass: bool) -> None:
     """Apply one record per id; events gets (incident, kind, changes, revision)."""
-    # Insert first: in the usual batch every record is new, and then this one
-    # statement is all; the ids it does not return exist already (stored
-    # before, or by a concurrent request that committed meanwhile) and are
-    # locked and handled as replays or revisions.
-    fresh = sorted((r for _, r in entries), key=lambda r: r["id"])
-    # executemany form: one cached statement, sent as multi-row INSERTs.
-    stmt = (_insert(Incident).on_conflict_do_nothing(index_elements=["id"])
-            .returning(Incident))
-    inserted: dict[uuid.UUID, Incident] = {i.id: i for i in db.session.scalars(
-        stmt, [_new_row(r, ctx) for r in fresh],
-        execution_options={"populate_existing": True})}
-    rest = {r["id"] for r in fresh} - inserted.keys()
+    ids = sorted({record["id"] for _, record in entries})
+    inserted: dict[uuid.UUID, Incident] = {}
+    if first_pass:
+        # Insert first: in the usual batch every record is new, and then this
+        # one statement is all; the ids it does not return exist already
+        # (stored before, or by a concurrent request that committed meanwhile)
+        # and are locked below and handled as replays or revisions. (A later
+        # pass only repeats ids of the first, which all exist by then.)
+        rows = [_new_row(r, ctx) for r in sorted((r for _, r in entries),
+                                                 key=lambda r: r["id"])]
+        reserved = _reserve_case_numbers(rows, ctx)
+        # executemany form: one cached statement, sent as multi-row INSERTs.
+        stmt = (_insert(Incident).on_conflict_do_nothing(index_elements=["id"])
+                .returning(Incident))
+        inserted = {i.id: i for i in db.session.scalars(
+            stmt, rows, execution_options={"populate_existing": True})}
+        _settle_case_numbers(reserved, inserted)
+    rest = [ident for ident in ids if ident not in inserted]
     existing = _lock_existing(rest) if rest else {}
     for i, record in entries:
         incident = inserted.get(record["id"])
@@ -436,25 +502,6 @@ def _apply_pass(entries: list[tuple[int, dict]], ctx: SyncContext, outcome: dict
             outcome[i] = ("updated", incident)
 
 
-def _assign_case_numbers(created: list[Incident], ctx: SyncContext) -> None:
-    groups: dict[tuple[str, int], list[Incident]] = defaultdict(list)
-    for incident in created:
-        groups[(ctx.person.station.region_code, local_year(incident.occurred_at))].append(
-            incident)
-    # Counters in a fixed order, so two batches never wait on each other in a cycle.
-    for (region, year), incidents in sorted(groups.items()):
-        stmt = _insert(CaseCounter).values(region_code=region, year=year, last=len(incidents))
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["region_code", "year"],
-            set_={"last": CaseCounter.last + stmt.excluded.last},
-        ).returning(CaseCounter.last)
-        last = db.session.execute(stmt).scalar_one()
-        first = last - len(incidents) + 1
-        incidents.sort(key=lambda inc: (inc.occurred_at, str(inc.id)))
-        for offset, incident in enumerate(incidents):
-            incident.case_number = case_number(region, year, first + offset)
-
-
 def _record_device(ctx: SyncContext, batch_size: int) -> None:
     values = {"person_id": ctx.person.id, "device_id": ctx.device_id,
               "station_id": ctx.person.station_id, "app_version": ctx.app_version,
@@ -470,7 +517,7 @@ def _record_device(ctx: SyncContext, batch_size: int) -> None:
 
 def _creation_changes(incident: Incident) -> dict:
     changes = {name: (None, _current(incident, name)) for name in MUTABLE}
-    changes.update({"case_number": (None, None),  # filled in when it is drawn
+    changes.update({"case_number": (None, None),  # filled in when it is settled
                     "tapped_at": (None, incident.tapped_at_local),
                     "status": (None, incident.status)})
     if incident.device_time_flag is not None:
@@ -500,6 +547,10 @@ def _run_hooks(created: list[Incident], events: list[tuple[Incident, IncidentEve
                 _dispatch("on_incident_event", incident, event)
     except Exception:
         log.exception("an incident hook failed; the synced records are kept")
+        # A hook may have written in SQL what its objects were only told
+        # (set_committed_value): read the incidents again as they now stand.
+        for incident in {id(i): i for i in created + [i for i, _ in events]}.values():
+            db.session.refresh(incident)
 
 
 def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int) -> dict:
@@ -520,11 +571,8 @@ def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int)
     # read next cannot change under us (pysqlite opens no transaction for a
     # SELECT); on PostgreSQL it queues a device's own concurrent batches.
     _record_device(ctx, batch_size)
-    for entries in passes:
-        _apply_pass(entries, ctx, outcome, created, pending)
-    if created:
-        db.session.flush()  # revisions go out before the counter is locked
-        _assign_case_numbers(created, ctx)
+    for n, entries in enumerate(passes):
+        _apply_pass(entries, ctx, outcome, created, pending, first_pass=n == 0)
     events = []
     for incident, kind, changes, revision in pending:
         if kind == "created":

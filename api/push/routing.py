@@ -20,7 +20,8 @@ import sys
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from api.db import is_postgres, utcnow
 from api.extensions import db
@@ -95,21 +96,59 @@ def route(incident: Incident, now: datetime | None = None) -> PoliceAlert:
 
 
 def _record_route(incident: Incident, post: PolicePost | None, reason: str,
-                  distance: float | None, now: datetime) -> PoliceAlert:
+                  distance: float | None, now: datetime, *, stored: bool = False
+                  ) -> PoliceAlert:
+    """The alert row and the "routed" event; the incident gets the post.
+
+    `stored`: _store_routes has already written the incident's post_id,
+    status and updated_at (= now) in SQL, so the loaded object is only told;
+    and the alert is left for _store_alerts to insert.
+    """
     alert = PoliceAlert(incident_id=incident.id, post_id=post.id if post else None,
                         reason=reason, distance_km=distance, routed_at=now,
                         region_code=incident.station.region_code)
-    db.session.add(alert)
+    if not stored:
+        db.session.add(alert)  # else _store_routes inserts the batch's alerts in one go
     changes = {"route_reason": (None, reason)}
     if distance is not None:
         changes["distance_km"] = (None, distance)
     if post is not None:
         changes["post_id"] = (incident.post_id, post.id)
         changes["status"] = (incident.status, IncidentStatus.ROUTED)
-        incident.post_id, incident.status = post.id, IncidentStatus.ROUTED
-        incident.post = post
-    incidents.append_event(incident, None, "routed", changes)
+        if stored:
+            set_committed_value(incident, "post_id", post.id)
+            set_committed_value(incident, "status", IncidentStatus.ROUTED)
+            set_committed_value(incident, "post", post)
+        else:
+            incident.post_id, incident.status = post.id, IncidentStatus.ROUTED
+            incident.post = post
+    incidents.append_event(incident, None, "routed", changes, at=now)
+    if stored:
+        set_committed_value(incident, "updated_at", now)
     return alert
+
+
+def _store_alerts(alerts: list[PoliceAlert]) -> None:
+    """The batch's police alerts in one multi-row INSERT."""
+    if alerts:
+        db.session.execute(insert(PoliceAlert), [
+            {"incident_id": a.incident_id, "post_id": a.post_id, "reason": a.reason,
+             "distance_km": a.distance_km, "routed_at": a.routed_at,
+             "region_code": a.region_code} for a in alerts])
+
+
+def _store_routes(choices: list[tuple], now: datetime) -> None:
+    """Write the batch's routes into the incidents: one UPDATE per post chosen,
+    not one per incident (their "routed" events all carry `now`)."""
+    table = Incident.__table__
+    groups: dict[int | None, list] = {}
+    for incident, post, _reason, _distance in choices:
+        groups.setdefault(post.id if post is not None else None, []).append(incident.id)
+    for post_id, ids in groups.items():
+        values = {"updated_at": now}
+        if post_id is not None:
+            values.update(post_id=post_id, status=IncidentStatus.ROUTED)
+        db.session.execute(update(table).where(table.c.id.in_(ids)).values(**values))
 
 
 def alert_police(incident: Incident, people: list[Person],
@@ -187,10 +226,11 @@ def on_incidents_synced(batch: list[Incident]) -> None:
     """
     now = utcnow()
     posts = _Posts(batch)
-    routed = []
-    for incident in batch:
-        post, reason, distance = posts.choose(incident)
-        routed.append((incident, _record_route(incident, post, reason, distance, now)))
+    choices = [(incident, *posts.choose(incident)) for incident in batch]
+    _store_routes(choices, now)
+    routed = [(incident, _record_route(incident, post, reason, distance, now, stored=True))
+              for incident, post, reason, distance in choices]
+    _store_alerts([alert for _, alert in routed])
     officers: dict[int, list[Person]] = {}
     for officer in officers_of({alert.post_id for _, alert in routed
                                 if alert.post_id is not None}):

@@ -223,3 +223,9 @@ class ExportQuerySchema(FilterSchema):
 
 class FiguresQuerySchema(DateRangeSchema):
     lang = _LANG
+
+
+class OptionsSchema(Schema):
+    stations = fields.List(fields.Nested(NamedSchema))
+    crew = fields.List(fields.Nested(PersonRefSchema))
+    posts = fields.List(fields.Nested(PostRefSchema))

@@ -8,8 +8,8 @@ api.incidents.service.visible_to(person), the one rule for who sees what.
 from __future__ import annotations
 
 import base64
-import functools
 import binascii
+import functools
 import json
 import uuid
 from collections import defaultdict
@@ -466,3 +466,17 @@ def access_log(*, person_id: int | None = None, incident_id: uuid.UUID | None = 
     rows = rows[:limit]
     return rows, (rows[-1].id if more and rows else None)
 
+
+
+def filter_options(person: Person) -> dict:
+    """Choices for the list's filters: the crew of the manager's stations and the
+    police posts of their regions."""
+    stations = sorted(person.managed_stations, key=lambda s: s.name)
+    ids = [s.id for s in stations] or [-1]
+    crew = db.session.scalars(select(Person).where(
+        Person.station_id.in_(ids), Person.role == Role.CREW).order_by(Person.display_name))
+    regions = sorted({s.region_code for s in stations}) or ["--"]
+    posts = db.session.scalars(select(PolicePost).where(PolicePost.region_code.in_(regions))
+                               .order_by(PolicePost.hospital_name))
+    return {"stations": [{"id": s.id, "name": s.name} for s in stations],
+            "crew": list(crew), "posts": list(posts)}

@@ -24,6 +24,7 @@ from api.review.schemas import (
     FiguresSchema,
     ListQuerySchema,
     NoteSchema,
+    OptionsSchema,
     ReviewDetailSchema,
     ReviewItemSchema,
     ReviewPageSchema,
@@ -179,6 +180,15 @@ def export_json():
                     headers={"Content-Disposition":
                              f'attachment; filename="{_filename("json")}"',
                              "Cache-Control": "no-store"})
+
+
+@bp.get("/options")
+@spec(summary="Choices for the list's filters: crew members and police posts",
+      responses={200: OptionsSchema}, tags=["review"])
+@require(Role.MANAGER)
+def options():
+    """The crew of the manager's stations and the police posts of their regions."""
+    return OptionsSchema().dump(service.filter_options(current_person()))
 
 
 @bp.get("/devices")

@@ -6,7 +6,7 @@
 //   #/incidents/<uuid>  one incident: details, classification, history
 //   #/account, #/enrol/<token>   sign-in, enrolment and devices (js/auth.js)
 
-import { chooseLanguage, setLanguage, t } from "./i18n.js";
+import { announceLanguage, chooseLanguage, setLanguage, t } from "./i18n.js";
 import * as store from "./store.js";
 import {
   fetchIncident, fetchMe, flush, onAnnouncement, refreshFromServer, SYNC_TAG,
@@ -39,6 +39,7 @@ const state = {
 function renderStatic() {
   const { lang } = state;
   document.documentElement.lang = lang;
+  announceLanguage(lang);
   for (const node of document.querySelectorAll("[data-i18n]")) {
     node.textContent = t(lang, node.dataset.i18n);
   }
@@ -391,6 +392,7 @@ async function onAuth(event) {
       state.lang = body.person.language;
     }
     renderStatic();
+    loadConsole();
     failures = 0;
     requestFlush();
   } else {
@@ -407,6 +409,13 @@ async function loadAuth() {
   } catch (err) {
     console.warn("auth module unavailable:", err);
   }
+}
+
+// Station managers get their desk screens (js/console.js, #/review...).
+function loadConsole() {
+  if (state.me?.role !== "manager") return;
+  import("./console.js").then((m) => m.startConsole())
+    .catch((err) => console.warn("console unavailable:", err));
 }
 
 // ---------------------------------------------------------------- start
@@ -474,6 +483,7 @@ async function start() {
   loadAuth();
   await Promise.allSettled([refreshRules(), refreshMe(), refreshPosts(), refreshHealth()]);
   renderStatic();
+  loadConsole();
   await renderRoute();
   if (state.route.name === "incident") loadServerEvents(state.route.id);
 }

@@ -7,11 +7,15 @@
 // gives the same at any time; showSignIn() brings the sign-in screen forward.
 
 import { api, ApiError, setCsrfToken } from "./api.js";
-import { chooseLanguage, t } from "./i18n.js";
+import { currentLanguage, t } from "./i18n.js";
 
 const root = document.getElementById("auth");
 const banner = document.getElementById("demo-banner");
-let lang = chooseLanguage();
+let lang = currentLanguage();
+window.addEventListener("qorgau:lang", (event) => {
+  lang = event.detail;
+  render();
+});
 let me = null;
 let view = { name: "loading" };
 let notice = "";   // an i18n key shown once above the view

@@ -1,0 +1,463 @@
+// The station manager's desk: incidents of their stations (filters, search,
+// sort, pages, totals, exports), one incident in full with a printable
+// report, figures drawn as SVG, and the crew's device health.
+//
+//   #/review                    the list
+//   #/review/incidents/<uuid>   one incident (its view is access-logged)
+//   #/review/figures            figures
+//   #/review/devices            device health
+//
+// js/app.js loads this module for people whose role is "manager" and calls
+// startConsole(). Everything is drawn with DOM APIs: no inline script or style.
+
+import { api, ApiError } from "./api.js";
+import { barChart, stackedColumns } from "./charts.js";
+import { currentLanguage, t } from "./i18n.js";
+
+const ZONE = "Asia/Almaty"; // legal times are Kazakhstan's, whatever the desk's clock says
+const BASE = "/api/v1/review";
+const STATUSES = ["logged", "routed", "acknowledged", "investigating", "closed"];
+const SORTS = ["-occurred_at", "occurred_at", "-received_at", "received_at",
+  "-case_number", "case_number"];
+const PARTS = ["1", "2", "3", "4", "5", "6"];
+
+let lang = currentLanguage();
+let started = false;
+let root = null;
+let rules = null;    // the law rules document: labels of kinds and victim roles
+let options = null;  // crew and posts for the filters
+const list = { filters: { sort: "-occurred_at" }, items: [], next: null, total: null };
+let figureRange = {};
+
+// ---------------------------------------------------------------- helpers
+
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.appendChild(typeof child === "string" || typeof child === "number"
+      ? document.createTextNode(String(child)) : child);
+  }
+  return node;
+}
+
+const tr = (key, values) => t(lang, key, values);
+
+export function localTime(iso, withSeconds = false) {
+  if (!iso) return "—";
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return iso;
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {
+    timeZone: ZONE, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+    minute: "2-digit", second: withSeconds ? "2-digit" : undefined, hourCycle: "h23",
+  }).formatToParts(ms).map((p) => [p.type, p.value]));
+  const time = `${parts.hour}:${parts.minute}${withSeconds ? `:${parts.second}` : ""}`;
+  return `${parts.year}-${parts.month}-${parts.day} ${time}`;
+}
+
+export function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "—";
+  const s = Math.round(seconds);
+  if (s < 60) return tr("rv_seconds", { n: s });
+  if (s < 3600) return tr("rv_minutes", { m: Math.floor(s / 60), s: s % 60 });
+  return tr("rv_hours", { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
+}
+
+function label(collection, id) {
+  const item = rules && (rules[collection] || []).find((x) => x.id === id);
+  return item ? (item.label[lang] || item.label.en) : id;
+}
+
+const kindLabel = (id) => label("kinds", id);
+const roleLabel = (id) => label("victim_roles", id);
+const circumstanceLabel = (id) => label("aggravating_circumstances", id);
+const partLabel = (key) => (key === "none" ? tr("rv_part_none") : tr("rv_part_n", { n: key }));
+const statusLabel = (s) => tr(`status_${s}`);
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined && value !== "") q.set(key, value);
+  }
+  return q.toString();
+}
+
+function problemText(err) {
+  if (err instanceof ApiError) {
+    const fields = (err.problem.errors || []).map((e) => `${e.field}: ${e.message}`);
+    return fields.length ? fields.join("; ") : err.message;
+  }
+  return String(err && err.message ? err.message : err);
+}
+
+function errorBox(err) {
+  return h("p", { class: "console-error", role: "alert" }, problemText(err));
+}
+
+// ---------------------------------------------------------------- frame
+
+function route() {
+  const hash = location.hash.replace(/^#/, "");
+  let m = hash.match(/^\/review\/incidents\/([0-9a-f-]{36})$/i);
+  if (m) return { name: "detail", id: m[1].toLowerCase() };
+  if (hash === "/review/figures") return { name: "figures" };
+  if (hash === "/review/devices") return { name: "devices" };
+  m = hash.match(/^\/review\/?$/);
+  if (m) return { name: "list" };
+  return null; // another part of the app (the account screen)
+}
+
+function nav(current) {
+  const link = (href, key, name) => h("a", {
+    href, class: "console-tab", "aria-current": current === name ? "page" : null,
+  }, tr(key));
+  return h("nav", { class: "console-nav no-print", "aria-label": tr("rv_console") },
+    link("#/review", "rv_tab_incidents", "list"),
+    link("#/review/figures", "rv_tab_figures", "figures"),
+    link("#/review/devices", "rv_tab_devices", "devices"),
+    h("a", { href: "#/account", class: "console-tab" }, tr("nav_account")));
+}
+
+async function render() {
+  lang = currentLanguage();
+  const where = route();
+  root.hidden = !where;
+  document.body.classList.toggle("console-active", Boolean(where));
+  if (!where) return;
+  const view = h("div", { class: "console-view" });
+  root.replaceChildren(nav(where.name), view);
+  try {
+    if (where.name === "list") await renderList(view);
+    else if (where.name === "detail") await renderDetail(view, where.id);
+    else if (where.name === "figures") await renderFigures(view);
+    else await renderDevices(view);
+  } catch (err) {
+    view.appendChild(errorBox(err));
+  }
+  root.dataset.ready = where.name;
+}
+
+// ---------------------------------------------------------------- the list
+
+function select(name, choices, value, anyKey = "rv_any") {
+  return h("select", { name, id: `rv-${name}` },
+    h("option", { value: "" }, tr(anyKey)),
+    choices.map(([v, text]) => h("option", { value: v, selected: String(value ?? "") === v },
+      text)));
+}
+
+function field(name, labelKey, control) {
+  return h("div", { class: "rv-field" }, h("label", { for: `rv-${name}` }, tr(labelKey)),
+    control);
+}
+
+function filterForm() {
+  const f = list.filters;
+  const kinds = (rules?.kinds || []).map((k) => [k.id, kindLabel(k.id)]);
+  const crew = (options?.crew || []).map((c) => [String(c.id), c.display_name]);
+  const posts = (options?.posts || []).map((p) => [String(p.id), p.hospital_name]);
+  const form = h("form", { class: "rv-filters no-print", role: "search" },
+    field("from", "rv_from", h("input", { type: "date", name: "from", id: "rv-from",
+      value: f.from || "" })),
+    field("to", "rv_to", h("input", { type: "date", name: "to", id: "rv-to", value: f.to || "" })),
+    field("kind", "rv_kind", select("kind", kinds, f.kind)),
+    field("part", "rv_part", select("part", PARTS.map((p) => [p, partLabel(p)]), f.part)),
+    field("status", "rv_status", select("status", STATUSES.map((s) => [s, statusLabel(s)]),
+      f.status)),
+    field("reporter_id", "rv_crew", select("reporter_id", crew, f.reporter_id)),
+    field("post_id", "rv_post", select("post_id", posts, f.post_id)),
+    field("police_needed", "rv_urgency", select("police_needed",
+      [["true", tr("rv_urgent")], ["false", tr("rv_not_urgent")]], f.police_needed)),
+    field("q", "rv_search", h("input", { type: "search", name: "q", id: "rv-q",
+      value: f.q || "", maxlength: 100 })),
+    field("sort", "rv_sort", h("select", { name: "sort", id: "rv-sort" },
+      SORTS.map((s) => h("option", { value: s, selected: f.sort === s }, tr(`rv_sort_${s}`))))),
+    h("div", { class: "rv-actions" },
+      h("button", { type: "submit" }, tr("rv_apply")),
+      h("button", { type: "reset", class: "secondary" }, tr("rv_clear"))));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    list.filters = {};
+    for (const [key, value] of data.entries()) if (value) list.filters[key] = String(value).trim();
+    list.filters.sort ||= "-occurred_at";
+    render();
+  });
+  form.addEventListener("reset", (event) => {
+    event.preventDefault();
+    list.filters = { sort: "-occurred_at" };
+    render();
+  });
+  return form;
+}
+
+async function loadPage(cursor = null) {
+  const page = await api(`${BASE}/incidents?${query({ ...list.filters, limit: 50, cursor })}`);
+  list.items = cursor ? list.items.concat(page.items) : page.items;
+  list.next = page.next_cursor;
+  list.total = page.total;
+}
+
+function row(item) {
+  return h("tr", { "data-id": item.id, class: item.police_needed ? "urgent" : null },
+    h("td", {}, h("a", { href: `#/review/incidents/${item.id}` }, item.case_number || item.id)),
+    h("td", {}, localTime(item.occurred_at)),
+    h("td", {}, kindLabel(item.kind)),
+    h("td", {}, item.legal_part ? partLabel(String(item.legal_part)) : "—"),
+    h("td", {}, statusLabel(item.status)),
+    h("td", {}, item.reporter ? item.reporter.display_name : "—",
+      item.victim_role ? h("span", { class: "muted" }, ` · ${roleLabel(item.victim_role)}`) : ""),
+    h("td", {}, item.post ? item.post.hospital_name : "—"),
+    h("td", {}, item.police_needed ? tr("rv_urgent") : ""),
+    h("td", {}, item.erdr_number || ""));
+}
+
+async function renderList(view) {
+  await loadPage();
+  const exportQuery = query({ ...list.filters, lang });
+  const table = h("table", { class: "rv-table", id: "rv-list" },
+    h("thead", {}, h("tr", {},
+      ["rv_col_case", "rv_col_time", "rv_kind", "rv_part", "rv_status", "rv_crew", "rv_post",
+        "rv_urgency", "rv_erdr"].map((k) => h("th", { scope: "col" }, tr(k))))),
+    h("tbody", {}, list.items.map(row)));
+  const more = h("button", { type: "button", class: "secondary no-print", id: "rv-more",
+    hidden: !list.next }, tr("rv_more"));
+  more.addEventListener("click", async () => {
+    more.disabled = true;
+    try {
+      const before = list.items.length;
+      await loadPage(list.next);
+      table.tBodies[0].append(...list.items.slice(before).map(row));
+      more.hidden = !list.next;
+    } catch (err) {
+      view.appendChild(errorBox(err));
+    } finally {
+      more.disabled = false;
+    }
+  });
+  view.append(
+    h("h2", {}, tr("rv_incidents_title")),
+    filterForm(),
+    h("p", { class: "rv-summary" },
+      h("span", { id: "rv-total", role: "status" }, tr("rv_total", { n: list.total })),
+      " ",
+      h("a", { class: "rv-export", href: `${BASE}/export.csv?${exportQuery}`, download: "" },
+        tr("rv_export_csv")),
+      " ",
+      h("a", { class: "rv-export", href: `${BASE}/export.json?${exportQuery}`, download: "" },
+        tr("rv_export_json"))),
+    list.items.length ? table : h("p", {}, tr("rv_none")),
+    more);
+}
+
+// ---------------------------------------------------------------- one incident
+
+function dl(pairs) {
+  return h("dl", { class: "rv-facts" }, pairs.filter(Boolean).flatMap(([k, v]) =>
+    [h("dt", {}, tr(k)), h("dd", {}, v ?? "—")]));
+}
+
+function changeText(changes) {
+  return Object.entries(changes || {}).map(([name, pair]) => {
+    const [before, after] = Array.isArray(pair) ? pair : [null, pair];
+    const show = (v) => (v === null || v === undefined || v === "" ? "—"
+      : typeof v === "object" ? JSON.stringify(v) : String(v));
+    return `${name}: ${show(before)} → ${show(after)}`;
+  }).join("; ");
+}
+
+async function renderDetail(view, id) {
+  let body;
+  try {
+    body = await api(`${BASE}/incidents/${id}`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) {
+      view.append(h("p", {}, tr("rv_not_found")), h("a", { href: "#/review" }, tr("rv_back")));
+      return;
+    }
+    throw err;
+  }
+  const c = body.classification || {};
+  const alert = body.alert || {};
+  const loc = body.location;
+  const printed = new Date().toISOString();
+  const noteBox = h("textarea", { id: "rv-note", rows: 3, maxlength: 2000 },
+    body.manager_note ? body.manager_note.note : "");
+  const noteStatus = h("span", { role: "status", class: "muted" });
+  const save = h("button", { type: "submit" }, tr("rv_note_save"));
+  const noteForm = h("form", { class: "rv-note-form no-print" },
+    h("label", { for: "rv-note" }, tr("rv_manager_note")), noteBox,
+    h("div", { class: "rv-actions" }, save, noteStatus));
+  noteForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    save.disabled = true;
+    try {
+      await api(`${BASE}/incidents/${id}/note`, { method: "PUT", body: { note: noteBox.value } });
+      noteStatus.textContent = tr("rv_note_saved");
+      await render();
+    } catch (err) {
+      noteStatus.textContent = problemText(err);
+    } finally {
+      save.disabled = false;
+    }
+  });
+  const printButton = h("button", { type: "button", class: "no-print", id: "rv-print" },
+    tr("rv_print"));
+  printButton.addEventListener("click", () => window.print());
+
+  const events = h("table", { class: "rv-table rv-history", id: "rv-history" },
+    h("thead", {}, h("tr", {}, ["rv_col_time", "rv_event", "rv_actor", "rv_changes"]
+      .map((k) => h("th", { scope: "col" }, tr(k))))),
+    h("tbody", {}, (body.events || []).map((e) => h("tr", {},
+      h("td", {}, localTime(e.at, true)),
+      h("td", {}, tr(`rv_event_${e.kind}`) === `rv_event_${e.kind}` ? e.kind
+        : tr(`rv_event_${e.kind}`)),
+      h("td", {}, e.actor ? e.actor.display_name : tr("rv_system")),
+      h("td", { class: "rv-changes" }, changeText(e.changes))))));
+
+  view.append(
+    h("header", { class: "print-only rv-print-head" },
+      h("p", {}, "Qorgau · ", tr("rv_report_title")),
+      h("p", { class: "muted" }, tr("rv_printed_at", { time: localTime(printed) }))),
+    h("div", { class: "rv-detail-head" },
+      h("h2", { id: "rv-case" }, tr("case_number", { n: body.case_number || body.id })),
+      printButton),
+    h("section", { class: "rv-section" }, h("h3", {}, tr("rv_classification")),
+      h("p", { class: "rv-classification" }, c.summary || tr("rv_part_none")),
+      c.disclaimer ? h("p", { class: "muted" }, c.disclaimer) : null,
+      dl([["rv_part", body.legal_part ? partLabel(String(body.legal_part)) : "—"],
+        ["rv_kind", kindLabel(body.kind)],
+        ["rv_aggravating", (body.aggravating || []).map(circumstanceLabel).join("; ") || "—"],
+        ["rv_victim", roleLabel(body.victim_role)],
+        ["rv_on_duty", body.on_duty ? tr("rv_yes") : tr("rv_no")]])),
+    h("section", { class: "rv-section" }, h("h3", {}, tr("rv_times")),
+      dl([["rv_occurred", `${localTime(body.occurred_at, true)} (${ZONE})`],
+        ["rv_tapped", body.tapped_at],
+        ["rv_received", `${localTime(body.received_at, true)} (${ZONE})`],
+        body.device_time_flag ? ["rv_clock_flag", body.device_time_flag] : null,
+        ["rv_station", body.station ? body.station.name : "—"],
+        ["rv_crew", body.reporter ? body.reporter.display_name : "—"]])),
+    h("section", { class: "rv-section" }, h("h3", {}, tr("rv_police")),
+      dl([["rv_status", statusLabel(body.status)],
+        ["rv_urgency", body.police_needed ? tr("rv_urgent") : tr("rv_not_urgent")],
+        ["rv_post", body.post ? body.post.hospital_name : "—"],
+        ["rv_destination", body.destination_post ? body.destination_post.hospital_name : "—"],
+        ["rv_routed_at", alert.routed_at ? localTime(alert.routed_at, true) : "—"],
+        ["rv_acknowledged_at", alert.acknowledged_at
+          ? `${localTime(alert.acknowledged_at, true)}${alert.acknowledged_by
+            ? ` · ${alert.acknowledged_by.display_name}` : ""}` : "—"],
+        ["rv_erdr", body.erdr_number || "—"]])),
+    h("section", { class: "rv-section" }, h("h3", {}, tr("rv_location")),
+      loc ? dl([["rv_coordinates", `${loc.lat.toFixed(6)}, ${loc.lon.toFixed(6)}`
+        + (loc.accuracy_m ? ` (±${Math.round(loc.accuracy_m)} m)` : "")],
+      ["rv_map", h("a", { href: body.map_url, target: "_blank", rel: "noopener noreferrer",
+        id: "rv-map" }, tr("rv_open_map"))]])
+        : h("p", {}, tr("rv_no_location"))),
+    h("section", { class: "rv-section" }, h("h3", {}, tr("rv_crew_note")),
+      h("p", { class: "rv-note" }, body.note || "—")),
+    h("section", { class: "rv-section" }, h("h3", {}, tr("rv_manager_note")),
+      h("p", { class: "rv-note print-only" }, body.manager_note ? body.manager_note.note : "—"),
+      noteForm),
+    h("section", { class: "rv-section" }, h("h3", {}, tr("rv_history")), events),
+    h("p", { class: "no-print" }, h("a", { href: "#/review" }, tr("rv_back"))));
+}
+
+// ---------------------------------------------------------------- figures
+
+async function renderFigures(view) {
+  const body = await api(`${BASE}/figures?${query({ ...figureRange, lang })}`);
+  const form = h("form", { class: "rv-filters no-print" },
+    field("ffrom", "rv_from", h("input", { type: "date", id: "rv-ffrom", name: "from",
+      value: body.from })),
+    field("fto", "rv_to", h("input", { type: "date", id: "rv-fto", name: "to", value: body.to })),
+    h("div", { class: "rv-actions" }, h("button", { type: "submit" }, tr("rv_apply"))));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    figureRange = { from: data.get("from"), to: data.get("to") };
+    render();
+  });
+  const keys = [...PARTS, "none"].filter((k) => body.by_month.some((m) => m.by_part[k]));
+  const timings = h("table", { class: "rv-table", id: "rv-timings" },
+    h("thead", {}, h("tr", {}, ["", "rv_count", "rv_median", "rv_p90"]
+      .map((k) => h("th", { scope: "col" }, k ? tr(k) : "")))),
+    h("tbody", {}, [["rv_tap_to_sync", body.tap_to_sync], ["rv_sync_to_ack", body.sync_to_ack]]
+      .map(([k, d]) => h("tr", {}, h("th", { scope: "row" }, tr(k)), h("td", {}, d.count),
+        h("td", {}, duration(d.median_s)), h("td", {}, duration(d.p90_s))))));
+  view.append(
+    h("h2", {}, tr("rv_figures_title")), form,
+    h("p", { id: "rv-figures-total" }, tr("rv_total", { n: body.total })),
+    h("div", { class: "rv-charts" },
+      stackedColumns(body.by_month, keys.length ? keys : ["1"], {
+        title: tr("rv_chart_months"), keyLabel: partLabel, totalLabel: tr("rv_count"),
+        id: "chart-months" }),
+      barChart(body.by_station.map((s) => ({ label: s.label, value: s.count })), {
+        title: tr("rv_chart_stations"), valueLabel: tr("rv_count"), id: "chart-stations" }),
+      barChart(body.by_job.map((j) => ({ label: j.label || roleLabel(j.key), value: j.count })), {
+        title: tr("rv_chart_jobs"), valueLabel: tr("rv_count"), id: "chart-jobs" }),
+      h("figure", { class: "chart" }, h("figcaption", {}, tr("rv_chart_delays")), timings)));
+}
+
+// ---------------------------------------------------------------- devices
+
+async function renderDevices(view) {
+  const body = await api(`${BASE}/devices`);
+  const rows = body.devices.map((d) => h("tr", { class: d.stale ? "stale" : null },
+    h("td", {}, d.person.display_name, d.stale
+      ? h("strong", { class: "badge" }, ` ${tr("rv_stale")}`) : ""),
+    h("td", {}, d.station ? d.station.name : "—"),
+    h("td", { class: "mono", title: d.device_id }, d.device_id.slice(0, 8)),
+    h("td", {}, localTime(d.last_sync_at)),
+    h("td", {}, d.outbox_size),
+    h("td", {}, d.left_unsynced),
+    h("td", {}, d.push.status === "subscribed" ? tr("rv_push_on") : tr("rv_push_off")),
+    h("td", {}, d.storage_persisted === null || d.storage_persisted === undefined
+      ? tr("rv_unknown") : d.storage_persisted ? tr("rv_yes") : tr("rv_no")),
+    h("td", { class: "mono" }, d.app_version || "—")));
+  view.append(h("h2", {}, tr("rv_devices_title")),
+    h("p", { class: "muted" }, tr("rv_devices_hint")),
+    rows.length ? h("table", { class: "rv-table", id: "rv-devices" },
+      h("thead", {}, h("tr", {}, ["rv_crew", "rv_station", "rv_device", "rv_last_sync",
+        "rv_reported_unsynced", "rv_left_unsynced", "rv_push", "rv_storage", "rv_app_version"]
+        .map((k) => h("th", { scope: "col" }, tr(k))))),
+      h("tbody", {}, rows)) : h("p", {}, tr("rv_no_devices")));
+}
+
+// ---------------------------------------------------------------- start
+
+function stylesheet(href, media) {
+  if (document.querySelector(`link[href="${href}"]`)) return;
+  document.head.appendChild(h("link", { rel: "stylesheet", href, media }));
+}
+
+async function loadReference() {
+  const [r, o] = await Promise.allSettled([
+    fetch("/api/v1/law/rules").then((res) => (res.ok ? res.json() : null)),
+    api(`${BASE}/options`)]);
+  rules = r.status === "fulfilled" ? r.value : null;
+  options = o.status === "fulfilled" ? o.value : null;
+}
+
+export async function startConsole() {
+  if (started) return;
+  started = true;
+  stylesheet("/css/console.css");
+  stylesheet("/css/print.css", "print");
+  document.body.classList.add("console-mode");
+  root = h("section", { id: "console", class: "console", "aria-live": "polite" });
+  (document.getElementById("main") || document.body).prepend(root);
+  if (!route() && !/^#\/(account|enrol\/)/.test(location.hash)) location.replace("#/review");
+  window.addEventListener("hashchange", () => {
+    if (location.hash === "" || location.hash === "#/") location.replace("#/review");
+    else render();
+  });
+  // The app shell owns the language; redraw whenever it changes.
+  window.addEventListener("qorgau:lang", () => render());
+  await loadReference();
+  await render();
+}
