@@ -18,6 +18,7 @@ from api.police.schemas import (
     StatusChangeSchema,
 )
 from api.requests import load_body
+from api.review.service import log_access
 
 bp = Blueprint("police", __name__)
 
@@ -52,8 +53,10 @@ def list_incidents():
       tags=["police"])
 @require(Role.POLICE)
 def get_incident(incident_id: uuid.UUID):
-    """The incident, its route and alert, and every event."""
-    return _one(service.get_for(current_person(), incident_id), PoliceIncidentDetailSchema)
+    """The incident, its route and alert, and every event (each view is access-logged)."""
+    incident = service.get_for(current_person(), incident_id)
+    log_access(current_person(), incident)
+    return _one(incident, PoliceIncidentDetailSchema)
 
 
 @bp.post("/incidents/<uuid:incident_id>/acknowledge")
