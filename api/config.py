@@ -41,9 +41,11 @@ DEFAULTS = {
     "PUSH_WORKER_THREAD": False,
     "PUSH_POLL_SECONDS": 2.0,
     "PUSH_SEND_TIMEOUT": 10.0,
-    "PUSH_MAX_ATTEMPTS": 6,
+    # Retries go on until a message's TTL runs out (0: no count limit). The cap
+    # keeps the first try after a push-service outage within five minutes.
+    "PUSH_MAX_ATTEMPTS": 0,
     "PUSH_RETRY_BASE_SECONDS": 5,
-    "PUSH_RETRY_MAX_SECONDS": 900,
+    "PUSH_RETRY_MAX_SECONDS": 300,
     # A police alert is useless after an hour; a crew confirmation keeps a day.
     "PUSH_TTL_ALERT": 3600,
     "PUSH_TTL_DEFAULT": 86400,

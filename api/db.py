@@ -88,6 +88,19 @@ def database_unavailable(err: BaseException) -> bool:
     return any(marker in message for marker in _UNAVAILABLE_MESSAGES)
 
 
+def database_unavailable_in(err: BaseException) -> BaseException | None:
+    """The database-unavailable error behind `err`, if any: `err` itself, or one it
+    was raised from or while handling (say, a PendingRollbackError after code
+    carried on past a lost connection). None when the database is not to blame."""
+    seen = set()
+    while err is not None and id(err) not in seen and len(seen) < 10:
+        if database_unavailable(err):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
 _SECRET_IN_TEXT = re.compile(r"(password\s*=\s*)\S+|(://[^:/@\s]+:)[^@\s]+(@)", re.I)
 
 

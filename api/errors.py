@@ -12,7 +12,6 @@ import contextlib
 
 from flask import Flask, Response, json, request
 from marshmallow import ValidationError
-from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_MIME = "application/problem+json"
@@ -105,19 +104,22 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):
+        from api.db import database_unavailable_in
+
+        cause = database_unavailable_in(err)
+        if cause is not None:
+            return _unavailable(cause)
         # Logged with its trace for operators; the client sees no internals.
         app.logger.exception("Unhandled error on %s %s", request.method, request.path)
         return problem_response(500, "Internal Server Error",
                                 "An unexpected error occurred. It has been logged.")
 
-    def _database(err: Exception):
-        from api.db import database_unavailable, describe_unavailable
+    def _unavailable(cause: BaseException):
+        from api.db import describe_unavailable
 
-        if not database_unavailable(err):
-            return _unexpected(err)
         # No trace and no SQL: its parameters could be a person's data or a token.
         app.logger.error("Database unavailable on %s %s: %s", request.method, request.path,
-                         describe_unavailable(err))
+                         describe_unavailable(cause))
         _forget_session()
         retry_after = str(app.config.get("DB_UNAVAILABLE_RETRY_AFTER", DB_RETRY_AFTER_SECONDS))
         return problem_response(
@@ -125,15 +127,6 @@ def register_error_handlers(app: Flask) -> None:
             "The database cannot be reached just now; send the request again after "
             "Retry-After seconds.",
             type_="database-unavailable", headers={"Retry-After": retry_after})
-
-    app.register_error_handler(sa_exc.DBAPIError, _database)
-    app.register_error_handler(sa_exc.TimeoutError, _database)
-    try:
-        import psycopg
-    except ImportError:  # SQLite-only installs
-        pass
-    else:
-        app.register_error_handler(psycopg.OperationalError, _database)
 
 
 def _forget_session() -> None:

@@ -11,33 +11,39 @@
 //   is in IndexedDB, which an update never touches.
 // - Background Sync ("qorgau-outbox") flushes the outbox with the same code
 //   the page uses (js/sync.js), under the same Web Lock.
-// - Push: shows the notification and records the case number on the phone.
+// - Push: shows the notification, records the case number on the phone and
+//   tells open screens (postMessage); pushsubscriptionchange resubscribes.
 
 import { applyServerIncident } from "./js/outbox.js";
-import { flush, announce, SYNC_TAG } from "./js/sync.js";
+import { resubscribe } from "./js/push.js";
+import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "30882d85d652";
+const BUILD_ID = "975178dbe3ec";
 const PRECACHE = {
   "/css/app.css": "39b0ab9d8844ebc517de51e067d18cb319d74a6ec2557dd013a347f92cb42d22",
   "/css/console.css": "8b1237069eff7aa0a5fdb2e30cb3f0f6bdb4cd1520f98bb7f104441736f98b7a",
+  "/css/police.css": "434bec70e4118337d376bd81eb0838cc65512fe92c8bdd3ee7b77b08efd3868e",
   "/css/print.css": "765723e92e5dd2793b8212bcd451af6d488d9921c284981068ae9dab16038b08",
+  "/css/push.css": "86995a0a6dfe8e151166b5767c9b3bf92376e2d0dfd756798636819acbe82cbd",
   "/icons/icon-192.png": "8b1df7d84a8c3da7d92e14ef4cb36448f719541c4011597b4ba46ec2ee39751c",
   "/icons/icon-512.png": "3fdee4dec5401ae7eb604b3ef13eabe4829407e0f32174932666477c88e7fe54",
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
-  "/index.html": "59078bd63400e4414e4bf8c1bbf88421cfd18eda5d96d8be724bc76b50d6444a",
+  "/index.html": "dafc1399572b02472dfcd20856cba720e0f9204c998ceff0ce29372f5e087f73",
   "/js/api.js": "f2c9850f20b8e9fb0bd54d8f6a2a10da7a698493250a6787e3e5b6d40a84ea51",
-  "/js/app.js": "76ff72613c956e29cac7fddcd2856133f3a05f825febaef0a8e41e4a26aa51fb",
+  "/js/app.js": "82f7edd870860e917b80cc147a21c9af3052ed558818877fe4ca1a26fed132fd",
   "/js/auth.js": "67a711c2c70d824a39506db84a6cb687d708ca139715fb972c0bcec91866746b",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
   "/js/console.js": "65b0bdc0526dfb2585606fc576497307aa0b9c4cad8e1bdafb4fd12a99079abb",
-  "/js/i18n.js": "4a8bec6e61d51adbde9199523ba103f63fbf406572a4cdef78ca537d170e2f3d",
+  "/js/i18n.js": "ce967167ddbda89e3d422da0c8f57139ef350f03fbe7189100b0b00353a396bf",
   "/js/law.js": "53fb7ed560b39f996af8489bdec69283d3beb6abbaa98ea17937a6d7926eb1b0",
   "/js/outbox.js": "f73c514d70e1bc4d0f8af5464dcb59b4f8abe4fd333d77fc4310d514d96736a7",
+  "/js/police.js": "1b3c904429786b4624a1d855653f020dd3f60ff6beb0fcce24a798e076bbbf58",
+  "/js/push.js": "17c517d170ce7873b481fd6607018b20d4cc7aac776c8729563cc6b7007873db",
   "/js/store.js": "4b230bf4e9f0e328be6016739c47226262399b941c0de998b9c4289aea249746",
   "/js/sync.js": "cedde0aa0bf1d93bcb054cacea88277b23a980accfe1ac3ca3e9ba2129600c40",
   "/js/ui.js": "47c2d987f58632331b52bc5475051b8546b77110ad0b4b846876acb1cb352a35",
-  "/js/version.js": "d14da0a70e0497839c374958de4df28b62f43e574b7ef023ff361d46755f59d5",
+  "/js/version.js": "6fb486ff31312c8584ed68732bb24ffc5647b873a2a9ff94be21de16b126824e",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END
@@ -127,9 +133,13 @@ self.addEventListener("push", (event) => {
     data = { title: "Qorgau", body: event.data ? event.data.text() : "" };
   }
   event.waitUntil((async () => {
-    if (data.incident) {
+    if (data.incident && data.incident_id) {
       try {
-        await applyServerIncident(data.incident);
+        // The payload's incident summary has no id of its own; only the case
+        // number and status are taken (its classification is a short form).
+        await applyServerIncident({ id: data.incident_id,
+          case_number: data.case_number || data.incident.case_number,
+          status: data.incident.status });
         announce({ type: "outbox-changed" });
       } catch { /* not an incident on this phone */ }
     }
@@ -138,9 +148,23 @@ self.addEventListener("push", (event) => {
       tag: data.tag || undefined,
       icon: "/icons/icon-192.png",
       badge: "/icons/icon-192.png",
+      requireInteraction: Boolean(data.require_interaction),
       data: { url: data.url || "/" },
     });
+    // Open screens refresh (the police list) without waiting for their timer.
+    const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+    for (const client of windows) {
+      client.postMessage({ type: "push", kind: data.type || null,
+        incident_id: data.incident_id || null });
+    }
   })());
+});
+
+// The browser renewed or dropped the subscription: subscribe again with the
+// same key and tell the server (it replaces this device's old endpoint).
+self.addEventListener("pushsubscriptionchange", (event) => {
+  event.waitUntil(resubscribe(self.registration, event, fetchMe)
+    .catch((err) => console.warn("pushsubscriptionchange:", err)));
 });
 
 self.addEventListener("notificationclick", (event) => {

@@ -295,7 +295,8 @@ def fault_app():
     from api import create_app
 
     app = create_app()
-    folder = Path(os.environ["QORGAU_FAULT_DIR"])
+    _mutate(os.environ.get("QORGAU_FAULT_MUTANT", ""))
+    folder = Path(os.environ.get("QORGAU_FAULT_DIR") or tempfile.mkdtemp())
 
     def hold(point: str) -> None:
         armed = folder / "armed"
@@ -335,6 +336,32 @@ def fault_app():
         return response
 
     return app
+
+
+def _mutate(mutant: str) -> None:
+    """Break one promise on purpose (QORGAU_FAULT_MUTANT), to prove the fault
+    tests notice: run them with the variable set and they must fail.
+
+    - "no-idempotency": every record is stored as a new incident (a fresh id);
+    - "keep-numbers": numbers drawn for records already stored are never given
+      back, so replays leave gaps in the case numbers.
+    """
+    if not mutant:
+        return
+    from api.incidents import service
+
+    if mutant == "no-idempotency":
+        validate = service.validate_records
+
+        def fresh_ids(raw_records):
+            results, valid = validate(raw_records)
+            return results, [(i, {**r, "id": uuid.uuid4()}) for i, r in valid]
+
+        service.validate_records = fresh_ids
+    elif mutant == "keep-numbers":
+        service._settle_case_numbers = lambda reserved, inserted: None
+    else:
+        raise ValueError(f"unknown QORGAU_FAULT_MUTANT {mutant!r}")
 
 
 # ---------------------------------------------------------------------------

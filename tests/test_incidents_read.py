@@ -143,7 +143,9 @@ def test_openapi_documents_the_incident_endpoints(client):
     rec = schemas["SyncRecord"]["properties"]
     assert rec["note"]["maxLength"] == 2000
     assert "violence_dangerous" in rec["kind"]["enum"]
-    assert rec["location"] == {"$ref": "#/components/schemas/Location"}
+    # location may be null: OpenAPI 3.0 ignores siblings of $ref, hence the allOf.
+    assert rec["location"] == {"allOf": [{"$ref": "#/components/schemas/Location"}],
+                               "nullable": True}
     assert doc["paths"]["/api/v1/incidents/{incident_id}"]["get"]["responses"]["200"]
     params = {p["name"] for p in doc["paths"]["/api/v1/incidents"]["get"]["parameters"]}
     assert params == {"limit", "cursor"}

@@ -453,3 +453,51 @@ def test_filter_options(client, login, world):
     assert {c["display_name"] for c in body["crew"]} == {"Айгерим", "Ержан"}
     assert {p["id"] for p in body["posts"]} >= {world["posts"][0].id}
     assert [s["id"] for s in body["stations"]] == [world["stations"][0].id]
+
+
+# ---------------------------------------------------------------- several stations
+
+@pytest.mark.parametrize("sort", ["-occurred_at", "occurred_at", "-received_at", "received_at"])
+def test_pages_across_several_stations_merge_in_order(client, login, world, sort):
+    """A manager of two stations: each page is merged from both stations' own runs."""
+    p = world["people"]
+    made = []
+    for i in range(17):
+        # Interleaved stations, with ties across them on the instant.
+        reporter = (p["doctor"], p["crew_b"], p["driver"])[i % 3]
+        made.append(make_incident(reporter, T0 + timedelta(minutes=i // 2),
+                                  delay_s=60 + 30 * (i % 3), police_needed=i % 4 == 0))
+    login(make_person("manager", stations=world["stations"]))
+    for params, expected in (({}, made), ({"police_needed": "true"},
+                                          [m for m in made if m.police_needed])):
+        seen, cursor = [], None
+        while True:
+            page = get(client, f"{BASE}/incidents", sort=sort, limit=4, **params,
+                       **({"cursor": cursor} if cursor else {}))
+            assert page["total"] == len(expected)
+            seen.extend(i["id"] for i in page["items"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        by_id = {str(i.id): i for i in expected}
+        assert len(seen) == len(set(seen)) and set(seen) == set(by_id)
+        keys = [(getattr(by_id[i], sort.lstrip("-")), i) for i in seen]
+        assert keys == sorted(keys, reverse=sort.startswith("-"))
+
+
+def test_figures_across_several_stations(client, login, world):
+    p = world["people"]
+    for _ in range(2):
+        make_incident(p["crew_b"], datetime(2026, 3, 2, 6, tzinfo=UTC))
+    make_incident(p["doctor"], datetime(2026, 3, 2, 6, tzinfo=UTC))
+    make_incident(p["doctor"], datetime(2026, 4, 2, 6, tzinfo=UTC), part=3)
+    make_incident(p["driver"], datetime(2026, 4, 3, 6, tzinfo=UTC))
+    login(make_person("manager", stations=world["stations"]))
+    body = get(client, f"{BASE}/figures", **{"from": "2026-03-01", "to": "2026-04-30"})
+    a, b = world["stations"]
+    assert body["total"] == 5
+    assert [m["total"] for m in body["by_month"]] == [3, 2]
+    assert body["by_month"][1]["by_part"] == {"1": 1, "3": 1}
+    assert body["by_station"] == [{"key": str(a.id), "label": a.name, "count": 3},
+                                  {"key": str(b.id), "label": b.name, "count": 2}]
+    assert sum(j["count"] for j in body["by_job"]) == 5

@@ -43,12 +43,26 @@ def _enum(enum_cls, name):
                    values_callable=lambda e: [m.value for m in e], length=16)
 
 
+# Read by the managers' review filters and figures (api.review.service).
+REVIEW_INCLUDE = ["kind", "legal_part", "status", "police_needed", "reporter_id", "post_id",
+                  "received_at", "victim_role"]
+# Searched by the review's q (lower(column) LIKE '%text%'): trigram GIN indexes,
+# PostgreSQL only (migration 0005 creates them there and nowhere else).
+SEARCHED = ("note", "case_number", "erdr_number")
+
+
 class Incident(db.Model):
     __tablename__ = "incidents"
     __table_args__ = (
         # Keyset pagination, newest first, within each reader's scope.
         db.Index("ix_incidents_reporter_occurred", "reporter_id", "occurred_at", "id"),
-        db.Index("ix_incidents_station_occurred", "station_id", "occurred_at", "id"),
+        # The managers' review list merges one ordered run of this index per
+        # station. On PostgreSQL it also carries the columns the review filters
+        # and figures read, so totals and figures are index-only scans.
+        db.Index("ix_incidents_station_occurred", "station_id", "occurred_at", "id",
+                 postgresql_include=REVIEW_INCLUDE),
+        # The review list sorted by receipt, per station likewise.
+        db.Index("ix_incidents_station_received", "station_id", "received_at", "id"),
         db.Index("ix_incidents_post_occurred", "post_id", "occurred_at", "id"),
         db.CheckConstraint("revision >= 1", name="revision_positive"),
         db.CheckConstraint("(lat IS NULL) = (lon IS NULL)", name="lat_lon_together"),
@@ -126,6 +140,16 @@ class Incident(db.Model):
             return None
         return {"lat": self.lat, "lon": self.lon, "accuracy_m": self.accuracy_m,
                 "fixed_at": self.location_fixed_at, "source": self.location_source}
+
+
+for _name in SEARCHED:
+    # An expression index, so alembic's autogenerate on SQLite (which cannot
+    # reflect them) leaves it out of the comparison; ddl_if keeps create_all
+    # from making it there.
+    db.Index(f"ix_incidents_{_name}_trgm",
+             db.func.lower(Incident.__table__.c[_name]).label(f"{_name}_lower"),
+             postgresql_using="gin",
+             postgresql_ops={f"{_name}_lower": "gin_trgm_ops"}).ddl_if(dialect="postgresql")
 
 
 class IncidentEvent(db.Model):

@@ -177,13 +177,17 @@ class PushWorker:
             row.status, row.last_error = OutboxStatus.FAILED, result.error
         elif status is None or status in RETRY_STATUSES:
             retry_after = parse_retry_after(result.retry_after, now)
-            if row.attempts >= self.max_attempts:
-                self._record(row, now, status, AttemptOutcome.GAVE_UP, retry_after, result.error)
-                row.status, row.last_error = OutboxStatus.FAILED, result.error
-                return
             delay = self.backoff(row.attempts)
             if retry_after is not None:
                 delay = max(delay, retry_after)
+            # Keep trying for as long as the message is worth delivering (its TTL):
+            # an outage of the push service must not cost the crew their confirmation.
+            # PUSH_MAX_ATTEMPTS, when set, is an extra safety limit.
+            out_of_tries = bool(self.max_attempts) and row.attempts >= self.max_attempts
+            if out_of_tries or now + timedelta(seconds=delay) >= expires_at(row):
+                self._record(row, now, status, AttemptOutcome.GAVE_UP, retry_after, result.error)
+                row.status, row.last_error = OutboxStatus.FAILED, result.error
+                return
             self._record(row, now, status, AttemptOutcome.RETRY, retry_after, result.error)
             row.next_attempt_at = now + timedelta(seconds=delay)
             row.last_error = result.error

@@ -17,8 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import case, func, literal, or_, select, tuple_
+from sqlalchemy import DateTime, Float, case, func, literal, or_, select, tuple_, union_all
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 
 from api.db import is_postgres, utcnow
 from api.extensions import db
@@ -36,6 +39,8 @@ LOGGED_ROLES = frozenset({Role.MANAGER, Role.POLICE})
 STALE_AFTER = timedelta(hours=1)
 SORT_COLUMNS = {"occurred_at": Incident.occurred_at, "received_at": Incident.received_at,
                 "case_number": Incident.case_number}
+# Sorts with a per-station index (station_id, column, id): pages are merged per station.
+MERGED_SORTS = frozenset({"occurred_at", "received_at"})
 MAP_URL = "https://www.openstreetmap.org/?mlat={lat:.6f}&mlon={lon:.6f}#map=17/{lat:.6f}/{lon:.6f}"
 
 
@@ -78,7 +83,12 @@ def date_bounds(date_from: date | None, date_to: date | None) -> list:
 
 def filter_clauses(person: Person, f: dict) -> list:
     """The scope rule first, then each filter the caller gave."""
-    clauses = [incidents.visible_to(person), *date_bounds(f.get("date_from"), f.get("date_to"))]
+    return [incidents.visible_to(person), *_filters(f)]
+
+
+def _filters(f: dict) -> list:
+    """Where-clauses for the filters the caller gave (the scope rule not included)."""
+    clauses = date_bounds(f.get("date_from"), f.get("date_to"))
     for name, column in (("kind", Incident.kind), ("part", Incident.legal_part),
                          ("status", Incident.status), ("reporter_id", Incident.reporter_id),
                          ("post_id", Incident.post_id),
@@ -86,12 +96,25 @@ def filter_clauses(person: Person, f: dict) -> list:
         if f.get(name) is not None:
             clauses.append(column == f[name])
     if f.get("q"):
-        # Case-insensitive on PostgreSQL; SQLite folds ASCII letters only.
-        pattern = f["q"].strip()
-        clauses.append(or_(Incident.note.icontains(pattern, autoescape=True),
-                           Incident.case_number.icontains(pattern, autoescape=True),
-                           Incident.erdr_number.icontains(pattern, autoescape=True)))
+        # lower(column) LIKE lower('%text%') on both databases: PostgreSQL answers
+        # it from the trigram indexes on lower(column) (migration 0005). SQLite's
+        # lower() folds ASCII letters only.
+        escaped = (f["q"].strip().replace("/", "//").replace("%", "/%").replace("_", "/_"))
+        pattern = func.lower(literal(f"%{escaped}%"))
+        clauses.append(or_(*(func.lower(column).like(pattern, escape="/")
+                             for column in (Incident.note, Incident.case_number,
+                                            Incident.erdr_number))))
     return clauses
+
+
+def _scope_stations(scope) -> list[int] | None:
+    """The station ids of a scope rule of the form `station_id IN (...)`, else None."""
+    if (isinstance(scope, BinaryExpression) and scope.operator is operators.in_op
+            and getattr(scope.left, "table", None) is Incident.__table__
+            and scope.left.key == "station_id" and isinstance(scope.right, BindParameter)
+            and isinstance(scope.right.value, list | tuple)):
+        return list(scope.right.value)
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -139,14 +162,31 @@ def count(person: Person, f: dict) -> int:
 
 def list_incidents(person: Person, f: dict, *, limit: int, cursor: str | None = None):
     """(page of incidents, next cursor or None, total matching the filters)."""
-    _, column, descending = _sort(f["sort"])
-    query = select(Incident).where(*filter_clauses(person, f))
+    name, column, descending = _sort(f["sort"])
+    scope, where = incidents.visible_to(person), _filters(f)
     if cursor:
         value, ident = decode_cursor(cursor, f["sort"])
         key = tuple_(column, Incident.id)
-        query = query.where(key < tuple_(value, ident) if descending
-                            else key > tuple_(value, ident))
+        where.append(key < tuple_(value, ident) if descending else key > tuple_(value, ident))
     order = (column.desc(), Incident.id.desc()) if descending else (column.asc(), Incident.id.asc())
+    stations = _scope_stations(scope) if name in MERGED_SORTS else None
+    if stations and len(stations) > 1:
+        # A page across several stations in time order: no index holds that order
+        # (ix_incidents_station_occurred/_received are ordered per station), so the
+        # database would sort every row in scope. Instead take the page's worth
+        # from each station's own ordered run of the index and merge those (the
+        # stations are the scope rule's own list, so the scope is unchanged).
+        runs = [select(Incident.id, column.label("key"))
+                .where(Incident.station_id == station, *where)
+                .order_by(*order).limit(limit + 1).subquery() for station in stations]
+        merged = union_all(*(select(run.c.id, run.c.key) for run in runs)).subquery()
+        page = (select(merged.c.id)
+                .order_by(*((merged.c.key.desc(), merged.c.id.desc()) if descending
+                            else (merged.c.key.asc(), merged.c.id.asc())))
+                .limit(limit + 1).subquery())
+        query = select(Incident).join(page, page.c.id == Incident.id)
+    else:
+        query = select(Incident).where(scope, *where)
     rows = list(db.session.scalars(
         query.order_by(*order).limit(limit + 1)
         .options(selectinload(Incident.reporter), selectinload(Incident.station),
@@ -258,11 +298,12 @@ def _durations(query) -> dict:
     sub = query.subquery()
     value = sub.c[0]
     if is_postgres():
-        row = db.session.execute(select(
+        # Both fractions from one sort of the values.
+        n, cuts = db.session.execute(select(
             func.count(value),
-            func.percentile_cont(0.5).within_group(value),
-            func.percentile_cont(0.9).within_group(value))).one()
-        return {"count": row[0], "median_s": row[1], "p90_s": row[2]}
+            func.percentile_cont(literal([0.5, 0.9], ARRAY(Float))).within_group(value))).one()
+        return {"count": n, "median_s": cuts[0] if cuts else None,
+                "p90_s": cuts[1] if cuts else None}
     values = sorted(v for v in db.session.scalars(select(value)) if v is not None)
     return {"count": len(values), "median_s": _round(percentile(values, 0.5)),
             "p90_s": _round(percentile(values, 0.9))}
@@ -272,35 +313,49 @@ def _round(value):
     return None if value is None else round(value, 3)
 
 
+def _month_bucket(months: list[date]):
+    """The index in `months` of each incident's local month, by comparison with the
+    local month starts: the same answer on both databases, and no time-zone
+    database inside SQL. PostgreSQL finds it by binary search (width_bucket)."""
+    if len(months) == 1:
+        return literal(0)
+    starts = [local_midnight(m) for m in months[1:]]
+    if is_postgres():
+        return func.width_bucket(Incident.occurred_at,
+                                 literal(starts, type_=ARRAY(DateTime(timezone=True))))
+    return case(*((Incident.occurred_at < start, i) for i, start in enumerate(starts)),
+                else_=len(starts))
+
+
 def figures(person: Person, date_from: date | None, date_to: date | None,
             lang: str = "en") -> dict:
     """Counts per local month and part, per station and per job; and the two delays."""
     start, end = default_range(date_from, date_to)
     where = filter_clauses(person, {"date_from": start, "date_to": end})
     months = months_between(start, end)
-    # The month of each incident by comparison with the local month starts: the
-    # same answer on both databases, and no time-zone database inside SQL.
-    bucket = case(*((Incident.occurred_at < local_midnight(m), i - 1)
-                    for i, m in enumerate(months) if i > 0),
-                  else_=len(months) - 1) if len(months) > 1 else literal(0)
     per_month = [{"month": m.strftime("%Y-%m"), "total": 0, "by_part": {}} for m in months]
-    for index, part, n in db.session.execute(
-            select(bucket, Incident.legal_part, func.count())
-            .where(*where).group_by(bucket, Incident.legal_part)):
+    per_station: dict[int, int] = defaultdict(int)
+    per_job: dict[str, int] = defaultdict(int)
+    bucket = _month_bucket(months)
+    # One pass over the rows in scope for all three breakdowns (on PostgreSQL an
+    # index-only scan: ix_incidents_station_occurred carries these columns).
+    for index, part, station_id, role, n in db.session.execute(
+            select(bucket, Incident.legal_part, Incident.station_id, Incident.victim_role,
+                   func.count())
+            .where(*where)
+            .group_by(bucket, Incident.legal_part, Incident.station_id, Incident.victim_role)):
         row = per_month[index]
         row["total"] += n
         key = str(part) if part is not None else "none"
         row["by_part"][key] = row["by_part"].get(key, 0) + n
-
-    stations = db.session.execute(
-        select(Incident.station_id, Station.name, func.count())
-        .join(Station, Station.id == Incident.station_id)
-        .where(*where).group_by(Incident.station_id, Station.name)
-        .order_by(func.count().desc(), Incident.station_id)).all()
+        per_station[station_id] += n
+        per_job[role] += n
+    names = dict(db.session.execute(select(Station.id, Station.name)
+                                    .where(Station.id.in_(sorted(per_station)))).all())
+    stations = sorted(((sid, names.get(sid), n) for sid, n in per_station.items()),
+                      key=lambda r: (-r[2], r[0]))
     roles = {r["id"]: r.get("label", {}) for r in law.rules()["victim_roles"]}
-    jobs = db.session.execute(
-        select(Incident.victim_role, func.count()).where(*where)
-        .group_by(Incident.victim_role).order_by(func.count().desc(), Incident.victim_role)).all()
+    jobs = sorted(per_job.items(), key=lambda r: (-r[1], r[0]))
 
     tap_to_sync = _durations(select(_seconds(Incident.received_at, Incident.occurred_at))
                              .where(*where))

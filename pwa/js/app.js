@@ -4,7 +4,9 @@
 //   #/                  home: the big "Log incident" button
 //   #/incidents         My incidents
 //   #/incidents/<uuid>  one incident: details, classification, history
-//   #/account, #/enrol/<token>   sign-in, enrolment and devices (js/auth.js)
+//   #/account, #/enrol/<token>   sign-in, enrolment and devices (js/auth.js),
+//                       and "Turn on notifications" (js/push.js)
+//   #/review...         station managers (js/console.js); #/police... officers (js/police.js)
 
 import { announceLanguage, chooseLanguage, setLanguage, t } from "./i18n.js";
 import * as store from "./store.js";
@@ -393,12 +395,15 @@ async function onAuth(event) {
     }
     renderStatic();
     loadConsole();
+    loadPolice();
+    loadPush();
     failures = 0;
     requestFlush();
   } else {
     state.signinNeeded = true;
     renderChrome();
   }
+  renderPushPanel(Boolean(body && body.person));
 }
 
 // The account module is loaded apart from the rest, so that nothing in it can
@@ -416,6 +421,35 @@ function loadConsole() {
   if (state.me?.role !== "manager") return;
   import("./console.js").then((m) => m.startConsole())
     .catch((err) => console.warn("console unavailable:", err));
+}
+
+// Police officers get their post's screens (js/police.js, #/police...).
+function loadPolice() {
+  if (state.me?.role !== "police") return;
+  import("./police.js").then((m) => m.startPolice())
+    .catch((err) => console.warn("police screens unavailable:", err));
+}
+
+// Web Push (js/push.js): sign-out takes the subscription away; the account
+// screen offers "Turn on notifications" (never asked on page load).
+let pushModule = null;
+
+function loadPush() {
+  if (!pushModule) {
+    pushModule = import("./push.js").then((m) => { m.startPush(state.me); return m; });
+    pushModule.catch((err) => console.warn("push unavailable:", err));
+  }
+  return pushModule;
+}
+
+function renderPushPanel(signedIn) {
+  const panel = $("push-panel");
+  if (!panel) return;
+  panel.hidden = !signedIn;
+  if (!signedIn || panel.firstChild) return;
+  loadPush().then((m) => {
+    if (!panel.firstChild) panel.appendChild(m.pushControl(t, () => state.lang));
+  }).catch(() => {});
 }
 
 // ---------------------------------------------------------------- start
@@ -480,10 +514,12 @@ async function start() {
   requestFlush(); // app start
   // Then what needs the network, none of it in the way of the button.
   registerServiceWorker().catch(() => {});
+  loadPush();
   loadAuth();
   await Promise.allSettled([refreshRules(), refreshMe(), refreshPosts(), refreshHealth()]);
   renderStatic();
   loadConsole();
+  loadPolice();
   await renderRoute();
   if (state.route.name === "incident") loadServerEvents(state.route.id);
 }
