@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
+from api.requests import no_nul
+
 
 def _b64url_bytes(value: str) -> bytes:
     try:
@@ -34,10 +36,11 @@ class SubscriptionKeysSchema(Schema):
 class SubscriptionSchema(Schema):
     """PushSubscription.toJSON() from the browser, with an optional device id."""
 
-    endpoint = fields.String(required=True, validate=validate.Length(min=1, max=2048))
+    endpoint = fields.String(required=True,
+                             validate=[validate.Length(min=1, max=2048), no_nul])
     keys = fields.Nested(SubscriptionKeysSchema, required=True)
     device_id = fields.String(load_default=None, allow_none=True,
-                              validate=validate.Length(min=1, max=100))
+                              validate=[validate.Length(min=1, max=100), no_nul])
     # Browsers send it in toJSON(); accepted and ignored.
     expirationTime = fields.Raw(load_default=None, allow_none=True, load_only=True)
 
