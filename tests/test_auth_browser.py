@@ -220,7 +220,7 @@ def test_a_manager_invites_crew_whose_phone_then_enrols(live_server, phone):
     desk = phone()
     desk.context.add_cookies([{"name": "qorgau_session", "value": token,
                                "url": live_server.url}])
-    desk.page.goto(live_server.url + "/")
+    desk.page.goto(live_server.url + "/#/account")  # people and devices live there
     row = desk.page.locator(f"#auth-people li[data-person='{crew_id}']")
     expect(row).to_contain_text("Ерлан Жумабеков")
     row.locator(".auth-invite").click()
@@ -243,7 +243,7 @@ def test_demo_sign_in_shows_a_permanent_banner(live_server, phone):
     with live_server.app.app_context():
         make_person("crew", name="Demo Crew")
     p = phone()
-    p.page.goto(live_server.url + "/")
+    p.page.goto(live_server.url + "/#/account")
     expect(p.page.locator("#auth-signin")).to_be_visible()
     expect(p.page.locator("#auth-demo-people")).to_have_count(0)  # demo is off
 
