@@ -69,6 +69,7 @@ def configure_blueprints(app: Flask) -> None:
     from api.core.views import bp as core_bp
     from api.incidents.views import bp as incidents_bp
     from api.law.views import bp as law_bp
+    from api.ledger.views import bp as ledger_bp
     from api.openapi import bp as openapi_bp
     from api.orgs.views import bp as orgs_bp
     from api.police.views import bp as police_bp
@@ -78,6 +79,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(core_bp)
     app.register_blueprint(openapi_bp)
     app.register_blueprint(law_bp, url_prefix="/api/v1/law")
+    app.register_blueprint(ledger_bp, url_prefix="/api/v1/ledger")
     app.register_blueprint(orgs_bp, url_prefix="/api/v1")
     app.register_blueprint(incidents_bp, url_prefix="/api/v1")
     app.register_blueprint(auth_bp, url_prefix="/api/v1/auth")
@@ -88,9 +90,11 @@ def configure_blueprints(app: Flask) -> None:
 
 def configure_cli(app: Flask) -> None:
     from api.core.cli import demo_cli
+    from api.ledger.cli import ledger_cli
     from api.orgs.cli import orgs_cli, people_cli
     from api.push.cli import push_cli
 
     app.cli.add_command(push_cli)
+    app.cli.add_command(ledger_cli)
     for group in (orgs_cli, people_cli, demo_cli):
         app.cli.add_command(group)

@@ -92,8 +92,11 @@ FROM (
 JOIN station_ix st ON st.n = g.s
 JOIN crew_ix cr ON cr.n = g.s * {crew} + g.c;
 
-INSERT INTO incident_events (incident_id, at, actor_id, kind, revision, changes)
-SELECT id, received_at, reporter_id, 'created', 1, '{{"kind": [null, "x"]}}'::json
+-- seq/prev_hash/hash are placeholders (bench data; `flask ledger verify` would flag them).
+INSERT INTO incident_events (incident_id, at, actor_id, kind, revision, changes,
+                             seq, prev_hash, hash)
+SELECT id, received_at, reporter_id, 'created', 1, '{{"kind": [null, "x"]}}'::json,
+       1, repeat('0', 64), encode(sha256(id::text::bytea), 'hex')
 FROM incidents;
 
 INSERT INTO police_alerts (incident_id, post_id, reason, distance_km, routed_at,

@@ -19,31 +19,32 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "975178dbe3ec";
+const BUILD_ID = "aa02d50e1d09";
 const PRECACHE = {
   "/css/app.css": "39b0ab9d8844ebc517de51e067d18cb319d74a6ec2557dd013a347f92cb42d22",
-  "/css/console.css": "8b1237069eff7aa0a5fdb2e30cb3f0f6bdb4cd1520f98bb7f104441736f98b7a",
+  "/css/console.css": "28fde32dda3a30cb99dc297ce5b04b13caaf65b9436d62ab9dab03bed1a94e35",
   "/css/police.css": "434bec70e4118337d376bd81eb0838cc65512fe92c8bdd3ee7b77b08efd3868e",
-  "/css/print.css": "765723e92e5dd2793b8212bcd451af6d488d9921c284981068ae9dab16038b08",
+  "/css/print.css": "5c60b83ac4c38f70f89566af11675adb3e3e908c8273fc4c70f5cadb0aa9762f",
   "/css/push.css": "86995a0a6dfe8e151166b5767c9b3bf92376e2d0dfd756798636819acbe82cbd",
   "/icons/icon-192.png": "8b1df7d84a8c3da7d92e14ef4cb36448f719541c4011597b4ba46ec2ee39751c",
   "/icons/icon-512.png": "3fdee4dec5401ae7eb604b3ef13eabe4829407e0f32174932666477c88e7fe54",
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
   "/index.html": "dafc1399572b02472dfcd20856cba720e0f9204c998ceff0ce29372f5e087f73",
-  "/js/api.js": "f2c9850f20b8e9fb0bd54d8f6a2a10da7a698493250a6787e3e5b6d40a84ea51",
-  "/js/app.js": "82f7edd870860e917b80cc147a21c9af3052ed558818877fe4ca1a26fed132fd",
+  "/js/api.js": "1ed5231b15dd807d92dd818f19f04e23d33131093108ce5ec9099c9c58aefe47",
+  "/js/app.js": "5ff43dc889d6ea68e6033424591725deb6caac360365ddfc0145f87a1898182f",
   "/js/auth.js": "67a711c2c70d824a39506db84a6cb687d708ca139715fb972c0bcec91866746b",
+  "/js/backoff.js": "18c974e237c7808aa427e09a68c454dc56ed17f1e8ce12535c8045e994861db6",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
-  "/js/console.js": "65b0bdc0526dfb2585606fc576497307aa0b9c4cad8e1bdafb4fd12a99079abb",
-  "/js/i18n.js": "ce967167ddbda89e3d422da0c8f57139ef350f03fbe7189100b0b00353a396bf",
+  "/js/console.js": "9d09dd0b222f9d7163ed54a09193481f245e9ec2a365171c72d86934f8d529d8",
+  "/js/i18n.js": "87be7682fe0397840fe5f38e9b79a83780375cee0af231b36ec9507225c51ebf",
   "/js/law.js": "53fb7ed560b39f996af8489bdec69283d3beb6abbaa98ea17937a6d7926eb1b0",
-  "/js/outbox.js": "f73c514d70e1bc4d0f8af5464dcb59b4f8abe4fd333d77fc4310d514d96736a7",
+  "/js/outbox.js": "e28f2e32ee285bb59f1aa3319f47f68d16c7fe191e55f8886e359f0e474357ac",
   "/js/police.js": "1b3c904429786b4624a1d855653f020dd3f60ff6beb0fcce24a798e076bbbf58",
   "/js/push.js": "17c517d170ce7873b481fd6607018b20d4cc7aac776c8729563cc6b7007873db",
-  "/js/store.js": "4b230bf4e9f0e328be6016739c47226262399b941c0de998b9c4289aea249746",
-  "/js/sync.js": "cedde0aa0bf1d93bcb054cacea88277b23a980accfe1ac3ca3e9ba2129600c40",
-  "/js/ui.js": "47c2d987f58632331b52bc5475051b8546b77110ad0b4b846876acb1cb352a35",
-  "/js/version.js": "6fb486ff31312c8584ed68732bb24ffc5647b873a2a9ff94be21de16b126824e",
+  "/js/store.js": "c4c7551183b081785ef8f3c2061f9f214c8bceb1e24c1bd394e99af6105647e8",
+  "/js/sync.js": "b9be29381822e7367998d3fd1f3ac8eefcb4b92dcbb852731798427f8b146fd9",
+  "/js/ui.js": "3ede7ef148ee036ae6f8141c785e9f49eccc939faee1f15d9b830357d178ee8c",
+  "/js/version.js": "5d68c3d0c5dc591ae47a27c61f92877683f7b934be04d916609013b4f18c817d",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

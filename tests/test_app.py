@@ -82,3 +82,18 @@ def test_unexpected_error_is_500_without_internals(app, client, monkeypatch):
     text_body = response.get_data(as_text=True)
     assert "hunter2" not in text_body and "Traceback" not in text_body
     assert json.loads(text_body)["status"] == 500
+
+
+def test_health_warns_when_this_years_mci_is_missing(client, monkeypatch):
+    from datetime import UTC, datetime
+
+    from api.core import views
+
+    monkeypatch.setattr(views, "utcnow", lambda: datetime(2026, 12, 31, 18, 59, tzinfo=UTC))
+    assert "warnings" not in client.get("/api/health").get_json()  # 2026 is configured
+    # 31 Dec 2026 20:00 UTC is already 1 January 2027 in Kazakhstan.
+    monkeypatch.setattr(views, "utcnow", lambda: datetime(2026, 12, 31, 20, 0, tzinfo=UTC))
+    response = client.get("/api/health")
+    assert response.status_code == 200  # a warning for operators, not an outage
+    assert response.get_json()["warnings"] == [
+        "MCI for 2027 is not configured in api/law/article_380_3.json"]

@@ -116,3 +116,33 @@ def test_the_log_line_names_the_error_without_secrets():
     text = describe_unavailable(err)
     assert text.startswith("OperationalError: connection failed")
     assert "hunter2" not in text and ":pw@" not in text and "token" not in text
+
+
+def test_a_connection_lost_inside_a_sync_hook_is_503_and_stores_nothing(app, client, login,
+                                                                        monkeypatch):
+    """A hook's failure is normally logged and the records kept; a lost database
+    cannot keep anything, so the whole sync answers 503 and the phone retries."""
+
+    from api.incidents import service
+    from api.incidents.models import Incident
+    from tests.factories import make_person
+    from tests.incident_helpers import batch, record
+
+    class LosesTheDatabase:
+        def on_incidents_synced(self, incidents):
+            raise _operational("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(service, "incident_hooks", [LosesTheDatabase()])
+    login(make_person("crew"))
+    response = client.post("/api/v1/incidents/sync", json=batch(record()))
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.headers["Retry-After"] == "5"
+    assert db_count(Incident) == 0
+
+
+def db_count(model):
+    from sqlalchemy import func, select
+
+    from api.extensions import db
+
+    return db.session.scalar(select(func.count()).select_from(model))

@@ -343,6 +343,9 @@ def test_back_online_the_record_syncs_by_itself(context, live, crew):
     assert record["synced_revision"] == record["revision"]
     assert record["server"]["case_number"]
     expect(page.locator(".state-case")).to_contain_text(record["server"]["case_number"])
+    # The server's signed receipt is kept with the incident (api.ledger).
+    receipt = record["receipts"][str(record["revision"])]
+    assert receipt["signature"] and receipt["revision"] == record["revision"]
 
 
 def test_a_401_keeps_the_record_and_asks_to_sign_in(context, live, crew):

@@ -83,6 +83,7 @@ def test_manager_desk_list_detail_figures_and_print(desk):
     page.fill("#rv-note", "Передано в полицию")
     page.click(".rv-note-form button[type=submit]")
     expect(page.locator("#rv-history tbody tr")).to_have_count(2)
+    expect(page.locator("#rv-chain")).to_contain_text("Chain verified: 2 events")
 
     # Print: one report, no navigation or controls.
     page.emulate_media(media="print")

@@ -20,6 +20,7 @@ PUBLIC = {
     "/api/v1/regions",
     "/api/v1/law/rules",
     "/api/v1/law/classify",
+    "/api/v1/ledger/public-key",
     "/api/v1/auth/login/options",
     "/api/v1/auth/login/verify",
     "/api/v1/auth/register/options",

@@ -24,6 +24,7 @@ from api.auth.sessions import start_session
 from api.extensions import db
 from api.incidents import service
 from api.incidents.models import CaseCounter, Incident, IncidentEvent, SyncDevice
+from api.ledger.models import Receipt
 from api.orgs.models import Person, Station
 from tests.conftest import PG_URL, base_config
 from tests.factories import make_person, make_station
@@ -74,6 +75,7 @@ def shared(database_url, tmp_path):
         # The history is append-only; the trigger lets a maintenance purge delete.
         db.session.execute(text("SET LOCAL qorgau.purge_events = 'on'"))
         db.session.execute(delete(IncidentEvent).where(IncidentEvent.incident_id.in_(incidents)))
+        db.session.execute(delete(Receipt).where(Receipt.incident_id.in_(incidents)))
         db.session.execute(delete(Incident).where(Incident.reporter_id.in_(people)))
         db.session.execute(delete(SyncDevice).where(SyncDevice.person_id.in_(people)))
         db.session.execute(delete(AuthSession).where(AuthSession.person_id.in_(people)))

@@ -7,7 +7,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from api import MIGRATIONS_DIR, PWA_DIR, __version__
+from api.db import utcnow
 from api.extensions import db
+from api.law.service import local_date, rules
 
 bp = Blueprint("core", __name__)
 
@@ -30,6 +32,11 @@ def health():
         body["database"] = "unreachable"
         body["migrations"] = "unknown"
         return jsonify(body), 503
+    # The MCI for the current local year is set by each year's budget law; until
+    # someone adds it, incidents get no classification (never a zero tenge).
+    year = local_date(utcnow()).year
+    if str(year) not in rules()["mci"]:
+        body["warnings"] = [f"MCI for {year} is not configured in api/law/article_380_3.json"]
     heads = migration_heads()
     if current != heads:
         body["migrations"] = "behind"

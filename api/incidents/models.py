@@ -160,6 +160,8 @@ class IncidentEvent(db.Model):
     """
 
     __tablename__ = "incident_events"
+    # One hash chain per incident (api.ledger): seq counts from 1 within it.
+    __table_args__ = (db.UniqueConstraint("incident_id", "seq"),)
 
     id: Mapped[int] = mapped_column(db.BigInteger().with_variant(db.Integer, "sqlite"),
                                     primary_key=True)
@@ -172,6 +174,12 @@ class IncidentEvent(db.Model):
     kind: Mapped[str] = mapped_column(db.String(32))
     revision: Mapped[int | None] = mapped_column(db.Integer)
     changes: Mapped[dict] = mapped_column(db.JSON)
+    # Tamper evidence, filled in as the event is flushed (api.ledger.service):
+    # hash = sha256(prev_hash || canonical JSON of this event); prev_hash of
+    # seq 1 is 64 zeros.
+    seq: Mapped[int] = mapped_column(db.Integer)
+    prev_hash: Mapped[str] = mapped_column(db.String(64))
+    hash: Mapped[str] = mapped_column(db.String(64))
 
     incident: Mapped[Incident] = relationship(back_populates="events")
     actor: Mapped[Person | None] = relationship()

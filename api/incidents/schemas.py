@@ -17,6 +17,7 @@ from marshmallow import (
 
 from api.incidents.models import DeviceTimeFlag, IncidentStatus, LocationSource
 from api.law.service import MAX_YEAR, MIN_YEAR, parse_instant, rules
+from api.ledger.schemas import ReceiptSchema
 
 _RULES = rules()
 KINDS = [k["id"] for k in _RULES["kinds"]]
@@ -171,6 +172,9 @@ class SyncResultSchema(Schema):
                          metadata={"description": "Only for rejected records."})
     incident = fields.Nested(IncidentSummarySchema,
                              metadata={"description": "Absent for rejected records."})
+    receipt = fields.Nested(ReceiptSchema, allow_none=True, metadata={
+        "description": "The server's signed receipt for this revision (api.ledger); "
+                       "absent for rejected records."})
 
 
 class SyncResponseSchema(Schema):

@@ -37,7 +37,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from api.db import utcnow
+from api.db import database_unavailable_in, utcnow
 from api.errors import flatten_errors
 from api.extensions import db
 from api.incidents.models import (
@@ -50,6 +50,7 @@ from api.incidents.models import (
 )
 from api.incidents.schemas import SyncRecordSchema
 from api.law import service as law
+from api.ledger import service as ledger
 from api.orgs.models import Person, PolicePost, Role
 
 log = logging.getLogger(__name__)
@@ -545,7 +546,9 @@ def _run_hooks(created: list[Incident], events: list[tuple[Incident, IncidentEve
                             single(incident)
             for incident, event in events:
                 _dispatch("on_incident_event", incident, event)
-    except Exception:
+    except Exception as err:
+        if database_unavailable_in(err):
+            raise  # nothing can be kept: the sync rolls back and the API answers 503
         log.exception("an incident hook failed; the synced records are kept")
         # A hook may have written in SQL what its objects were only told
         # (set_committed_value): read the incidents again as they now stand.
@@ -581,9 +584,12 @@ def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int)
                                             at=ctx.received_at, revision=revision)))
     db.session.flush()
     _run_hooks(created, events)
+    # Signed receipts (api.ledger) for what was stored, in the same transaction.
+    receipts = ledger.issue_receipts(outcome.values(), ctx.received_at)
     # The answers are taken before the commit, which expires every loaded row:
     # read afterwards, each incident would cost one more SELECT.
-    answers = {i: (status, summary(detail) if status != "rejected" else detail)
+    answers = {i: (status, summary(detail) if status != "rejected" else detail,
+                   receipts.get(detail.id) if status != "rejected" else None)
                for i, (status, detail) in outcome.items()}
     db.session.commit()
     return answers
@@ -621,9 +627,10 @@ def sync(person: Person, *, device_id: str, outbox_size: int, app_version: str |
             log.warning("sync retried after %s (attempt %d)", type(err.orig).__name__, attempt)
             ctx.person = db.session.get(Person, person.id)
     for i, record in valid:
-        status, detail = outcome[i]
+        status, detail, receipt = outcome[i]
         if status == "rejected":
             results[i] = {"id": str(record["id"]), "status": "rejected", "errors": detail}
         else:
-            results[i] = {"id": str(record["id"]), "status": status, "incident": detail}
+            results[i] = {"id": str(record["id"]), "status": status, "incident": detail,
+                          "receipt": receipt}
     return results

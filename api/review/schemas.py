@@ -9,6 +9,7 @@ from api.incidents.schemas import (
     EventSchema,
     IncidentSchema,
 )
+from api.ledger.schemas import ChainSchema, ReceiptSchema
 from api.police.schemas import AlertSchema
 
 MAX_NOTE = 2000
@@ -140,6 +141,10 @@ class ReviewDetailSchema(IncidentSchema):
         "description": "The location on OpenStreetMap (opened by the person, never fetched)."})
     manager_note = fields.Nested(ManagerNoteSchema, allow_none=True)
     events = fields.List(fields.Nested(EventSchema))
+    chain = fields.Nested(ChainSchema, metadata={
+        "description": "Whether the incident's hash chain verifies (api.ledger)."})
+    receipts = fields.List(fields.Nested(ReceiptSchema), metadata={
+        "description": "The signed receipts given for its synced revisions."})
 
 
 class CountSchema(Schema):

@@ -28,6 +28,7 @@ from api.extensions import db
 from api.incidents import service as incidents
 from api.incidents.models import Incident, SyncDevice
 from api.law import service as law
+from api.ledger import service as ledger
 from api.orgs.models import Person, PolicePost, Role, Station
 from api.police.models import PoliceAlert
 from api.push.models import PushSubscription
@@ -231,6 +232,9 @@ def detail_view(detail: Detail) -> dict:
         reporter=incident.reporter, station=incident.station, post=incident.post,
         destination_post=destination, alert=detail.alert, events=incident.events,
         manager_note=detail.note,
+        # Whether this incident's hash chain verifies, and the receipts the crew's phone got.
+        chain=ledger.incident_chain(incident).view(),
+        receipts=[ledger.receipt_view(r) for r in ledger.receipts_of(incident.id)],
         map_url=(MAP_URL.format(lat=incident.lat, lon=incident.lon)
                  if incident.lat is not None else None))
     return view

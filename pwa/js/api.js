@@ -8,13 +8,15 @@ export function setCsrfToken(token) {
 }
 
 export class ApiError extends Error {
-  constructor(status, problem) {
+  constructor(status, problem, retryAfter = null) {
     super((problem && (problem.detail || problem.title)) || `HTTP ${status}`);
     this.name = "ApiError";
     this.status = status;
     this.problem = problem || {};
     // "https://qorgau.kz/problems/invitation-used" -> "invitation-used"
     this.type = String(this.problem.type || "").split("/").pop();
+    // Seconds the server asked us to wait (503 while its database restarts, 429).
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -31,6 +33,9 @@ export async function api(path, { method = "GET", body, headers = {} } = {}) {
   if (response.status === 204) return null;
   const type = response.headers.get("Content-Type") || "";
   const data = type.includes("json") ? await response.json() : null;
-  if (!response.ok) throw new ApiError(response.status, data);
+  if (!response.ok) {
+    const wait = Number.parseInt(response.headers.get("Retry-After") || "", 10);
+    throw new ApiError(response.status, data, Number.isFinite(wait) && wait >= 0 ? wait : null);
+  }
   return data;
 }

@@ -8,6 +8,7 @@
 //                       and "Turn on notifications" (js/push.js)
 //   #/review...         station managers (js/console.js); #/police... officers (js/police.js)
 
+import { retryDelay } from "./backoff.js";
 import { announceLanguage, chooseLanguage, setLanguage, t } from "./i18n.js";
 import * as store from "./store.js";
 import {
@@ -205,17 +206,14 @@ async function afterLocalChange() {
 
 // ---------------------------------------------------------------- sync
 
-const BASE_DELAY = 2000;
-const MAX_DELAY = 5 * 60 * 1000;
-const IDLE_DELAY = 30 * 1000;
 let failures = 0;
+let serverWait = 0;  // ms the server asked for with Retry-After, honoured once
 let timer = null;
 
-// Full jitter: a random wait up to the exponential bound, so phones that lost
-// signal together do not all come back at the same second.
 function nextDelay() {
-  if (!failures) return IDLE_DELAY;
-  return Math.max(1000, Math.random() * Math.min(MAX_DELAY, BASE_DELAY * 2 ** failures));
+  const asked = serverWait;
+  serverWait = 0;
+  return retryDelay(failures, asked);
 }
 
 function schedule() {
@@ -267,6 +265,7 @@ function handleResult(result, manual) {
       break;
     default:
       failures += 1;
+      serverWait = (result.retryAfter || 0) * 1000;
       state.syncMessage = { key: "sync_error", values: { status: result.status } };
       registerBackgroundSync();
   }

@@ -326,7 +326,7 @@ async function renderDetail(view, id) {
       h("p", { class: "muted" }, tr("rv_printed_at", { time: localTime(printed) }))),
     h("div", { class: "rv-detail-head" },
       h("h2", { id: "rv-case" }, tr("case_number", { n: body.case_number || body.id })),
-      printButton),
+      chainLine(body.chain), printButton),
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_classification")),
       h("p", { class: "rv-classification" }, c.summary || tr("rv_part_none")),
       c.disclaimer ? h("p", { class: "muted" }, c.disclaimer) : null,
@@ -365,6 +365,15 @@ async function renderDetail(view, id) {
       noteForm),
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_history")), events),
     h("p", { class: "no-print" }, h("a", { href: "#/review" }, tr("rv_back"))));
+}
+
+/** Whether the incident's hash chain verifies (api.ledger), on screen and in print. */
+function chainLine(chain) {
+  if (!chain) return null;
+  return h("p", { id: "rv-chain", class: chain.verified ? "rv-chain muted" : "rv-chain error" },
+    chain.verified
+      ? tr("rv_chain_verified", { n: chain.events, head: (chain.head || "").slice(0, 16) })
+      : tr("rv_chain_broken", { seq: chain.broken_at }));
 }
 
 // ---------------------------------------------------------------- figures

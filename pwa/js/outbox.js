@@ -7,7 +7,7 @@
 // with the server's reason, and is not sent again until it is edited (a new
 // revision), so one bad record never blocks or loops the others.
 
-import { DOMAIN_FIELDS, pendingIncidents, updateIncident } from "./store.js";
+import { DOMAIN_FIELDS, keepReceipt, pendingIncidents, updateIncident } from "./store.js";
 
 export const BATCH_LIMIT = 100; // the sync endpoint takes at most this many records
 
@@ -68,6 +68,7 @@ export async function applyResults(sent, results) {
           record.rejected = null;
         }
         mergeServer(record, result.incident);
+        keepReceipt(record, result.receipt);
       });
       counts.acked += 1;
     } else if (result.status === "rejected") {

@@ -245,6 +245,15 @@ export function countUnsynced() {
 }
 
 /**
+ * Keep the server's signed receipt for a revision with the incident (api.ledger):
+ * receipts[revision] = {payload, signature, key_id, event_hash, ...}.
+ */
+export function keepReceipt(record, receipt) {
+  if (!receipt || !Number.isInteger(receipt.revision)) return;
+  record.receipts = { ...(record.receipts || {}), [receipt.revision]: receipt };
+}
+
+/**
  * Apply the server's answer for one record: update its bookkeeping inside a
  * transaction that rereads the row, so an edit saved while the request was in
  * flight (a higher revision) stays in the outbox.

@@ -91,7 +91,7 @@ async function flushUnlocked() {
     } catch (err) {
       if (err instanceof ApiError) {
         if (err.status === 401) { haveToken = false; return { state: "signin", ...totals }; }
-        return { state: "error", status: err.status, ...totals };
+        return { state: "error", status: err.status, retryAfter: err.retryAfter, ...totals };
       }
       // fetch rejects only without a response; a body that is not JSON lands here too.
       return { state: err instanceof SyntaxError ? "error" : "offline", ...totals };

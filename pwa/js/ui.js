@@ -111,14 +111,16 @@ function fieldNames(fields, lang) {
   return fields.map((f) => t(lang, `field_${f}`)).join(", ");
 }
 
-function historyItem(rev, lang) {
+function historyItem(rev, lang, receipts) {
   let what;
   if (rev.source === "tap") what = t(lang, "history_tap");
   else if (rev.source === "location") what = t(lang, "history_location");
   else what = t(lang, "history_edit", { fields: fieldNames(rev.changed || [], lang) });
   return el("li", {},
     el("span", { class: "when", text: `${formatTime(rev.saved_at, lang, true)} · ` +
-      t(lang, "history_revision", { r: rev.revision }) }), " ", what);
+      t(lang, "history_revision", { r: rev.revision }) }), " ", what,
+    receipts && receipts[rev.revision]
+      ? el("span", { class: "receipt", text: ` · ${t(lang, "receipt_kept")}` }) : "");
 }
 
 function checkbox(id, label, checked, onChange) {
@@ -234,7 +236,7 @@ export function renderIncident(container, record, ctx) {
       el("p", { class: "location", id: "location-state",
         text: locationText(current, locationState, lang) }));
     live.replaceChildren(classificationBox(rules, current, me, lang),
-      historyBox(revisions, serverEvents, lang));
+      historyBox(revisions, serverEvents, lang, current.receipts));
   }
   return { refresh };
 }
@@ -263,11 +265,11 @@ function classificationBox(rules, record, me, lang) {
   return box;
 }
 
-function historyBox(revisions, serverEvents, lang) {
+function historyBox(revisions, serverEvents, lang, receipts) {
   // Every revision saved on the phone, and the server's events when online.
   const history = el("section", { class: "history", "aria-labelledby": "history-title" },
     el("h3", { id: "history-title", text: t(lang, "history") }),
-    el("ol", {}, [...(revisions || [])].reverse().map((rev) => historyItem(rev, lang))));
+    el("ol", {}, [...(revisions || [])].reverse().map((rev) => historyItem(rev, lang, receipts))));
   if (serverEvents && serverEvents.length) {
     history.append(el("h4", { text: t(lang, "server_events") }),
       el("ol", {}, serverEvents.map((ev) => {

@@ -1,0 +1,1 @@
+"""Tamper evidence: per-incident hash chains over the events, and signed receipts."""
