@@ -4,8 +4,6 @@ The choices (kinds, circumstances, victim roles) come from the law rules
 document, so the classifier, the PWA and this validation always agree.
 """
 
-import re
-from typing import ClassVar
 
 from marshmallow import (
     EXCLUDE,
@@ -16,7 +14,8 @@ from marshmallow import (
 )
 
 from api.incidents.models import DeviceTimeFlag, IncidentStatus, LocationSource
-from api.law.service import MAX_YEAR, MIN_YEAR, parse_instant, rules
+from api.law.schemas import Instant, StrictBoolean
+from api.law.service import rules
 from api.ledger.schemas import ReceiptSchema
 
 _RULES = rules()
@@ -43,41 +42,6 @@ def _no_duplicates(values: list) -> None:
     if repeated:
         raise ValidationError(f"Each circumstance may be given once; repeated: "
                               f"{', '.join(repeated)}.")
-
-
-_NAIVE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][\d:.]+)?$", re.ASCII)
-
-
-class Instant(fields.DateTime):
-    """An RFC 3339 date-time with a UTC offset, parsed as the law classifier does."""
-
-    default_error_messages: ClassVar[dict[str, str]] = {
-        "invalid": "Not a valid date-time; use ISO 8601 with a UTC offset, "
-                   "e.g. 2026-03-07T10:15:00+05:00.",
-        "naive": "Must include a UTC offset, e.g. 2026-03-07T10:15:00+05:00.",
-        "range": f"Must be in the years {MIN_YEAR}-{MAX_YEAR}.",
-    }
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
-            raise self.make_error("invalid")
-        if _NAIVE.match(value):
-            raise self.make_error("naive")
-        try:
-            return parse_instant(value)
-        except ValueError as err:
-            if value[:4].isdigit() and not MIN_YEAR <= int(value[:4]) <= MAX_YEAR:
-                raise self.make_error("range") from err
-            raise self.make_error("invalid") from err
-
-
-class StrictBoolean(fields.Boolean):
-    """JSON true or false only."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise self.make_error("invalid")
-        return value
 
 
 class StrictInteger(fields.Integer):

@@ -2,7 +2,7 @@
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-12-01 09:00:00
+Create Date: 2026-11-26 05:00:00
 
 Existing events are chained in the order they were stored (by id) within each
 incident, with the same canonical form as api.ledger.service (copied here: a
