@@ -343,6 +343,39 @@ def test_a_sign_count_regression_refuses_and_flags_the_passkey(client):
     assert sign_in(client, phone, sign_count=9).status_code == 403
 
 
+def test_an_administrator_reviews_a_flagged_passkey(client, runner):
+    _, phone = enrolled(client)
+    assert sign_in(client, phone, sign_count=5).status_code == 200
+    client.post("/api/v1/auth/logout",
+                headers={"X-CSRF-Token": client.get("/api/v1/auth/me").get_json()["csrf_token"]})
+    assert sign_in(client, phone, sign_count=2).status_code == 403
+    passkey = db.session.scalar(select(Passkey))
+
+    listed = runner.invoke(args=["people", "flagged-passkeys"])
+    assert f"passkey {passkey.id:>5}" in listed.output and "5 to 2" in listed.output
+    assert runner.invoke(args=["people", "review-passkey", str(passkey.id)]).exit_code == 2
+
+    cleared = runner.invoke(args=["people", "review-passkey", str(passkey.id), "--clear"])
+    assert cleared.exit_code == 0, cleared.output
+    # The person's own phone, whose counter is behind the stored one, signs in again.
+    assert sign_in(client, phone, sign_count=3).status_code == 200
+    assert "0 passkey(s) held for review." in runner.invoke(
+        args=["people", "flagged-passkeys"]).output
+    again = runner.invoke(args=["people", "review-passkey", str(passkey.id), "--revoke"])
+    assert again.exit_code == 1 and "is held for review" in again.output
+
+
+def test_a_flagged_passkey_judged_a_clone_is_revoked(client, runner):
+    _, phone = enrolled(client)
+    assert sign_in(client, phone, sign_count=5).status_code == 200
+    assert sign_in(client, phone, sign_count=1).status_code == 403
+    passkey = db.session.scalar(select(Passkey))
+    revoked = runner.invoke(args=["people", "review-passkey", str(passkey.id), "--revoke"])
+    assert revoked.exit_code == 0 and "revoked; 1 session(s) ended" in revoked.output
+    assert sign_in(client, phone, sign_count=9).status_code == 401
+    assert client.get("/api/v1/auth/me").status_code == 401
+
+
 def test_a_revoked_passkey_cannot_sign_in(client):
     _, phone = enrolled(client)
     auth.revoke_passkey(db.session.scalar(select(Passkey)))

@@ -358,3 +358,19 @@ def may_manage_devices(actor: Person, target: Person) -> bool:
 
 def iso_utc(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
+
+
+def flagged_passkeys() -> list[Passkey]:
+    """Passkeys held for review after a sign-count regression, oldest first."""
+    return list(db.session.scalars(select(Passkey).where(
+        Passkey.flagged_at.is_not(None), Passkey.revoked_at.is_(None))
+        .order_by(Passkey.flagged_at)))
+
+
+def clear_passkey_flag(passkey: Passkey) -> None:
+    """After review: the authenticator is the person's own. Its counter starts
+    afresh, since the legitimate device may now be behind the stored value."""
+    passkey.flagged_at = None
+    passkey.flag_reason = None
+    passkey.sign_count = 0
+    db.session.commit()

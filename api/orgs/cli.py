@@ -9,6 +9,8 @@ from flask.cli import AppGroup
 from marshmallow import ValidationError
 from sqlalchemy import select
 
+from api.auth import service as auth
+from api.auth.models import Passkey
 from api.auth.service import DEFAULT_INVITATION_HOURS, MAX_INVITATION_HOURS
 from api.errors import Problem, flatten_errors
 from api.extensions import db
@@ -122,3 +124,37 @@ def invite_command(person_id, hours):
     issued.qr.terminal(out=qr_text, compact=True)
     click.echo(qr_text.getvalue())
     click.echo(f"QR code image: {png}")
+
+
+@people_cli.command("flagged-passkeys")
+def flagged_passkeys_command():
+    """Passkeys held for review (their sign count went backwards: a possible clone)."""
+    rows = auth.flagged_passkeys()
+    for p in rows:
+        click.echo(f"passkey {p.id:>5}  person {p.person_id:>5} {p.person.display_name}  "
+                   f"'{p.device_label}'  {p.flag_reason}")
+    click.echo(f"{len(rows)} passkey(s) held for review.")
+
+
+@people_cli.command("review-passkey")
+@click.argument("passkey_id", type=int)
+@click.option("--clear", "decision", flag_value="clear",
+              help="It is the person's own device: allow it again.")
+@click.option("--revoke", "decision", flag_value="revoke",
+              help="It may be a clone: revoke it and end the sessions it started.")
+def review_passkey_command(passkey_id, decision):
+    """Decide on a passkey held for review."""
+    passkey = db.session.get(Passkey, passkey_id)
+    if passkey is None or passkey.flagged_at is None or passkey.revoked_at is not None:
+        click.echo(f"No passkey {passkey_id} is held for review.", err=True)
+        sys.exit(1)
+    if decision is None:
+        click.echo("Say --clear or --revoke.", err=True)
+        sys.exit(2)
+    if decision == "clear":
+        auth.clear_passkey_flag(passkey)
+        click.echo(f"Passkey {passkey.id} of {passkey.person.display_name} may sign in again.")
+    else:
+        ended = auth.revoke_passkey(passkey)
+        click.echo(f"Passkey {passkey.id} of {passkey.person.display_name} revoked; "
+                   f"{ended} session(s) ended.")
