@@ -84,16 +84,21 @@ def test_unexpected_error_is_500_without_internals(app, client, monkeypatch):
     assert json.loads(text_body)["status"] == 500
 
 
-def test_health_warns_when_this_years_mci_is_missing(client, monkeypatch):
+def test_health_warns_when_this_or_next_years_mci_is_missing(client, monkeypatch):
     from datetime import UTC, datetime
 
     from api.core import views
 
-    monkeypatch.setattr(views, "utcnow", lambda: datetime(2026, 12, 31, 18, 59, tzinfo=UTC))
-    assert "warnings" not in client.get("/api/health").get_json()  # 2026 is configured
+    def at(*when):
+        monkeypatch.setattr(views, "utcnow", lambda: datetime(*when, tzinfo=UTC))
+        response = client.get("/api/health")
+        assert response.status_code == 200  # a warning for operators, not an outage
+        return response.get_json().get("warnings")
+
+    assert at(2026, 11, 30, 12, 0) is None  # 2026 is configured
+    # December: next year's value is needed before 1 January.
+    assert at(2026, 12, 1, 12, 0) == [
+        "MCI for 2027 is not configured in api/law/article_380_3.json"]
     # 31 Dec 2026 20:00 UTC is already 1 January 2027 in Kazakhstan.
-    monkeypatch.setattr(views, "utcnow", lambda: datetime(2026, 12, 31, 20, 0, tzinfo=UTC))
-    response = client.get("/api/health")
-    assert response.status_code == 200  # a warning for operators, not an outage
-    assert response.get_json()["warnings"] == [
+    assert at(2026, 12, 31, 20, 0) == [
         "MCI for 2027 is not configured in api/law/article_380_3.json"]

@@ -34,9 +34,13 @@ def health():
         return jsonify(body), 503
     # The MCI for the current local year is set by each year's budget law; until
     # someone adds it, incidents get no classification (never a zero tenge).
-    year = local_date(utcnow()).year
-    if str(year) not in rules()["mci"]:
-        body["warnings"] = [f"MCI for {year} is not configured in api/law/article_380_3.json"]
+    today = local_date(utcnow())
+    # December already asks for next year's value, so it is in place on 1 January.
+    years = [today.year, today.year + 1] if today.month == 12 else [today.year]
+    missing = [year for year in years if str(year) not in rules()["mci"]]
+    if missing:
+        body["warnings"] = [f"MCI for {year} is not configured in api/law/article_380_3.json"
+                            for year in missing]
     heads = migration_heads()
     if current != heads:
         body["migrations"] = "behind"
