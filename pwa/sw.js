@@ -19,7 +19,7 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "aa02d50e1d09";
+const BUILD_ID = "73c29d64c6d1";
 const PRECACHE = {
   "/css/app.css": "39b0ab9d8844ebc517de51e067d18cb319d74a6ec2557dd013a347f92cb42d22",
   "/css/console.css": "28fde32dda3a30cb99dc297ce5b04b13caaf65b9436d62ab9dab03bed1a94e35",
@@ -32,19 +32,20 @@ const PRECACHE = {
   "/index.html": "dafc1399572b02472dfcd20856cba720e0f9204c998ceff0ce29372f5e087f73",
   "/js/api.js": "1ed5231b15dd807d92dd818f19f04e23d33131093108ce5ec9099c9c58aefe47",
   "/js/app.js": "5ff43dc889d6ea68e6033424591725deb6caac360365ddfc0145f87a1898182f",
-  "/js/auth.js": "67a711c2c70d824a39506db84a6cb687d708ca139715fb972c0bcec91866746b",
+  "/js/auth.js": "88d4e85566a3d2deb42428f8f31040b9d35a76b3baf157b099ad41a678c15120",
   "/js/backoff.js": "18c974e237c7808aa427e09a68c454dc56ed17f1e8ce12535c8045e994861db6",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
-  "/js/console.js": "9d09dd0b222f9d7163ed54a09193481f245e9ec2a365171c72d86934f8d529d8",
+  "/js/console.js": "2a7f107075f68a8c6b0c14e5d2c68f0e4061cb71dc45867531ed263e43cb5f13",
+  "/js/dom.js": "e012da1b70eb8561ff62d08d4f081d26f75cea7980604621e20264ec5047079c",
   "/js/i18n.js": "87be7682fe0397840fe5f38e9b79a83780375cee0af231b36ec9507225c51ebf",
   "/js/law.js": "53fb7ed560b39f996af8489bdec69283d3beb6abbaa98ea17937a6d7926eb1b0",
   "/js/outbox.js": "e28f2e32ee285bb59f1aa3319f47f68d16c7fe191e55f8886e359f0e474357ac",
-  "/js/police.js": "1b3c904429786b4624a1d855653f020dd3f60ff6beb0fcce24a798e076bbbf58",
+  "/js/police.js": "684261d833d865b02146d4e73aeae9cfda3cfb8cfe62864484c76ccaab2f9270",
   "/js/push.js": "17c517d170ce7873b481fd6607018b20d4cc7aac776c8729563cc6b7007873db",
   "/js/store.js": "c4c7551183b081785ef8f3c2061f9f214c8bceb1e24c1bd394e99af6105647e8",
   "/js/sync.js": "b9be29381822e7367998d3fd1f3ac8eefcb4b92dcbb852731798427f8b146fd9",
   "/js/ui.js": "3ede7ef148ee036ae6f8141c785e9f49eccc939faee1f15d9b830357d178ee8c",
-  "/js/version.js": "5d68c3d0c5dc591ae47a27c61f92877683f7b934be04d916609013b4f18c817d",
+  "/js/version.js": "50b8df8b2b6d9e03effca26bd08f2d8e2752a16842e10b071727c999b8bbc048",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

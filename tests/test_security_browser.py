@@ -106,6 +106,19 @@ def test_the_crew_app_shows_a_hostile_note_as_text(browser, live_server, scene):
         }""", HOSTILE)
         page.evaluate("location.hash = '#/incidents'")
         page.get_by_role("button", name="Sync now").click()
+        # The count may read 0 before the new record is even counted: wait for the
+        # record itself to be marked sent on the phone.
+        # (wait_for_function cannot await an async predicate, so poll, bounded.)
+        for _ in range(100):
+            if page.evaluate("""async id => {
+                const store = await import('/js/store.js');
+                const row = await store.getIncident(id);
+                return Boolean(row && row.synced_revision >= row.revision);
+            }""", ident):
+                break
+            page.wait_for_timeout(100)
+        else:
+            raise AssertionError("the record was never acknowledged by the server")
         expect(page.locator("#unsynced")).to_have_attribute("data-count", "0")
         with live_server.app.app_context():
             assert db.session.get(Incident, uuid.UUID(ident)).note == HOSTILE

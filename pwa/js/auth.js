@@ -7,6 +7,7 @@
 // gives the same at any time; showSignIn() brings the sign-in screen forward.
 
 import { api, ApiError, setCsrfToken } from "./api.js";
+import { h } from "./dom.js";
 import { currentLanguage, t } from "./i18n.js";
 
 const root = document.getElementById("auth");
@@ -240,17 +241,6 @@ async function loadSignIn() {
 }
 
 // --- rendering -------------------------------------------------------------------------
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
-    else el.setAttribute(key, value === true ? "" : value);
-  }
-  el.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
-  return el;
-}
 
 const when = (iso) => (iso ? new Date(iso).toLocaleString(lang) : "—");
 

@@ -12,9 +12,9 @@
 
 import { api, ApiError } from "./api.js";
 import { barChart, stackedColumns } from "./charts.js";
+import { h, localTime, ZONE } from "./dom.js";
 import { currentLanguage, t } from "./i18n.js";
 
-const ZONE = "Asia/Almaty"; // legal times are Kazakhstan's, whatever the desk's clock says
 const BASE = "/api/v1/review";
 const STATUSES = ["logged", "routed", "acknowledged", "investigating", "closed"];
 const SORTS = ["-occurred_at", "occurred_at", "-received_at", "received_at",
@@ -31,34 +31,7 @@ let figureRange = {};
 
 // ---------------------------------------------------------------- helpers
 
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.appendChild(typeof child === "string" || typeof child === "number"
-      ? document.createTextNode(String(child)) : child);
-  }
-  return node;
-}
-
 const tr = (key, values) => t(lang, key, values);
-
-export function localTime(iso, withSeconds = false) {
-  if (!iso) return "—";
-  const ms = Date.parse(iso);
-  if (Number.isNaN(ms)) return iso;
-  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {
-    timeZone: ZONE, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
-    minute: "2-digit", second: withSeconds ? "2-digit" : undefined, hourCycle: "h23",
-  }).formatToParts(ms).map((p) => [p.type, p.value]));
-  const time = `${parts.hour}:${parts.minute}${withSeconds ? `:${parts.second}` : ""}`;
-  return `${parts.year}-${parts.month}-${parts.day} ${time}`;
-}
 
 export function duration(seconds) {
   if (seconds === null || seconds === undefined) return "—";

@@ -14,10 +14,10 @@
 // drawn with DOM APIs: no inline script or style, no innerHTML.
 
 import { api, ApiError } from "./api.js";
+import { h, localTime, ZONE } from "./dom.js";
 import { currentLanguage, t } from "./i18n.js";
 import { pushControl } from "./push.js";
 
-const ZONE = "Asia/Almaty";
 const BASE = "/api/v1/police/incidents";
 const REFRESH_MS = 30 * 1000;
 const MAX_NOTE = 2000;
@@ -36,35 +36,8 @@ const notices = new Map(); // incident id → {key} shown once after an action
 
 // ---------------------------------------------------------------- helpers
 
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.appendChild(typeof child === "string" || typeof child === "number"
-      ? document.createTextNode(String(child)) : child);
-  }
-  return node;
-}
-
 const tr = (key, values) => t(lang, key, values);
 const trOr = (key, fallback) => (tr(key) === key ? fallback : tr(key));
-
-/** "2026-06-01 10:05" in Almaty time, whatever the device's clock zone. */
-export function localTime(iso, withSeconds = false) {
-  if (!iso) return "—";
-  const ms = Date.parse(iso);
-  if (Number.isNaN(ms)) return iso;
-  const p = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {
-    timeZone: ZONE, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
-    minute: "2-digit", second: withSeconds ? "2-digit" : undefined, hourCycle: "h23",
-  }).formatToParts(ms).map((x) => [x.type, x.value]));
-  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}${withSeconds ? `:${p.second}` : ""}`;
-}
 
 function label(collection, id) {
   const item = rules && (rules[collection] || []).find((x) => x.id === id);

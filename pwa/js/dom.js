@@ -1,0 +1,34 @@
+// Small helpers shared by the screens that build their markup in script
+// (the manager console, the police screens, sign-in): no innerHTML anywhere,
+// so text from people (notes, names) is always inert.
+
+// Legal times are Kazakhstan's, whatever the device's clock zone says.
+export const ZONE = "Asia/Almaty";
+
+/** h("p", {class: "x", onclick: fn}, "text", child) -> an element. */
+export function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.appendChild(typeof child === "string" || typeof child === "number"
+      ? document.createTextNode(String(child)) : child);
+  }
+  return node;
+}
+
+/** "2026-06-01 10:05" (or with seconds) in Almaty time. */
+export function localTime(iso, withSeconds = false) {
+  if (!iso) return "—";
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return iso;
+  const p = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {
+    timeZone: ZONE, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+    minute: "2-digit", second: withSeconds ? "2-digit" : undefined, hourCycle: "h23",
+  }).formatToParts(ms).map((x) => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}${withSeconds ? `:${p.second}` : ""}`;
+}
