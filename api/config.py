@@ -9,6 +9,7 @@ environment or is generated once into the instance folder.
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 ENV_PREFIX = "QORGAU"
@@ -54,15 +55,25 @@ DEFAULTS = {
 }
 
 
-def _instance_secret(instance_path: str, name: str) -> str:
-    """Read a secret from the instance folder, creating it once (mode 0600)."""
-    path = Path(instance_path) / name
+def read_or_create_secret(path: Path | str, make: Callable[[], bytes]) -> bytes:
+    """A secret kept in a file (mode 0600) and made once; if another process
+    makes it at the same moment, theirs is kept."""
+    path = Path(path)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(make())
+    return path.read_bytes()
+
+
+def _instance_secret(instance_path: str, name: str) -> str:
+    return read_or_create_secret(Path(instance_path) / name,
+                                 lambda: secrets.token_urlsafe(48).encode()).decode().strip()
 
 
 def configure_app(app, overrides: dict | None) -> None:

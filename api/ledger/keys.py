@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from flask import Flask
 
+from api.config import read_or_create_secret
+
 ALGORITHM = "Ed25519"
 
 
@@ -49,17 +51,10 @@ def _load(pem: bytes) -> Ed25519PrivateKey:
     return key
 
 
-def _create_file(path: Path) -> None:
-    pem = Ed25519PrivateKey.generate().private_bytes(
+def _new_private_pem() -> bytes:
+    return Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        return
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
 
 
 def signing_key(app: Flask) -> Ed25519PrivateKey:
@@ -71,10 +66,7 @@ def signing_key(app: Flask) -> Ed25519PrivateKey:
     if configured:
         key = _load(configured.encode() if isinstance(configured, str) else configured)
     else:
-        path = key_file(app)
-        if not path.exists():
-            _create_file(path)
-        key = _load(path.read_bytes())
+        key = _load(read_or_create_secret(key_file(app), _new_private_pem))
     app.extensions["qorgau_ledger_key"] = key
     return key
 

@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from flask import Flask
 from py_vapid import Vapid02
 
+from api.config import read_or_create_secret
+
 
 class VapidConfigError(Exception):
     """PUSH_VAPID_PRIVATE_KEY or the key file cannot be read as a P-256 key."""
@@ -37,16 +39,10 @@ def _from_text(text: str) -> Vapid02:
         raise VapidConfigError(f"the VAPID private key cannot be read: {err}") from err
 
 
-def _create_file(path: Path) -> None:
+def _new_private_pem() -> bytes:
     vapid = Vapid02()
     vapid.generate_keys()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        return
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(vapid.private_pem())
+    return vapid.private_pem()
 
 
 def vapid_key(app: Flask) -> Vapid02:
@@ -58,10 +54,7 @@ def vapid_key(app: Flask) -> Vapid02:
     if configured:
         key = _from_text(configured)
     else:
-        path = key_file(app)
-        if not path.exists():
-            _create_file(path)
-        key = _from_text(path.read_text())
+        key = _from_text(read_or_create_secret(key_file(app), _new_private_pem).decode())
     app.extensions["qorgau_vapid"] = key
     return key
 
