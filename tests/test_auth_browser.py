@@ -17,20 +17,18 @@ from api.auth.models import Invitation, Passkey
 from api.auth.sessions import start_session
 from api.db import utcnow
 from api.extensions import db
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import make_person
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 I18N = {}
 
 
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:

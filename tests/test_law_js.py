@@ -15,13 +15,11 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from api.law import service
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
 PWA = Path(__file__).resolve().parent.parent / "pwa"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
 
 class Handler(SimpleHTTPRequestHandler):
@@ -60,7 +58,7 @@ def base_url():
 @pytest.fixture(scope="module")
 def page(base_url):
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
             page.goto(f"{base_url}/blank.html")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.test_nginx import (  # noqa: F401  (module-scoped fixtures, shared)
     CSP,
     PWA,
@@ -17,10 +18,6 @@ from tests.test_nginx import (  # noqa: F401  (module-scoped fixtures, shared)
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 SERVICE_WORKER = PWA / "sw.js"
 
 # Recorded before any page script runs (init scripts are not subject to the CSP).

@@ -31,9 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 import build_pwa  # noqa: E402
 
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 LOCAL_ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
 TIMEOUT = 15_000  # ms; a ceiling for waits, never an assertion on speed
@@ -103,7 +102,7 @@ def pw():
 
 @pytest.fixture(scope="module")
 def browser(pw):
-    browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     try:
         yield browser
     finally:
@@ -209,7 +208,7 @@ def test_headers_of_the_shell(live):
 def test_installable_with_no_errors(pw, live, tmp_path):
     # A persistent profile: Chromium never offers to install from an incognito one.
     ctx = pw.chromium.launch_persistent_context(
-        tmp_path / "profile", executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS,
+        tmp_path / "profile", executable_path=CHROMIUM, args=CHROMIUM_ARGS,
         base_url=live.url, locale="en-GB")
     ctx.set_default_timeout(TIMEOUT)
     try:

@@ -9,14 +9,12 @@ from playwright.sync_api import expect, sync_playwright
 
 from api.auth.sessions import start_session
 from api.incidents.models import IncidentStatus
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import make_person, make_post, make_station
 from tests.test_review import make_incident
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; worker-src 'self'; manifest-src 'self'; frame-ancestors 'none'; "
        "base-uri 'none'; form-action 'self'; object-src 'none'")
@@ -37,7 +35,7 @@ def desk(live_server):
         token, _ = start_session(manager, user_agent="pytest-browser")
         case = first.case_number
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(locale="en-US", service_workers="block")
         context.add_cookies([{"name": "qorgau_session", "value": token,
                               "url": live_server.url, "httpOnly": True}])

@@ -16,15 +16,13 @@ from api.auth.sessions import start_session
 from api.extensions import db
 from api.incidents.models import Incident
 from api.orgs.models import Person
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import make_person, make_post, make_station
 from tests.incident_helpers import batch, record
 from tests.test_nginx import CSP, ROOT
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 TIMEOUT = 15_000
 
@@ -32,7 +30,7 @@ TIMEOUT = 15_000
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:

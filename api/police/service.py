@@ -110,6 +110,14 @@ def _acknowledge(incident: Incident, alert: PoliceAlert, officer: Person,
     return True
 
 
+def _acknowledge_once(incident: Incident, officer: Person) -> None:
+    """Any police action acknowledges the alert, once: recorded and told to the crew."""
+    changes: dict = {}
+    if _acknowledge(incident, alert_for(incident, lock=True), officer, changes):
+        incidents.append_event(incident, officer, "acknowledged", changes)
+        _tell_acknowledged(incident, officer)
+
+
 def _tell_reporter(incident: Incident, kind: str, title_key: str, body) -> None:
     person = incident.reporter
     lang = person.language.value
@@ -128,11 +136,7 @@ def acknowledge(officer: Person, incident_id: uuid.UUID) -> Incident:
     """Acknowledge the alert (who, when). Repeating it changes nothing."""
     incident = get_for(officer, incident_id, lock=True)
     _refuse_closed(incident)
-    alert = alert_for(incident, lock=True)
-    changes: dict = {}
-    if _acknowledge(incident, alert, officer, changes):
-        incidents.append_event(incident, officer, "acknowledged", changes)
-        _tell_acknowledged(incident, officer)
+    _acknowledge_once(incident, officer)
     db.session.commit()
     return incident
 
@@ -141,12 +145,7 @@ def record_erdr(officer: Person, incident_id: uuid.UUID, erdr_number: str) -> In
     """Record (or correct) the ЕРДР number, exactly as the officer entered it."""
     incident = get_for(officer, incident_id, lock=True)
     _refuse_closed(incident)
-    alert = alert_for(incident, lock=True)
-    changes: dict = {}
-    acknowledged = _acknowledge(incident, alert, officer, changes)
-    if acknowledged:
-        incidents.append_event(incident, officer, "acknowledged", changes)
-        _tell_acknowledged(incident, officer)
+    _acknowledge_once(incident, officer)
     if incident.erdr_number != erdr_number:
         before, incident.erdr_number = incident.erdr_number, erdr_number
         incidents.append_event(incident, officer, "erdr_recorded",
@@ -162,11 +161,7 @@ def set_status(officer: Person, incident_id: uuid.UUID, status: IncidentStatus,
     """Move to investigating or closed, with the officer's note."""
     incident = get_for(officer, incident_id, lock=True)
     _refuse_closed(incident)
-    alert = alert_for(incident, lock=True)
-    changes: dict = {}
-    if _acknowledge(incident, alert, officer, changes):
-        incidents.append_event(incident, officer, "acknowledged", changes)
-        _tell_acknowledged(incident, officer)
+    _acknowledge_once(incident, officer)
     if incident.status != status or note:
         changes = {"status": (incident.status, status)} if incident.status != status else {}
         if note:
