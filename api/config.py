@@ -50,6 +50,8 @@ DEFAULTS = {
     # A police alert is useless after an hour; a crew confirmation keeps a day.
     "PUSH_TTL_ALERT": 3600,
     "PUSH_TTL_DEFAULT": 86400,
+    # The review list counts a text search's matches up to here, then says "more than".
+    "REVIEW_SEARCH_TOTAL_CAP": 1000,
     # Unacknowledged alerts go to the region's other posts and the station managers.
     "POLICE_ESCALATE_AFTER_SECONDS": 300,
 }

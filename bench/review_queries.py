@@ -108,6 +108,10 @@ SELECT i.id, i.post_id, 'station_default', 2.5, i.received_at,
 FROM incidents i JOIN stations s ON s.id = i.station_id
 WHERE i.post_id IS NOT NULL;
 
+-- As api.police.service does on acknowledgement: the time is on the incident too.
+UPDATE incidents i SET acknowledged_at = a.acknowledged_at
+FROM police_alerts a WHERE a.incident_id = i.id AND a.acknowledged_at IS NOT NULL;
+
 ANALYZE;
 """
 

@@ -19,9 +19,9 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "73c29d64c6d1";
+const BUILD_ID = "20c9eaf6f981";
 const PRECACHE = {
-  "/css/app.css": "39b0ab9d8844ebc517de51e067d18cb319d74a6ec2557dd013a347f92cb42d22",
+  "/css/app.css": "ce203c055ea5c352a53af0a838973bc75a68f512a8a8f61a9c7549e81ba72306",
   "/css/console.css": "28fde32dda3a30cb99dc297ce5b04b13caaf65b9436d62ab9dab03bed1a94e35",
   "/css/police.css": "434bec70e4118337d376bd81eb0838cc65512fe92c8bdd3ee7b77b08efd3868e",
   "/css/print.css": "5c60b83ac4c38f70f89566af11675adb3e3e908c8273fc4c70f5cadb0aa9762f",
@@ -35,17 +35,17 @@ const PRECACHE = {
   "/js/auth.js": "88d4e85566a3d2deb42428f8f31040b9d35a76b3baf157b099ad41a678c15120",
   "/js/backoff.js": "18c974e237c7808aa427e09a68c454dc56ed17f1e8ce12535c8045e994861db6",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
-  "/js/console.js": "2a7f107075f68a8c6b0c14e5d2c68f0e4061cb71dc45867531ed263e43cb5f13",
+  "/js/console.js": "bdca49d5ea6bf48a9f400aa5bfa17727ebe66d743d64140fa939277d746e546e",
   "/js/dom.js": "e012da1b70eb8561ff62d08d4f081d26f75cea7980604621e20264ec5047079c",
-  "/js/i18n.js": "87be7682fe0397840fe5f38e9b79a83780375cee0af231b36ec9507225c51ebf",
-  "/js/law.js": "53fb7ed560b39f996af8489bdec69283d3beb6abbaa98ea17937a6d7926eb1b0",
+  "/js/i18n.js": "b29b61ac4105a139421f5b6349ba4b431c2380381fab163d5016e66582686f14",
+  "/js/law.js": "923fa196b02f09a536ba7a5a12ab6d929f5add49be9939b6ca7e7d246394f41d",
   "/js/outbox.js": "e28f2e32ee285bb59f1aa3319f47f68d16c7fe191e55f8886e359f0e474357ac",
   "/js/police.js": "684261d833d865b02146d4e73aeae9cfda3cfb8cfe62864484c76ccaab2f9270",
   "/js/push.js": "17c517d170ce7873b481fd6607018b20d4cc7aac776c8729563cc6b7007873db",
   "/js/store.js": "c4c7551183b081785ef8f3c2061f9f214c8bceb1e24c1bd394e99af6105647e8",
   "/js/sync.js": "b9be29381822e7367998d3fd1f3ac8eefcb4b92dcbb852731798427f8b146fd9",
-  "/js/ui.js": "3ede7ef148ee036ae6f8141c785e9f49eccc939faee1f15d9b830357d178ee8c",
-  "/js/version.js": "50b8df8b2b6d9e03effca26bd08f2d8e2752a16842e10b071727c999b8bbc048",
+  "/js/ui.js": "3aa5182809c21aaca2549605dd0d4c1018a1b85f2dcaae60a6ab14b001391520",
+  "/js/version.js": "105f6b59b89f99962ae33fdff207de0d11bed664311c2462e74cc537261544b5",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

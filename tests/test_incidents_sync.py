@@ -1,7 +1,7 @@
 """POST /api/v1/incidents/sync: created, updated, unchanged, rejected, per record."""
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -301,13 +301,37 @@ def test_not_json_and_oversized_bodies_are_problems(client, crew):
 def test_law_misconfiguration_never_loses_the_record(client, crew, monkeypatch):
     from api.law import service as law
 
-    def missing(*args, **kwargs):
-        raise law.MciMissing(2026)
+    def misconfigured(*args, **kwargs):
+        raise law.LawConfigError("no range template for fine")
 
-    monkeypatch.setattr(law, "classify", missing)
+    monkeypatch.setattr(law, "classify", misconfigured)
     res = result(client, record(kind="threat"))
     assert res["status"] == "created" and res["incident"]["classification"] is None
     assert res["incident"]["case_number"].startswith("QG-75-2026-")
+
+
+def test_a_year_without_an_mci_still_gets_its_part(client, crew, frozen_clock):
+    # From 1 January until that year's MCI is added: the part and the penalties
+    # in MCI only, with a warning in the reporter's language, never a zero.
+    from api.law import service as law
+
+    assert "2027" not in law.rules()["mci"]  # else this test no longer tests that
+    frozen_clock["value"] = datetime(2027, 1, 1, 4, 0, tzinfo=UTC)  # 09:00 in Almaty
+    res = result(client, record(kind="threat", tapped_at="2027-01-01T08:55:00+05:00"),
+                 sent_at="2027-01-01T08:59:00+05:00")
+    assert res["status"] == "created"
+    assert res["incident"]["case_number"] == "QG-75-2027-000001"
+    c = res["incident"]["classification"]
+    assert (c["status"], c["part"], c["mci_year"], c["mci_kzt"]) == ("within", 1, 2027, None)
+    assert c["warnings"] == [{
+        "code": "mci_missing", "year": 2027,
+        "text": "The MCI for 2027 is not yet configured in Qorgau: amounts are shown in MCI only."}]
+    fine = c["penalties"][0]
+    assert fine == {"type": "fine", "min_mci": 200, "max_mci": 500,
+                    "text": "a fine of 200–500 MCI"}
+    stored = db.session.get(Incident, uuid.UUID(res["id"]))
+    assert (stored.legal_status, stored.legal_part) == ("within", 1)
+    assert stored.classification == c
 
 
 class Recorder:

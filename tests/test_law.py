@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api.law import service
-from api.law.service import LawConfigError, MciMissing, classify, rules
+from api.law.service import LawConfigError, classify, rules
 
 CIRCUMSTANCES = ["two_or_more_victims", "group", "repeated", "emergency_or_riots",
                  "state_of_emergency_area"]
@@ -151,25 +151,98 @@ def test_penalty_text_in_ru_and_kk():
     assert kk[4]["text"] == "2 жылға дейінгі мерзімге бас бостандығынан айыру"
 
 
-def test_missing_mci_year_raises():
+MCI_MISSING = {
+    "en": "The MCI for {year} is not yet configured in Qorgau: amounts are shown in MCI only.",
+    "ru": "МРП на {year} год ещё не задан в Qorgau: суммы указаны только в МРП.",
+    "kk": "{year} жылға арналған АЕК Qorgau-да әлі белгіленбеген: сомалар тек АЕК-пен көрсетілген.",
+}
+MCI_ONLY_TEXT = {  # part 1's fine and correctional labour, in MCI only
+    "en": ["a fine of 200–500 MCI", "correctional labour of 200–500 MCI"],
+    "ru": ["штраф в размере от 200 до 500 МРП",
+           "исправительные работы в размере от 200 до 500 МРП"],
+    "kk": ["200–500 АЕК мөлшерінде айыппұл", "200–500 АЕК мөлшерінде түзеу жұмыстары"],
+}
+
+
+def assert_no_zero_and_no_kzt(result):
+    # Without the year's MCI no tenge amount may appear, least of all a zero.
+    for penalty in result["penalties"]:
+        assert not {"min_kzt", "max_kzt"} & set(penalty), penalty
+        assert all(v != 0 for v in penalty.values()), penalty
+        assert "₸" not in penalty["text"]
+
+
+@pytest.mark.parametrize("lang", sorted(MCI_MISSING))
+@pytest.mark.parametrize(("occurred_at", "year", "drop"), [
+    (facts()["occurred_at"], 2026, "2026"),               # a year removed from the table
+    ("2031-04-01T10:00:00+05:00", 2031, None),            # a year beyond the table
+    ("2026-12-31T19:00:00Z", 2027, None),                 # 00:00 on 1 January 2027 locally
+])
+def test_missing_mci_still_classifies_in_mci_only(lang, occurred_at, year, drop):
     doc = rules()
-    del doc["mci"]["2026"]
-    with pytest.raises(MciMissing) as caught:
-        classify(facts(), rules=doc)
-    assert caught.value.year == 2026
-    assert isinstance(caught.value, LawConfigError)
-    assert "2026" in str(caught.value)
+    if drop:
+        del doc["mci"][drop]
+    result = classify(facts(occurred_at=occurred_at), lang, rules=doc)
+    assert result["status"] == "within" and result["part"] == 1
+    assert result["mci_year"] == year and result["mci_kzt"] is None
+    assert result["investigated_by"] and result["summary"] and result["disclaimer"]
+    assert result["summary"] == classify(facts(), lang)["summary"]
+    fine, labour = result["penalties"][:2]
+    assert fine == {"type": "fine", "min_mci": 200, "max_mci": 500,
+                    "text": MCI_ONLY_TEXT[lang][0]}
+    assert labour["text"] == MCI_ONLY_TEXT[lang][1]
+    # Penalties not measured in MCI read as in any other year.
+    assert result["penalties"][2:] == classify(facts(), lang)["penalties"][2:]
+    assert_no_zero_and_no_kzt(result)
+    assert result["warnings"] == [{"code": "mci_missing", "year": year,
+                                   "text": MCI_MISSING[lang].format(year=year)}]
 
 
-def test_incident_in_a_year_beyond_the_table_raises():
-    with pytest.raises(MciMissing) as caught:
-        classify(facts(occurred_at="2031-04-01T10:00:00+05:00"))
-    assert caught.value.year == 2031
+@pytest.mark.parametrize(("kind", "aggravating", "part"), [
+    ("threat", ["group"], 2), ("violence", [], 3), ("violence", ["repeated"], 4),
+    ("violence_dangerous", [], 5), ("violence_dangerous", ["group"], 6),
+])
+def test_missing_mci_keeps_every_part(kind, aggravating, part):
+    late = facts(kind=kind, aggravating=aggravating, occurred_at="2031-04-01T10:00:00+05:00")
+    result = classify(late)
+    assert result["part"] == part and result["penalties"]
+    assert_no_zero_and_no_kzt(result)
+    # Parts 2, 4, 5 and 6 have no amount in MCI: nothing is missing from them.
+    in_mci = any("min_mci" in p for p in result["penalties"])
+    assert [w["code"] for w in result["warnings"]] == (["mci_missing"] if in_mci else [])
+    assert in_mci == (part == 3)
 
 
-def test_missing_mci_does_not_matter_when_nothing_is_due():
-    result = classify(facts(kind="unspecified", occurred_at="2031-04-01T10:00:00+05:00"))
-    assert result["status"] == "pending" and result["mci_kzt"] is None
+def test_no_warnings_when_the_mci_is_known():
+    assert classify(facts())["warnings"] == []
+    assert classify(facts(kind="unspecified"))["warnings"] == []
+
+
+@pytest.mark.parametrize("overrides", [{"kind": "unspecified"}, {"on_duty": False},
+                                       {"victim_role": "other"}])
+def test_missing_mci_does_not_matter_when_nothing_is_due(overrides):
+    result = classify(facts(occurred_at="2031-04-01T10:00:00+05:00", **overrides))
+    assert result["status"] in {"pending", "outside"} and result["mci_kzt"] is None
+    assert result["warnings"] == [] and result["penalties"] == []
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda doc: doc["penalty_templates"]["fine"].pop("range_mci_only"),
+     "no range_mci_only template for fine"),
+    (lambda doc: doc["penalty_templates"]["correctional_labour"].pop("range_mci_only"),
+     "no range_mci_only template for correctional_labour"),
+    (lambda doc: doc.pop("warnings"), "warnings lacks mci_missing"),
+    (lambda doc: doc["warnings"].pop("mci_missing"), "warnings lacks mci_missing"),
+    (lambda doc: doc["warnings"]["mci_missing"].pop("kk"),
+     "warnings.mci_missing lacks text in kk"),
+    (lambda doc: doc["penalty_templates"]["fine"]["range_mci_only"].update(
+        en="a fine of {min_kzt} ₸"), r"placeholder \{min_kzt\} has no value"),
+])
+def test_check_rules_needs_the_mci_only_texts(change, message):
+    doc = rules()
+    change(doc)
+    with pytest.raises(LawConfigError, match=message):
+        service.check_rules(doc)
 
 
 # --- the in-force date, judged in local time ---------------------------------

@@ -125,11 +125,17 @@ def test_400_for_malformed_json(client):
     assert "not valid JSON" in body["detail"]
 
 
-def test_missing_mci_is_a_500_naming_the_year(client):
-    late = {**GOOD, "occurred_at": "2031-02-01T10:00:00+05:00"}
-    body = _problem(client.post(CLASSIFY, json=late), 500)
-    assert body["title"] == "Law configuration error"
-    assert "2031" in body["detail"]
+def test_missing_mci_classifies_in_mci_only_with_a_warning(client):
+    late = {**GOOD, "aggravating": [], "occurred_at": "2031-02-01T10:00:00+05:00",
+            "lang": "kk"}
+    response = client.post(CLASSIFY, json=late)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert ClassificationSchema().validate(body) == {}
+    assert body["part"] == 3 and body["mci_kzt"] is None
+    assert [(w["code"], w["year"]) for w in body["warnings"]] == [("mci_missing", 2031)]
+    assert body["warnings"][0]["text"].startswith("2031 жылға арналған АЕК")
+    assert not any("min_kzt" in p or "max_kzt" in p for p in body["penalties"])
 
 
 def test_rules_are_get_only(client):

@@ -1,7 +1,7 @@
 """Police screens' API: the post's list, acknowledge, ЕРДР number, status, escalation."""
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -97,6 +97,13 @@ def test_acknowledge_records_who_and_when_and_tells_the_crew_once(world, push_se
     ack = events(ident)[-1]
     assert ack.actor_id == world["officer_a"].id
     assert ack.changes["status"] == ["routed", "acknowledged"]
+    # The station manager's figures count it, with the delay the officer took.
+    figures = world["clients"]["manager"].get(
+        "/api/v1/review/figures?from=2026-01-01&to=2026-12-31").get_json()
+    delay = (datetime.fromisoformat(body["alert"]["acknowledged_at"])
+             - datetime.fromisoformat(body["received_at"])).total_seconds()
+    assert figures["sync_to_ack"]["count"] == 1
+    assert figures["sync_to_ack"]["median_s"] == pytest.approx(delay, abs=0.001)
 
 
 def test_erdr_number_is_validated_recorded_and_sent_to_the_crew(world, push_service,

@@ -308,6 +308,25 @@ def test_details_are_saved_as_revisions_and_classified_offline(context):
     expect(unsynced(page)).to_have_attribute("data-count", "1")
 
 
+def test_a_year_without_an_mci_shows_the_part_and_the_warning(context):
+    # From 1 January until that year's MCI is in the rules: amounts in MCI only.
+    assert "2027" not in law.rules()["mci"]  # else this test no longer tests that
+    page = open_app(context)
+    context.set_offline(True)
+    page.clock.set_fixed_time("2027-01-01T09:00:00+05:00")
+    tap(page)
+    expect(page.locator("#saved")).to_be_visible()
+    page.get_by_label("Threat", exact=True).check()
+    expected = law.classify({"kind": "threat", "aggravating": [],
+                             "victim_role": "other_medical", "on_duty": True,
+                             "occurred_at": "2027-01-01T09:00:00+05:00"}, "en")
+    assert expected["part"] == 1 and expected["warnings"]
+    expect(page.locator("#classification-summary")).to_have_text(expected["summary"])
+    expect(page.locator(".classification li").first).to_have_text("a fine of 200–500 MCI")
+    expect(page.locator(".classification .law-warning")).to_have_text(
+        [w["text"] for w in expected["warnings"]])
+
+
 def test_my_incidents_lists_every_incident_with_its_state(context):
     page = open_app(context)
     context.set_offline(True)

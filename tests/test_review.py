@@ -30,6 +30,7 @@ def make_incident(reporter, occurred_at=T0, *, delay_s=60, kind="threat", part=1
     """An incident written straight to the database, every time under the test's control."""
     n = next(_n)
     received = occurred_at + timedelta(seconds=delay_s)
+    acknowledged = received + timedelta(seconds=ack_after_s) if ack_after_s is not None else None
     incident = Incident(
         id=uuid.uuid4(), case_number=f"QG-75-2026-{n:06d}", reporter_id=reporter.id,
         station_id=reporter.station_id, reporter_position=reporter.position,
@@ -39,7 +40,8 @@ def make_incident(reporter, occurred_at=T0, *, delay_s=60, kind="threat", part=1
         on_duty=True, police_needed=police_needed, lat=lat, lon=lon, note=note,
         status=status, post_id=post.id if post else None, erdr_number=erdr,
         classification={"status": "offence" if part else "not_in_force", "part": part},
-        legal_status="offence" if part else "not_in_force", legal_part=part)
+        legal_status="offence" if part else "not_in_force", legal_part=part,
+        acknowledged_at=acknowledged)
     db.session.add(incident)
     db.session.flush()
     db.session.add(IncidentEvent(incident_id=incident.id, actor_id=reporter.id, kind="created",
@@ -47,9 +49,7 @@ def make_incident(reporter, occurred_at=T0, *, delay_s=60, kind="threat", part=1
     if post is not None:
         db.session.add(PoliceAlert(
             incident_id=incident.id, post_id=post.id, reason="station_default",
-            routed_at=received, region_code="75",
-            acknowledged_at=(received + timedelta(seconds=ack_after_s)
-                             if ack_after_s is not None else None)))
+            routed_at=received, region_code="75", acknowledged_at=acknowledged))
     db.session.commit()
     return incident
 
@@ -226,6 +226,25 @@ def test_pages_never_repeat_or_skip(client, login, world, sort):
     by_id = {str(i.id): i for i in made}
     keys = [(getattr(by_id[i], name), str(by_id[i].id)) for i in ids]
     assert keys == sorted(keys, reverse=sort.startswith("-"))
+
+
+def test_a_search_matching_more_than_the_cap_says_more_than(app, client, login, world):
+    p = world["people"]
+    for i in range(4):
+        make_incident(p["doctor"], T0 + timedelta(minutes=i), note=f"Угрожал ножом {i}")
+    make_incident(p["doctor"], T0 + timedelta(hours=1), note="Толкнул")
+    make_incident(p["crew_b"], note="Угрожал ножом")  # another station's: never counted
+    app.config["REVIEW_SEARCH_TOTAL_CAP"] = 3
+    login(p["manager"])
+    page = get(client, f"{BASE}/incidents", q="ножом", limit=2)
+    assert (page["total"], page["total_exact"]) == (3, False)
+    assert len(page["items"]) == 2 and page["next_cursor"]
+    # Without a search, and for a search within the cap, the total is exact.
+    page = get(client, f"{BASE}/incidents")
+    assert (page["total"], page["total_exact"]) == (5, True)
+    app.config["REVIEW_SEARCH_TOTAL_CAP"] = 4
+    page = get(client, f"{BASE}/incidents", q="ножом")
+    assert (page["total"], page["total_exact"]) == (4, True)
 
 
 # ---------------------------------------------------------------- detail, note, access log

@@ -33,7 +33,7 @@ def health():
         body["migrations"] = "unknown"
         return jsonify(body), 503
     # The MCI for the current local year is set by each year's budget law; until
-    # someone adds it, incidents get no classification (never a zero tenge).
+    # someone adds it, classifications give amounts in MCI only, with a warning.
     today = local_date(utcnow())
     # December already asks for next year's value, so it is in place on 1 January.
     years = [today.year, today.year + 1] if today.month == 12 else [today.year]

@@ -45,7 +45,7 @@ def _enum(enum_cls, name):
 
 # Read by the managers' review filters and figures (api.review.service).
 REVIEW_INCLUDE = ["kind", "legal_part", "status", "police_needed", "reporter_id", "post_id",
-                  "received_at", "victim_role"]
+                  "received_at", "victim_role", "acknowledged_at"]
 # Searched by the review's q (lower(column) LIKE '%text%'): trigram GIN indexes,
 # PostgreSQL only (migration 0005 creates them there and nowhere else).
 SEARCHED = ("note", "case_number", "erdr_number")
@@ -114,6 +114,9 @@ class Incident(db.Model):
     post_id: Mapped[int | None] = mapped_column(
         db.ForeignKey("police_posts.id", ondelete="SET NULL"))
     erdr_number: Mapped[str | None] = mapped_column(db.String(40))
+    # When the police first acknowledged it: the alert's own time, copied here
+    # so the managers' figures read it from the station index without a join.
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # The provisional classification at the last revision, in the reporter's
     # language (None only when the law rules were misconfigured at the time;

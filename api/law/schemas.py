@@ -19,6 +19,7 @@ LANGUAGES = list(_RULES["languages"])
 STATUSES = ["within", "outside", "pending"]
 PENALTY_TYPES = sorted(_RULES["penalty_templates"])
 REASON_CODES = [r["code"] for r in _RULES["reasons"]]
+WARNING_CODES = sorted(_RULES["warnings"])
 
 
 def _one_of(choices: list[str]) -> validate.OneOf:
@@ -95,8 +96,10 @@ class PenaltySchema(Schema):
     type = fields.String(required=True, validate=validate.OneOf(PENALTY_TYPES))
     min_mci = fields.Integer()
     max_mci = fields.Integer()
-    min_kzt = fields.Integer(metadata={"description": "min_mci at the MCI of the incident's year."})
-    max_kzt = fields.Integer(metadata={"description": "max_mci at the MCI of the incident's year."})
+    min_kzt = fields.Integer(metadata={"description": "min_mci at the MCI of the incident's "
+                                                      "year; absent while that MCI is unknown."})
+    max_kzt = fields.Integer(metadata={"description": "max_mci at the MCI of the incident's "
+                                                      "year; absent while that MCI is unknown."})
     max_hours = fields.Integer()
     min_years = fields.Integer()
     max_years = fields.Integer()
@@ -105,6 +108,12 @@ class PenaltySchema(Schema):
 
 class ReasonSchema(Schema):
     code = fields.String(required=True, validate=validate.OneOf(REASON_CODES))
+    text = fields.String(required=True)
+
+
+class WarningSchema(Schema):
+    code = fields.String(required=True, validate=validate.OneOf(WARNING_CODES))
+    year = fields.Integer(metadata={"description": "mci_missing: the year the MCI table lacks."})
     text = fields.String(required=True)
 
 
@@ -125,6 +134,9 @@ class ClassificationSchema(Schema):
     reason = fields.Nested(ReasonSchema, allow_none=True,
                            metadata={"description": "First reason when outside or pending."})
     reasons = fields.List(fields.Nested(ReasonSchema))
+    warnings = fields.List(fields.Nested(WarningSchema), required=True, metadata={
+        "description": "Empty, or e.g. mci_missing: no MCI for the year, so "
+                       "amounts are in MCI only (min_kzt and max_kzt absent)."})
     disclaimer = fields.String(required=True)
     local_date = fields.String(required=True,
                                metadata={"description": "Legal date in Asia/Almaty, YYYY-MM-DD.",

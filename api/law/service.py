@@ -38,17 +38,6 @@ class LawConfigError(Exception):
     """The rules document is wrong or incomplete: a server configuration error."""
 
 
-class MciMissing(LawConfigError):
-    """The MCI table has no value for the incident's (local) year."""
-
-    def __init__(self, year: int):
-        self.year = year
-        super().__init__(
-            f"The MCI (monthly calculation index) for {year} is missing from "
-            f"the law rules ({RULES_PATH.name}); add that year's value."
-        )
-
-
 @cache
 def _load() -> tuple[bytes, dict]:
     raw = RULES_PATH.read_bytes()
@@ -102,8 +91,14 @@ def check_rules(doc: dict) -> None:
         for part in doc["parts"]:
             for penalty in part["penalties"]:
                 variants = doc["penalty_templates"][penalty["type"]]
-                if _variant(penalty) not in variants:
-                    raise LawConfigError(f"no {_variant(penalty)} template for {penalty['type']}")
+                # A year without an MCI needs the MCI-only wording (from 1 January
+                # until the new value is added).
+                for mci_known in (True, False):
+                    if _variant(penalty, mci_known) not in variants:
+                        raise LawConfigError(
+                            f"no {_variant(penalty, mci_known)} template for {penalty['type']}")
+        if not isinstance(doc.get("warnings"), dict) or "mci_missing" not in doc["warnings"]:
+            raise LawConfigError("warnings lacks mci_missing")
         lacking = {"within", "within_aggravated", "outside", "pending"} - set(
             doc["summary_templates"])
         if lacking:
@@ -113,6 +108,17 @@ def check_rules(doc: dict) -> None:
             raise
         raise LawConfigError(f"the law rules are incomplete or malformed: {err!r}") from err
     _check_translations(doc, langs, "")
+    # Render every penalty both ways now, so a bad placeholder fails at load
+    # rather than on the first incident of a year without an MCI.
+    try:
+        for lang in langs:
+            for part in doc["parts"]:
+                for penalty in part["penalties"]:
+                    _penalty(penalty, 1, doc, lang)
+                    _penalty(penalty, None, doc, lang)
+            _mci_missing(2000, doc, lang)
+    except (KeyError, TypeError, ValueError) as err:
+        raise LawConfigError(f"the law rules do not render: {err!r}") from err
 
 
 def _check_translations(node, langs: list[str], where: str) -> None:
@@ -145,8 +151,11 @@ def _zone(name: str) -> tzinfo:
             raise LawConfigError(f"unknown time zone {name!r}") from err
 
 
-def _variant(penalty: dict) -> str:
-    return "range" if ("min_mci" in penalty or "min_years" in penalty) else "up_to"
+def _variant(penalty: dict, mci_known: bool) -> str:
+    """The penalty template to use; the one place that chooses it."""
+    base = "range" if ("min_mci" in penalty or "min_years" in penalty) else "up_to"
+    in_mci = "min_mci" in penalty or "max_mci" in penalty
+    return base if mci_known or not in_mci else f"{base}_mci_only"
 
 
 def _render(template: str, values: dict) -> str:
@@ -210,8 +219,9 @@ def classify(facts: dict, lang: str = "en", *, rules: dict | None = None) -> dic
     `facts`: kind, aggravating (circumstance ids), victim_role, on_duty (on
     duty, in connection with duty or in revenge for it), occurred_at. `rules`
     replaces the stored document (tests use it to change one value).
-    Raises ValueError naming the field for an unknown value, and MciMissing
-    when a fine is due in a year the MCI table lacks.
+    Raises ValueError naming the field for an unknown value. In a year the
+    MCI table lacks, amounts stay in MCI (no tenge, never zero) and
+    `warnings` says so.
     """
     doc = rules if rules is not None else _load()[1]
     if lang not in doc["languages"]:
@@ -268,6 +278,7 @@ def classify(facts: dict, lang: str = "en", *, rules: dict | None = None) -> dic
         "summary": "",
         "reason": None,
         "reasons": [],
+        "warnings": [],
         "disclaimer": doc["disclaimer"][lang],
         "local_date": day.isoformat(),
         "rules_version": doc["version"],
@@ -286,8 +297,6 @@ def classify(facts: dict, lang: str = "en", *, rules: dict | None = None) -> dic
                                     {"article": doc["article"], "reason": reasons[0]["text"]})
         return result
 
-    if mci_kzt is None:
-        raise MciMissing(day.year)
     applied = [cid for cid in circumstances if cid in given]
     aggravated = bool(applied)
     part = next(p for p in doc["parts"]
@@ -307,16 +316,30 @@ def classify(facts: dict, lang: str = "en", *, rules: dict | None = None) -> dic
                 circumstances[cid]["label"][lang] for cid in applied),
         }),
     )
+    # Only where an amount is in MCI does its missing tenge value matter.
+    if mci_kzt is None and any("min_mci" in p or "max_mci" in p for p in part["penalties"]):
+        result["warnings"].append(_mci_missing(day.year, doc, lang))
     return result
 
 
-def _penalty(penalty: dict, mci_kzt: int, doc: dict, lang: str) -> dict:
+def _penalty(penalty: dict, mci_kzt: int | None, doc: dict, lang: str) -> dict:
     out = dict(penalty)
-    # Anything measured in MCI (fines, correctional labour) is also shown in tenge.
-    if "min_mci" in out:
-        out["min_kzt"] = out["min_mci"] * mci_kzt
-    if "max_mci" in out:
-        out["max_kzt"] = out["max_mci"] * mci_kzt
+    # Anything measured in MCI (fines, correctional labour) is also shown in
+    # tenge, when that year's MCI is known.
+    if mci_kzt is not None:
+        if "min_mci" in out:
+            out["min_kzt"] = out["min_mci"] * mci_kzt
+        if "max_mci" in out:
+            out["max_kzt"] = out["max_mci"] * mci_kzt
+    name = _variant(out, mci_kzt is not None)
+    template = doc["penalty_templates"].get(out["type"], {}).get(name)
+    if template is None:
+        raise LawConfigError(f"no {name} template for {out['type']}")
     values = {k: _number(v, doc, lang) for k, v in out.items() if isinstance(v, int)}
-    out["text"] = _render(doc["penalty_templates"][out["type"]][_variant(out)][lang], values)
+    out["text"] = _render(template[lang], values)
     return out
+
+
+def _mci_missing(year: int, doc: dict, lang: str) -> dict:
+    return {"code": "mci_missing", "year": year,
+            "text": _render(doc["warnings"]["mci_missing"][lang], {"year": year})}

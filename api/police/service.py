@@ -98,6 +98,7 @@ def _acknowledge(incident: Incident, alert: PoliceAlert, officer: Person,
     if alert.acknowledged_at is not None:
         return False
     alert.acknowledged_at, alert.acknowledged_by = utcnow(), officer
+    incident.acknowledged_at = alert.acknowledged_at
     changes["acknowledged_by"] = (None, officer.id)
     if incident.post_id != officer.post_id:
         # An escalated alert taken by another post of the region: the case is theirs now.

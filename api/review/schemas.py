@@ -120,7 +120,11 @@ class ReviewPageSchema(Schema):
     items = fields.List(fields.Nested(ReviewItemSchema))
     next_cursor = fields.String(allow_none=True, metadata={
         "description": "Pass as ?cursor= (with the same filters and sort); null on the last."})
-    total = fields.Integer(metadata={"description": "Incidents matching the filters."})
+    total = fields.Integer(metadata={"description": "Incidents matching the filters (at "
+                                     "least this many when total_exact is false)."})
+    total_exact = fields.Boolean(metadata={
+        "description": "False when a text search (q) matched more than the configured "
+                       "cap (REVIEW_SEARCH_TOTAL_CAP, default 1000) and counting stopped."})
 
 
 class ManagerNoteSchema(Schema):

@@ -156,13 +156,35 @@ def decode_cursor(cursor: str, sort: str):
                                     "start again without one.") from err
 
 
-def count(person: Person, f: dict) -> int:
-    return db.session.scalar(
-        select(func.count()).select_from(Incident).where(*filter_clauses(person, f)))
+def count(person: Person, f: dict, at_most: int | None = None) -> int:
+    """Incidents matching the filters; with `at_most`, counting stops there."""
+    where = filter_clauses(person, f)
+    if at_most is None:
+        return db.session.scalar(select(func.count()).select_from(Incident).where(*where))
+    return db.session.scalar(select(func.count()).select_from(
+        select(Incident.id).where(*where).limit(at_most).subquery()))
 
 
-def list_incidents(person: Person, f: dict, *, limit: int, cursor: str | None = None):
-    """(page of incidents, next cursor or None, total matching the filters)."""
+@dataclass
+class Total:
+    """How many incidents match; `exact` False means at least `count`."""
+    count: int
+    exact: bool = True
+
+
+def total_of(person: Person, f: dict, search_cap: int) -> Total:
+    """The exact total, except for a text search matching more than `search_cap`:
+    a common word can match a good part of every incident in scope, and only
+    reading each of them would count it exactly."""
+    if not f.get("q"):
+        return Total(count(person, f))
+    n = count(person, f, at_most=search_cap + 1)
+    return Total(min(n, search_cap), exact=n <= search_cap)
+
+
+def list_incidents(person: Person, f: dict, *, limit: int, cursor: str | None = None,
+                   search_cap: int = 1000):
+    """(page of incidents, next cursor or None, Total matching the filters)."""
     name, column, descending = _sort(f["sort"])
     scope, where = incidents.visible_to(person), _filters(f)
     if cursor:
@@ -170,8 +192,12 @@ def list_incidents(person: Person, f: dict, *, limit: int, cursor: str | None = 
         key = tuple_(column, Incident.id)
         where.append(key < tuple_(value, ident) if descending else key > tuple_(value, ident))
     order = (column.desc(), Incident.id.desc()) if descending else (column.asc(), Incident.id.asc())
+    total = total_of(person, f, search_cap)
     stations = _scope_stations(scope) if name in MERGED_SORTS else None
-    if stations and len(stations) > 1:
+    # A search with few matches is answered best from the trigram indexes
+    # (then sorting those few), not by walking every station's run for them.
+    rare_search = bool(f.get("q")) and total.exact
+    if stations and len(stations) > 1 and not rare_search:
         # A page across several stations in time order: no index holds that order
         # (ix_incidents_station_occurred/_received are ordered per station), so the
         # database would sort every row in scope. Instead take the page's worth
@@ -195,7 +221,7 @@ def list_incidents(person: Person, f: dict, *, limit: int, cursor: str | None = 
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(rows[-1], f["sort"]) if more and rows else None
-    return rows, next_cursor, count(person, f)
+    return rows, next_cursor, total
 
 
 # ---------------------------------------------------------------------------
@@ -293,24 +319,40 @@ def percentile(sorted_values: list[float], p: float) -> float | None:
 
 def _seconds(later, earlier):
     if is_postgres():
-        return func.extract("epoch", later - earlier)
+        # date_part answers double precision; extract() answers numeric, whose
+        # sort (for the percentiles) is several times slower.
+        return func.date_part("epoch", later - earlier)
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
-def _durations(query) -> dict:
-    """count, median and 90th percentile (seconds) of a one-column query of durations."""
-    sub = query.subquery()
-    value = sub.c[0]
+def _summary(n: int, cuts) -> dict:
+    return {"count": n, "median_s": _round(cuts[0]) if cuts else None,
+            "p90_s": _round(cuts[1]) if cuts else None}
+
+
+def _delays(where: list) -> tuple[dict, dict]:
+    """count, median and 90th percentile (seconds) of tap-to-sync and of
+    sync-to-police-acknowledgement over the incidents matching `where`: on
+    PostgreSQL one index-only scan of the station index, each fraction pair from
+    one sort of its values."""
+    tap_to_sync = _seconds(Incident.received_at, Incident.occurred_at)
+    sync_to_ack = _seconds(Incident.acknowledged_at, Incident.received_at)
+    acknowledged = Incident.acknowledged_at.is_not(None)
     if is_postgres():
-        # Both fractions from one sort of the values.
-        n, cuts = db.session.execute(select(
-            func.count(value),
-            func.percentile_cont(literal([0.5, 0.9], ARRAY(Float))).within_group(value))).one()
-        return {"count": n, "median_s": cuts[0] if cuts else None,
-                "p90_s": cuts[1] if cuts else None}
-    values = sorted(v for v in db.session.scalars(select(value)) if v is not None)
-    return {"count": len(values), "median_s": _round(percentile(values, 0.5)),
-            "p90_s": _round(percentile(values, 0.9))}
+        fractions = literal([0.5, 0.9], ARRAY(Float))
+        n_sync, cuts_sync, n_ack, cuts_ack = db.session.execute(select(
+            func.count(), func.percentile_cont(fractions).within_group(tap_to_sync),
+            func.count().filter(acknowledged),
+            func.percentile_cont(fractions).within_group(sync_to_ack).filter(acknowledged))
+            .where(*where)).one()
+        return _summary(n_sync, cuts_sync), _summary(n_ack, cuts_ack)
+    rows = db.session.execute(select(tap_to_sync, sync_to_ack).where(*where)).all()
+    out = []
+    for column in (0, 1):
+        values = sorted(row[column] for row in rows if row[column] is not None)
+        out.append(_summary(len(values), (percentile(values, 0.5), percentile(values, 0.9))
+                            if values else None))
+    return out[0], out[1]
 
 
 def _round(value):
@@ -361,12 +403,7 @@ def figures(person: Person, date_from: date | None, date_to: date | None,
     roles = {r["id"]: r.get("label", {}) for r in law.rules()["victim_roles"]}
     jobs = sorted(per_job.items(), key=lambda r: (-r[1], r[0]))
 
-    tap_to_sync = _durations(select(_seconds(Incident.received_at, Incident.occurred_at))
-                             .where(*where))
-    sync_to_ack = _durations(
-        select(_seconds(PoliceAlert.acknowledged_at, Incident.received_at))
-        .select_from(Incident).join(PoliceAlert, PoliceAlert.incident_id == Incident.id)
-        .where(*where, PoliceAlert.acknowledged_at.is_not(None)))
+    tap_to_sync, sync_to_ack = _delays(where)
     return {
         "date_from": start, "date_to": end,
         "total": sum(m["total"] for m in per_month),
@@ -374,8 +411,8 @@ def figures(person: Person, date_from: date | None, date_to: date | None,
         "by_station": [{"key": str(sid), "label": name, "count": n} for sid, name, n in stations],
         "by_job": [{"key": role, "label": _label(roles.get(role), lang), "count": n}
                    for role, n in jobs],
-        "tap_to_sync": {k: _round(v) if k != "count" else v for k, v in tap_to_sync.items()},
-        "sync_to_ack": {k: _round(v) if k != "count" else v for k, v in sync_to_ack.items()},
+        "tap_to_sync": tap_to_sync,
+        "sync_to_ack": sync_to_ack,
     }
 
 

@@ -54,11 +54,12 @@ def list_incidents():
     args = _filters(ListQuerySchema())
     try:
         items, next_cursor, total = service.list_incidents(
-            current_person(), args, limit=args["limit"], cursor=args["cursor"])
+            current_person(), args, limit=args["limit"], cursor=args["cursor"],
+            search_cap=current_app.config["REVIEW_SEARCH_TOTAL_CAP"])
     except service.FilterError as err:
         raise ValidationError({err.field: [str(err)]}) from err
     return {"items": ReviewItemSchema(many=True).dump(items), "next_cursor": next_cursor,
-            "total": total}
+            "total": total.count, "total_exact": total.exact}
 
 
 def _detail_or_404(detail):
@@ -104,10 +105,9 @@ def figures():
 def _export_args() -> dict:
     args = _filters(ExportQuerySchema())
     limit = current_app.config.get("REVIEW_EXPORT_MAX_ROWS", EXPORT_MAX_ROWS)
-    total = service.count(current_person(), args)
-    if total > limit:
+    if service.count(current_person(), args, at_most=limit + 1) > limit:
         raise Problem(422, "Too many rows to export",
-                      f"{total} incidents match; an export holds at most {limit}. "
+                      f"More than {limit} incidents match; an export holds at most {limit}. "
                       "Narrow the dates (from, to) or other filters.", type_="export-too-large",
                       errors=[{"field": "from", "message": "Narrow the date range."},
                               {"field": "to", "message": "Narrow the date range."}])

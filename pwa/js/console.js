@@ -26,7 +26,8 @@ let started = false;
 let root = null;
 let rules = null;    // the law rules document: labels of kinds and victim roles
 let options = null;  // crew and posts for the filters
-const list = { filters: { sort: "-occurred_at" }, items: [], next: null, total: null };
+const list = { filters: { sort: "-occurred_at" }, items: [], next: null, total: null,
+  totalExact: true };
 let figureRange = {};
 
 // ---------------------------------------------------------------- helpers
@@ -174,6 +175,7 @@ async function loadPage(cursor = null) {
   list.items = cursor ? list.items.concat(page.items) : page.items;
   list.next = page.next_cursor;
   list.total = page.total;
+  list.totalExact = page.total_exact !== false;
 }
 
 function row(item) {
@@ -217,7 +219,7 @@ async function renderList(view) {
     h("h2", {}, tr("rv_incidents_title")),
     filterForm(),
     h("p", { class: "rv-summary" },
-      h("span", { id: "rv-total", role: "status" }, tr("rv_total", { n: list.total })),
+      h("span", { id: "rv-total", role: "status" }, tr(list.totalExact ? "rv_total" : "rv_total_more", { n: list.total })),
       " ",
       h("a", { class: "rv-export", href: `${BASE}/export.csv?${exportQuery}`, download: "" },
         tr("rv_export_csv")),

@@ -12,14 +12,6 @@ export class LawConfigError extends Error {
   }
 }
 
-export class MciMissing extends LawConfigError {
-  constructor(year) {
-    super(`The MCI (monthly calculation index) for ${year} is missing from the law rules; add that year's value.`);
-    this.name = 'MciMissing';
-    this.year = year;
-  }
-}
-
 // Same accepted form as the server: RFC 3339 with an explicit offset, since a
 // time without one would be read in the phone's own zone.
 const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
@@ -133,28 +125,44 @@ function choice(facts, field, options) {
   return options.get(value);
 }
 
-function variant(penalty) {
-  return ('min_mci' in penalty || 'min_years' in penalty) ? 'range' : 'up_to';
+// The one place that chooses a penalty's template, as the server's _variant.
+function variant(penalty, mciKnown) {
+  const base = ('min_mci' in penalty || 'min_years' in penalty) ? 'range' : 'up_to';
+  const inMci = 'min_mci' in penalty || 'max_mci' in penalty;
+  return mciKnown || !inMci ? base : `${base}_mci_only`;
 }
 
 function penaltyOut(penalty, mciKzt, rules, lang) {
   const out = { ...penalty };
-  // Anything measured in MCI (fines, correctional labour) is also shown in tenge.
-  if ('min_mci' in out) out.min_kzt = out.min_mci * mciKzt;
-  if ('max_mci' in out) out.max_kzt = out.max_mci * mciKzt;
+  // Anything measured in MCI (fines, correctional labour) is also shown in
+  // tenge, when that year's MCI is known.
+  if (mciKzt !== null) {
+    if ('min_mci' in out) out.min_kzt = out.min_mci * mciKzt;
+    if ('max_mci' in out) out.max_kzt = out.max_mci * mciKzt;
+  }
+  const name = variant(out, mciKzt !== null);
+  const template = rules.penalty_templates[out.type]?.[name];
+  // An older cached rules document may lack the MCI-only wording.
+  if (!template) throw new LawConfigError(`no ${name} template for ${out.type}`);
   const values = {};
   for (const [k, v] of Object.entries(out)) {
     if (Number.isInteger(v)) values[k] = formatNumber(v, rules, lang);
   }
-  out.text = render(rules.penalty_templates[out.type][variant(out)][lang], values);
+  out.text = render(template[lang], values);
   return out;
+}
+
+function mciMissing(year, rules, lang) {
+  const texts = rules.warnings?.mci_missing;
+  if (!texts) throw new LawConfigError('warnings lacks mci_missing');
+  return { code: 'mci_missing', year, text: render(texts[lang], { year }) };
 }
 
 /**
  * A provisional classification of `facts` under Article 380-3.
  * facts: {kind, aggravating: [ids], victim_role, on_duty: bool, occurred_at}.
- * Throws RangeError naming the field for an unknown value, MciMissing when a
- * fine is due in a year the MCI table lacks.
+ * Throws RangeError naming the field for an unknown value. In a year the MCI
+ * table lacks, amounts stay in MCI (no tenge, never zero) and `warnings` says so.
  */
 export function classify(rules, facts, lang = 'en') {
   if (!rules.languages.includes(lang)) {
@@ -205,6 +213,7 @@ export function classify(rules, facts, lang = 'en') {
     summary: '',
     reason: null,
     reasons: [],
+    warnings: [],
     disclaimer: rules.disclaimer[lang],
     local_date: day,
     rules_version: rules.version,
@@ -223,7 +232,6 @@ export function classify(rules, facts, lang = 'en') {
     return result;
   }
 
-  if (mciKzt === null) throw new MciMissing(year);
   const applied = [...circumstances.keys()].filter((id) => given.includes(id));
   const aggravated = applied.length > 0;
   const part = rules.parts.find((p) => p.act === kind.act && p.aggravated === aggravated);
@@ -242,5 +250,9 @@ export function classify(rules, facts, lang = 'en') {
         .join(rules.list_separator[lang]),
     }),
   });
+  // Only where an amount is in MCI does its missing tenge value matter.
+  if (mciKzt === null && part.penalties.some((p) => 'min_mci' in p || 'max_mci' in p)) {
+    result.warnings.push(mciMissing(year, rules, lang));
+  }
   return result;
 }

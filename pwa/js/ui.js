@@ -255,14 +255,24 @@ function classificationBox(rules, record, me, lang) {
       box.append(el("p", { class: "label", text: t(lang, "penalties") }),
         el("ul", {}, result.penalties.map((p) => el("li", { text: p.text }))));
     }
+    box.append(...warningItems(result.warnings));
     if (result.disclaimer) box.append(el("p", { class: "disclaimer", text: result.disclaimer }));
   }
   const server = record.server || {};
   if (server.classification?.summary) {
     box.append(el("p", { class: "label", text: t(lang, "classification_server") }),
       el("p", { text: server.classification.summary }));
+    // Only what the local result did not already say (e.g. no rules on the phone).
+    const shown = new Set((result?.warnings || []).map((w) => w.code));
+    box.append(...warningItems((server.classification.warnings || [])
+      .filter((w) => !shown.has(w.code))));
   }
   return box;
+}
+
+// Warnings of a classification (e.g. no MCI for the year: amounts in MCI only).
+function warningItems(warnings) {
+  return (warnings || []).map((w) => el("p", { class: "law-warning", text: w.text }));
 }
 
 function historyBox(revisions, serverEvents, lang, receipts) {
