@@ -19,7 +19,7 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "20c9eaf6f981";
+const BUILD_ID = "eff60a7face8";
 const PRECACHE = {
   "/css/app.css": "ce203c055ea5c352a53af0a838973bc75a68f512a8a8f61a9c7549e81ba72306",
   "/css/console.css": "28fde32dda3a30cb99dc297ce5b04b13caaf65b9436d62ab9dab03bed1a94e35",
@@ -37,7 +37,7 @@ const PRECACHE = {
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
   "/js/console.js": "bdca49d5ea6bf48a9f400aa5bfa17727ebe66d743d64140fa939277d746e546e",
   "/js/dom.js": "e012da1b70eb8561ff62d08d4f081d26f75cea7980604621e20264ec5047079c",
-  "/js/i18n.js": "b29b61ac4105a139421f5b6349ba4b431c2380381fab163d5016e66582686f14",
+  "/js/i18n.js": "fe6fe26fb34e34070a1c77ffc99890f7ea002f2a34102a219c81031f1ed754e2",
   "/js/law.js": "923fa196b02f09a536ba7a5a12ab6d929f5add49be9939b6ca7e7d246394f41d",
   "/js/outbox.js": "e28f2e32ee285bb59f1aa3319f47f68d16c7fe191e55f8886e359f0e474357ac",
   "/js/police.js": "684261d833d865b02146d4e73aeae9cfda3cfb8cfe62864484c76ccaab2f9270",
@@ -45,7 +45,7 @@ const PRECACHE = {
   "/js/store.js": "c4c7551183b081785ef8f3c2061f9f214c8bceb1e24c1bd394e99af6105647e8",
   "/js/sync.js": "b9be29381822e7367998d3fd1f3ac8eefcb4b92dcbb852731798427f8b146fd9",
   "/js/ui.js": "3aa5182809c21aaca2549605dd0d4c1018a1b85f2dcaae60a6ab14b001391520",
-  "/js/version.js": "105f6b59b89f99962ae33fdff207de0d11bed664311c2462e74cc537261544b5",
+  "/js/version.js": "f95f2db234abdd4fd8e11f1eb901cd175cad3c74de4aed3256d414e4a6fe78c1",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -147,3 +147,82 @@ def test_routing_that_fails_midway_leaves_the_incident_logged(client, login, pos
     assert incident.post_id is None and incident.status == "logged"
     assert db.session.get(PoliceAlert, incident.id) is None
     assert [e.kind for e in incident.events] == ["created"]
+
+
+# ---------------------------------------------------------------- re-routing
+
+
+@pytest.fixture
+def reroute_world(client, login, posts, push_service, subscribe):
+    """A crew member's incident routed to the nearest post before any destination was set."""
+    station = make_station(region="75", default_post=posts["default"])
+    people = {"near": make_person("police", post=posts["near"], language="en"),
+              "far": make_person("police", post=posts["far"], language="ru")}
+    clients = {}
+    for name, person in people.items():
+        clients[name] = client.application.test_client()
+        login(person, on=clients[name])
+        subscribe(clients[name])
+    crew = make_person("crew", station=station, language="en")
+    login(crew)
+    subscribe(client)
+    ident = uuid.uuid4()
+    first = sync(client, record(ident, location=location(*CENTRE)))["results"][0]
+    assert first["incident"]["post_id"] == posts["near"].id
+    return {"id": ident, "crew": crew, "people": people, "clients": clients}
+
+
+def pushes(incident_id, person):
+    return list(db.session.scalars(select(PushOutbox.kind).where(
+        PushOutbox.incident_id == incident_id, PushOutbox.person_id == person.id)
+        .order_by(PushOutbox.id)))
+
+
+def test_a_destination_named_later_moves_the_alert_to_that_hospitals_post(
+        client, posts, reroute_world):
+    w, ident = reroute_world, reroute_world["id"]
+    second = sync(client, record(ident, revision=2, location=location(*CENTRE),
+                                 destination_post_id=posts["far"].id))["results"][0]
+    assert second["incident"]["post_id"] == posts["far"].id
+    db.session.expire_all()
+    incident, alert = db.session.get(Incident, ident), db.session.get(PoliceAlert, ident)
+    assert (incident.post_id, incident.status) == (posts["far"].id, "routed")
+    assert (alert.post_id, alert.reason) == (posts["far"].id, "destination_hospital")
+    kinds = [e.kind for e in incident.events]
+    assert kinds == ["created", "routed", "revised", "rerouted"]
+    moved = incident.events[-1].changes
+    assert moved["post_id"] == [posts["near"].id, posts["far"].id]
+    assert moved["route_reason"] == ["nearest_in_region", "destination_hospital"]
+    # The new post is alerted; the first post is told it went elsewhere; so is the crew.
+    assert pushes(ident, w["people"]["far"]) == ["police.alert"]
+    assert pushes(ident, w["people"]["near"]) == ["police.alert", "police.rerouted"]
+    assert pushes(ident, w["crew"]) == ["incident.received", "incident.rerouted"]
+    # Each post's screen shows what is now theirs.
+    far_list = w["clients"]["far"].get("/api/v1/police/incidents").get_json()["items"]
+    assert [i["id"] for i in far_list] == [str(ident)]
+    assert w["clients"]["near"].get(f"/api/v1/police/incidents/{ident}").status_code == 404
+
+
+def test_an_acknowledged_case_stays_with_the_post_that_took_it(client, posts, reroute_world):
+    w, ident = reroute_world, reroute_world["id"]
+    taken = w["clients"]["near"].post(f"/api/v1/police/incidents/{ident}/acknowledge")
+    assert taken.status_code == 200
+    sync(client, record(ident, revision=2, location=location(*CENTRE),
+                        destination_post_id=posts["far"].id))
+    db.session.expire_all()
+    incident = db.session.get(Incident, ident)
+    assert incident.post_id == posts["near"].id and incident.destination_post_id == posts["far"].id
+    assert "rerouted" not in [e.kind for e in incident.events]
+    assert pushes(ident, w["people"]["far"]) == []
+
+
+def test_the_same_destination_again_changes_nothing(client, posts, reroute_world):
+    w, ident = reroute_world, reroute_world["id"]
+    for revision in (2, 3):
+        sync(client, record(ident, revision=revision, location=location(*CENTRE),
+                            destination_post_id=posts["far"].id,
+                            note=f"revision {revision}"))
+    db.session.expire_all()
+    kinds = [e.kind for e in db.session.get(Incident, ident).events]
+    assert kinds.count("rerouted") == 1
+    assert pushes(ident, w["people"]["far"]) == ["police.alert"]

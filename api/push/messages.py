@@ -75,6 +75,16 @@ TEXT = {
         "ru": "Не принято за {minutes} мин: дело {case}",
         "kk": "{minutes} минутта қабылданбады: іс {case}",
     },
+    "rerouted_title": {
+        "en": "Case {case} moved to another post",
+        "ru": "Дело {case} передано другому посту",
+        "kk": "{case} ісі басқа бекетке берілді",
+    },
+    "rerouted_body": {
+        "en": "The crew's destination hospital is {post}; its post has been alerted.",
+        "ru": "Больница назначения бригады: {post}; её пост оповещён.",
+        "kk": "Бригаданың баратын ауруханасы: {post}; оның бекетіне хабарланды.",
+    },
     "escalation_body": {
         "en": "Post {post} has not acknowledged it. {classification}",
         "ru": "Пост {post} не подтвердил получение. {classification}",

@@ -8,7 +8,9 @@ The rule, in order:
   4. else none: the station's managers are told at once.
 The chosen post and the reason are recorded as a "routed" event, the post's
 officers get a push, and the crew member gets "Received: case ...". All of it
-joins the sync's transaction through the incidents hook.
+joins the sync's transaction through the incidents hook. A later revision that
+names a destination hospital moves an alert nobody has acknowledged yet to
+that hospital's post ("rerouted").
 
 An alert nobody acknowledges within POLICE_ESCALATE_AFTER_SECONDS goes to the
 region's other posts and the station's managers, once, recorded as an
@@ -166,14 +168,15 @@ def alert_police(incident: Incident, people: list[Person],
 
 
 def tell_reporter_received(incident: Incident, post: PolicePost | None,
-                           outbox: Notifications | None = None) -> None:
+                           outbox: Notifications | None = None, *,
+                           kind: str = "incident.received") -> None:
     notify = outbox.add if outbox is not None else notify_incident
     person = incident.reporter
     lang = person.language.value
     tail = (messages.text("post_notified", lang, post=post.hospital_name) if post
             else messages.text("no_post", lang))
     body = f"{messages.classification_text(incident, lang)}; {tail}"
-    notify(person, "incident.received", incident,
+    notify(person, kind, incident,
            messages.text("received_title", lang, case=incident.case_number), body,
            urgency=Urgency.HIGH if incident.police_needed else Urgency.NORMAL)
 
@@ -244,7 +247,61 @@ def on_incidents_synced(batch: list[Incident]) -> None:
     outbox.flush()
 
 
-# This module is the hook: api.incidents calls on_incident_synced in the sync's transaction.
+# ---------------------------------------------------------------------------
+# Re-routing: the crew names the destination hospital after the first sync
+# (the usual order: one tap syncs at once, the details come on the way).
+
+
+def on_incident_event(incident: Incident, event) -> None:
+    if event.kind == "revised" and "destination_post_id" in (event.changes or {}):
+        reroute_to_destination(incident)
+
+
+def reroute_to_destination(incident: Incident, now: datetime | None = None) -> bool:
+    """Move an alert nobody has acknowledged to the destination hospital's post;
+    True if it moved. An acknowledged (or closed) case stays with its post."""
+    if incident.destination_post_id is None or incident.destination_post_id == incident.post_id:
+        return False
+    if incident.acknowledged_at is not None or incident.status == IncidentStatus.CLOSED:
+        return False
+    post = db.session.get(PolicePost, incident.destination_post_id)
+    alert = db.session.get(PoliceAlert, incident.id, with_for_update=True)
+    if post is None or alert is None or alert.acknowledged_at is not None:
+        return False
+    now = now or utcnow()
+    previous = incident.post
+    distance = _distance(incident, post)
+    changes = {"route_reason": (alert.reason, DESTINATION),
+               "post_id": (incident.post_id, post.id)}
+    if distance is not None:
+        changes["distance_km"] = (alert.distance_km, distance)
+    if incident.status == IncidentStatus.LOGGED:
+        changes["status"] = (incident.status, IncidentStatus.ROUTED)
+        incident.status = IncidentStatus.ROUTED
+    # A fresh alert for the new post: its own time to acknowledge before escalation
+    # (an alert already escalated is not escalated a second time).
+    alert.post_id, alert.reason, alert.distance_km, alert.routed_at = (
+        post.id, DESTINATION, distance, now)
+    incident.post_id, incident.post = post.id, post
+    incidents.append_event(incident, None, "rerouted", changes, at=now)
+    alert_police(incident, officers_of({post.id}))
+    if previous is not None:
+        _tell_previous_post(incident, previous, post)
+    tell_reporter_received(incident, post, kind="incident.rerouted")
+    return True
+
+
+def _tell_previous_post(incident: Incident, previous: PolicePost, post: PolicePost) -> None:
+    """The first post's alert is replaced on their phones (same tag): it is not theirs now."""
+    for officer in officers_of({previous.id}):
+        lang = officer.language.value
+        notify_incident(officer, "police.rerouted", incident,
+                        messages.text("rerouted_title", lang, case=incident.case_number),
+                        messages.text("rerouted_body", lang, post=post.hospital_name))
+
+
+# This module is the hook: api.incidents calls on_incident_synced in the sync's
+# transaction, and on_incident_event for every event appended.
 incidents.register_hook(sys.modules[__name__])
 
 

@@ -3,8 +3,9 @@
 Payload every push carries (JSON, UTF-8, already in the recipient's language):
 
     {"v": 1,
-     "type": "incident.received" | "incident.acknowledged" | "incident.erdr"
-             | "incident.closed" | "police.alert" | "police.escalation",
+     "type": "incident.received" | "incident.rerouted" | "incident.acknowledged"
+             | "incident.erdr" | "incident.closed" | "police.alert"
+             | "police.escalation" | "police.rerouted",
      "incident_id": "<uuid>", "case_number": "QG-...", "lang": "ru|kk|en",
      "title": "...", "body": "...",
      "url": "/#/incidents/<uuid>",        # open this on a tap
