@@ -44,6 +44,10 @@ def init_db(app: Flask) -> None:
     import api.models  # noqa: F401
 
 
+def _unicode_lower(value):
+    return value.lower() if isinstance(value, str) else value
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
     """SQLite enforces foreign keys only when asked, on every connection."""
@@ -54,6 +58,9 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
+        # SQLite's own lower() folds ASCII only, so a search for "Ножом" would
+        # miss "ножом" (PostgreSQL folds all of Unicode): Python's lower instead.
+        dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
 
 
 def _bound_connect_time(app: Flask) -> None:

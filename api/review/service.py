@@ -98,8 +98,8 @@ def _filters(f: dict) -> list:
             clauses.append(column == f[name])
     if f.get("q"):
         # lower(column) LIKE lower('%text%') on both databases: PostgreSQL answers
-        # it from the trigram indexes on lower(column) (migration 0005). SQLite's
-        # lower() folds ASCII letters only.
+        # it from the trigram indexes on lower(column) (migration 0005); on SQLite
+        # lower() is Python's (api.db), so Cyrillic and Kazakh letters fold too.
         escaped = (f["q"].strip().replace("/", "//").replace("%", "/%").replace("_", "/_"))
         pattern = func.lower(literal(f"%{escaped}%"))
         clauses.append(or_(*(func.lower(column).like(pattern, escape="/")
