@@ -107,3 +107,18 @@ def test_manager_desk_list_detail_figures_and_print(desk):
     page.click("text=Crew devices")
     expect(page.locator(".console-view h2")).to_have_text("Crew devices")
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
+
+
+def test_a_search_beyond_the_counting_cap_says_more_than(desk, live_server):
+    page, url, case, errors = desk
+    live_server.app.config["REVIEW_SEARCH_TOTAL_CAP"] = 1
+    page.goto(url + "/")
+    expect(page.locator("#rv-total")).to_have_text("Found: 2", timeout=15000)
+    page.fill("#rv-q", "qg-")  # both case numbers
+    page.click(".rv-filters button[type=submit]")
+    expect(page.locator("#rv-total")).to_have_text("Found: more than 1")
+    expect(page.locator("#rv-list tbody tr")).to_have_count(2)
+    page.fill("#rv-q", case)
+    page.click(".rv-filters button[type=submit]")
+    expect(page.locator("#rv-total")).to_have_text("Found: 1")
+    assert not errors, errors
