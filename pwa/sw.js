@@ -19,7 +19,7 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "eff60a7face8";
+const BUILD_ID = "049518476583";
 const PRECACHE = {
   "/css/app.css": "ce203c055ea5c352a53af0a838973bc75a68f512a8a8f61a9c7549e81ba72306",
   "/css/console.css": "28fde32dda3a30cb99dc297ce5b04b13caaf65b9436d62ab9dab03bed1a94e35",
@@ -41,11 +41,11 @@ const PRECACHE = {
   "/js/law.js": "923fa196b02f09a536ba7a5a12ab6d929f5add49be9939b6ca7e7d246394f41d",
   "/js/outbox.js": "e28f2e32ee285bb59f1aa3319f47f68d16c7fe191e55f8886e359f0e474357ac",
   "/js/police.js": "684261d833d865b02146d4e73aeae9cfda3cfb8cfe62864484c76ccaab2f9270",
-  "/js/push.js": "17c517d170ce7873b481fd6607018b20d4cc7aac776c8729563cc6b7007873db",
+  "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
   "/js/store.js": "c4c7551183b081785ef8f3c2061f9f214c8bceb1e24c1bd394e99af6105647e8",
   "/js/sync.js": "b9be29381822e7367998d3fd1f3ac8eefcb4b92dcbb852731798427f8b146fd9",
   "/js/ui.js": "3aa5182809c21aaca2549605dd0d4c1018a1b85f2dcaae60a6ab14b001391520",
-  "/js/version.js": "f95f2db234abdd4fd8e11f1eb901cd175cad3c74de4aed3256d414e4a6fe78c1",
+  "/js/version.js": "1477eb0b895eee01dd72925b868ff915d96dba38503a26507ac0ef7de63a08e9",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

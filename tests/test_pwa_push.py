@@ -249,6 +249,27 @@ def test_a_push_shows_the_notification_and_updates_my_incidents_offline(context,
     expect(item).to_contain_text("Acknowledged by police")
 
 
+def test_a_new_passkey_push_without_an_incident_shows_and_links_to_my_devices(context, live):
+    context.grant_permissions(["notifications"])
+    page = open_app(context)
+    # The document the server sends (api.push.messages) when a passkey is added.
+    now = datetime.now(UTC)
+    person = SimpleNamespace(language=SimpleNamespace(value="en"), role="crew")
+    title, body = messages.passkey_added(person, "Intruder's laptop", now)
+    payload = messages.account_payload("account.passkey_added", "en", title, body,
+                                       tag="passkey-7", created_at=now,
+                                       require_interaction=True)
+    deliver(context, page, live, payload)
+
+    shown = wait_for_notification(page, "passkey-7")
+    assert shown["title"] == "New passkey on your Qorgau account"
+    assert shown["body"].startswith("“Intruder's laptop” was added on ")
+    assert shown["body"].endswith("If this was not you, tell your station manager.")
+    assert shown["url"] == "/#/account"
+    assert shown["requireInteraction"] is True
+    assert incidents_in_idb(page) == []  # no incident in it, none made up
+
+
 # ---------------------------------------------------------------- end to end
 
 def test_synced_record_is_pushed_through_the_worker_in_the_crew_language(context, live,

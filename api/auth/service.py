@@ -32,7 +32,7 @@ from webauthn.helpers.structs import (
 )
 
 from api.auth.models import AuthSession, Challenge, ChallengePurpose, Invitation, Passkey
-from api.auth.sessions import revoke_all_sessions
+from api.auth.sessions import notify_listeners, revoke_sessions_where
 from api.db import utcnow
 from api.errors import Problem
 from api.extensions import db
@@ -197,8 +197,15 @@ def registration_options(rp: RelyingParty, person: Person,
 
 
 def register_passkey(rp: RelyingParty, credential: dict, *, person: Person,
-                     challenge: Challenge, device_label: str) -> Passkey:
-    """Verify an attestation against its consumed challenge and store the passkey."""
+                     challenge: Challenge, device_label: str,
+                     session_id: int | None = None) -> Passkey:
+    """Verify an attestation against its consumed challenge and store the passkey.
+
+    The person's other devices are told (api.push queues "account.passkey_added"
+    in this transaction), so a passkey enrolled by someone else does not go
+    unnoticed; `session_id` is the registering browser's own session, if it is
+    signed in as the person, which is not told about itself.
+    """
     try:
         verified = verify_registration_response(
             credential=credential, expected_challenge=challenge.challenge,
@@ -218,19 +225,25 @@ def register_passkey(rp: RelyingParty, credential: dict, *, person: Person,
         aaguid=verified.aaguid, backed_up=verified.credential_backed_up,
         device_label=(device_label or "").strip()[:120], created_at=utcnow())
     db.session.add(passkey)
+    db.session.flush()
+    notify_listeners("passkey_added", passkey, session_id)
     return passkey
 
 
 def enrol_with_invitation(rp: RelyingParty, token: str, credential: dict,
-                          device_label: str) -> Passkey:
-    """Finish enrolment from an invitation: the invitation is used up in the same commit."""
+                          device_label: str, *, session=None) -> Passkey:
+    """Finish enrolment from an invitation: the invitation is used up in the same commit.
+
+    `session`: the browser's current session, if any (not told about its own passkey).
+    """
     invitation = usable_invitation(token)
     challenge = consume_challenge(credential, ChallengePurpose.REGISTER)
     if challenge.invitation_id != invitation.id:
         raise credential_problem("The challenge was not issued for this invitation.",
                                  type_="challenge")
+    own = session is not None and session.person_id == invitation.person_id
     passkey = register_passkey(rp, credential, person=invitation.person, challenge=challenge,
-                               device_label=device_label)
+                               device_label=device_label, session_id=session.id if own else None)
     # Conditional, so two racing enrolments cannot both use one invitation.
     result = db.session.execute(update(Invitation).where(
         Invitation.id == invitation.id, Invitation.used_at.is_(None),
@@ -244,13 +257,13 @@ def enrol_with_invitation(rp: RelyingParty, token: str, credential: dict,
 
 
 def add_passkey(rp: RelyingParty, person: Person, credential: dict,
-                device_label: str) -> Passkey:
-    """A further passkey for a signed-in person (a new phone)."""
+                device_label: str, *, session_id: int | None = None) -> Passkey:
+    """A further passkey for a signed-in person (a new phone), from session `session_id`."""
     challenge = consume_challenge(credential, ChallengePurpose.REGISTER)
     if challenge.person_id != person.id or challenge.invitation_id is not None:
         raise credential_problem("The challenge was not issued to you.", type_="challenge")
     passkey = register_passkey(rp, credential, person=person, challenge=challenge,
-                               device_label=device_label)
+                               device_label=device_label, session_id=session_id)
     db.session.commit()
     return passkey
 
@@ -325,18 +338,23 @@ def live_passkeys(person_id: int) -> list[Passkey]:
 
 
 def revoke_passkey(passkey: Passkey) -> int:
-    """Revoke a passkey and end the sessions it started; returns sessions ended."""
-    now = utcnow()
-    passkey.revoked_at = passkey.revoked_at or now
-    result = db.session.execute(update(AuthSession).where(
-        AuthSession.passkey_id == passkey.id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=now))
+    """Revoke a passkey and end the sessions it started; returns sessions ended.
+
+    Those sessions' push subscriptions are deleted in the same commit (the
+    device may be in someone else's hands).
+    """
+    passkey.revoked_at = passkey.revoked_at or utcnow()
+    ended = revoke_sessions_where(AuthSession.passkey_id == passkey.id)
     db.session.commit()
-    return result.rowcount
+    return len(ended)
 
 
 def revoke_all_devices(person_id: int) -> dict:
-    """Lost phone or deactivation: every passkey, session and open invitation ends."""
+    """Lost phone or deactivation: every passkey, session and open invitation ends.
+
+    Every push subscription of the person goes too, in the same commit: also
+    ones no session is known for (made before subscriptions named their session).
+    """
     now = utcnow()
     passkeys = db.session.execute(update(Passkey).where(
         Passkey.person_id == person_id, Passkey.revoked_at.is_(None))
@@ -344,8 +362,10 @@ def revoke_all_devices(person_id: int) -> dict:
     invitations = db.session.execute(update(Invitation).where(
         Invitation.person_id == person_id, Invitation.used_at.is_(None),
         Invitation.revoked_at.is_(None)).values(revoked_at=now)).rowcount
-    sessions = revoke_all_sessions(person_id)  # commits the lot
-    return {"passkeys": passkeys, "sessions": sessions, "invitations": invitations}
+    sessions = revoke_sessions_where(AuthSession.person_id == person_id)
+    notify_listeners("devices_revoked", person_id)
+    db.session.commit()
+    return {"passkeys": passkeys, "sessions": len(sessions), "invitations": invitations}
 
 
 def may_manage_devices(actor: Person, target: Person) -> bool:

@@ -1,4 +1,22 @@
-"""Server-side sessions: start, look up, renew, revoke. No Flask request objects."""
+"""Server-side sessions: start, look up, renew, revoke. No Flask request objects.
+
+Other domains act on device changes in the caller's transaction through
+`device_listeners` (api.push drops a revoked session's push subscriptions),
+so api.auth never imports them. Each listener (an object or module) may define:
+
+  sessions_revoked(session_ids)       these sessions were just revoked
+  session_replaced(old_id, new_id)    the same person signed in again on the
+                                      same browser: its session changed
+  devices_revoked(person_id)          every device of the person ended (lost
+                                      phone, deactivation)
+  passkey_added(passkey, session_id)  a new passkey was stored (it has an id);
+                                      session_id is the browser that made it
+                                      (signed in as that person), or None
+
+Expiry is not revocation and tells nobody: an expired session's browser stays
+subscribed on purpose, since police sessions last 12 hours and an officer
+must go on getting alerts between sign-ins.
+"""
 
 import hashlib
 import secrets
@@ -18,6 +36,24 @@ STAFF_LIFETIME = timedelta(hours=12)
 RENEW_EVERY = timedelta(minutes=1)
 
 
+device_listeners: list = []
+
+
+def register_listener(listener):
+    """Add a listener object or module (see above); returns it, so it can decorate."""
+    if listener not in device_listeners:
+        device_listeners.append(listener)
+    return listener
+
+
+def notify_listeners(event: str, *args) -> None:
+    """Call `event` on every listener that has it, in the caller's transaction."""
+    for listener in list(device_listeners):
+        handler = getattr(listener, event, None)
+        if handler is not None:
+            handler(*args)
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -27,8 +63,14 @@ def lifetime(person: Person) -> timedelta:
 
 
 def start_session(person: Person, *, passkey=None, user_agent: str = "",
-                  is_demo: bool = False) -> tuple[str, AuthSession]:
-    """A new session for `person`; returns the cookie token (shown once) and the row."""
+                  is_demo: bool = False,
+                  replacing: AuthSession | None = None) -> tuple[str, AuthSession]:
+    """A new session for `person`; returns the cookie token (shown once) and the row.
+
+    `replacing` is the browser's previous session, revoked in the same commit.
+    For the same person the browser's push subscription moves to the new
+    session; for someone else it goes with the old one.
+    """
     token = secrets.token_urlsafe(32)
     now = utcnow()
     session = AuthSession(token_hash=token_hash(token), csrf_token=secrets.token_urlsafe(32),
@@ -36,6 +78,13 @@ def start_session(person: Person, *, passkey=None, user_agent: str = "",
                           expires_at=now + lifetime(person), user_agent=user_agent[:300],
                           is_demo=is_demo)
     db.session.add(session)
+    if replacing is not None and replacing.revoked_at is None:
+        replacing.revoked_at = now
+        db.session.flush()
+        if replacing.person_id == person.id:
+            notify_listeners("session_replaced", replacing.id, session.id)
+        else:
+            notify_listeners("sessions_revoked", [replacing.id])
     db.session.commit()
     return token, session
 
@@ -62,16 +111,28 @@ def find_session(token: str | None) -> AuthSession | None:
 
 
 def revoke_session(session: AuthSession) -> None:
+    """Sign one browser out; what it subscribed to goes in the same commit."""
     if session.revoked_at is None:
         session.revoked_at = utcnow()
+        notify_listeners("sessions_revoked", [session.id])
         db.session.commit()
+
+
+def revoke_sessions_where(*criteria) -> list[int]:
+    """Revoke the unrevoked sessions matching `criteria` (expired ones too: a lost
+    phone's lapsed session still has its subscription); returns their ids. Not committed."""
+    ids = list(db.session.scalars(
+        update(AuthSession)
+        .where(AuthSession.revoked_at.is_(None), *criteria)
+        .values(revoked_at=utcnow())
+        .returning(AuthSession.id)))
+    if ids:
+        notify_listeners("sessions_revoked", ids)
+    return ids
 
 
 def revoke_all_sessions(person_id: int) -> int:
     """End every session of a person at once (deactivation, lost phone)."""
-    result = db.session.execute(
-        update(AuthSession)
-        .where(AuthSession.person_id == person_id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow()))
+    ended = revoke_sessions_where(AuthSession.person_id == person_id)
     db.session.commit()
-    return result.rowcount
+    return len(ended)

@@ -91,11 +91,10 @@ def me_body(session: AuthSession) -> dict:
 def signed_in(person: Person, *, passkey: Passkey | None = None, is_demo: bool = False,
               status: int = 200) -> Response:
     """Start a session, set its cookie and answer with the /me body."""
-    old = current_session()
-    if old is not None:  # signing in again on this browser replaces its session
-        revoke_session(old)
+    # Signing in again on this browser replaces its session (revoked in the same commit).
     token, session = start_session(person, passkey=passkey, is_demo=is_demo,
-                                   user_agent=request.headers.get("User-Agent", ""))
+                                   user_agent=request.headers.get("User-Agent", ""),
+                                   replacing=current_session())
     response = Response(json.dumps(me_body(session)), status=status,
                         mimetype="application/json", headers={"Cache-Control": "no-store"})
     set_session_cookie(response, token, session)
@@ -141,7 +140,8 @@ def register_verify():
     data = load_body(RegisterVerifySchema())
     limit_invitation(data["invitation"])
     passkey = service.enrol_with_invitation(relying_party(), data["invitation"],
-                                            data["credential"], data["device_label"])
+                                            data["credential"], data["device_label"],
+                                            session=current_session())
     return signed_in(passkey.person, passkey=passkey, status=201)
 
 
@@ -265,7 +265,7 @@ def add_passkey_verify():
     limit_address("register")
     data = load_body(AddPasskeySchema())
     passkey = service.add_passkey(relying_party(), current_person(), data["credential"],
-                                  data["device_label"])
+                                  data["device_label"], session_id=current_session().id)
     return {"id": passkey.id, "device_label": passkey.device_label}, 201
 
 

@@ -9,6 +9,7 @@ the same incident replace the earlier notification instead of piling up.
 import json
 
 from api.law import service as law
+from api.orgs.models import Role
 
 PAYLOAD_VERSION = 1
 # Push services accept about 4 KB of ciphertext; keep well inside it.
@@ -90,6 +91,32 @@ TEXT = {
         "ru": "Пост {post} не подтвердил получение. {classification}",
         "kk": "{post} бекеті қабылдағанын растамады. {classification}",
     },
+    "passkey_added_title": {
+        "en": "New passkey on your Qorgau account",
+        "ru": "Новый ключ доступа в вашей учётной записи Qorgau",
+        "kk": "Qorgau тіркелгіңізге жаңа кіру кілті қосылды",
+    },
+    "passkey_added_body": {
+        "en": "“{label}” was added on {when}. If this was not you, {tell}.",
+        "ru": "«{label}» добавлен {when}. Если это были не вы, {tell}.",
+        "kk": "«{label}» {when} қосылды. Егер бұл сіз болмасаңыз, {tell}.",
+    },
+    "passkey_added_body_unnamed": {
+        "en": "A passkey with no name was added on {when}. If this was not you, {tell}.",
+        "ru": "Ключ доступа без названия добавлен {when}. Если это были не вы, {tell}.",
+        "kk": "Атаусыз кіру кілті {when} қосылды. Егер бұл сіз болмасаңыз, {tell}.",
+    },
+    # Crew answer to a station manager; everyone else to whoever they report to.
+    "tell_station_manager": {
+        "en": "tell your station manager",
+        "ru": "сообщите руководителю подстанции",
+        "kk": "кіші станция басшысына хабарлаңыз",
+    },
+    "tell_supervisor": {
+        "en": "tell your supervisor",
+        "ru": "сообщите своему руководителю",
+        "kk": "басшыңызға хабарлаңыз",
+    },
 }
 
 
@@ -169,6 +196,44 @@ def payload(kind: str, incident, lang: str, title: str, body: str, *,
         "incident": incident_summary(incident),
     }
     return fit(doc)
+
+
+# "My devices" in the PWA (js/auth.js draws it on the account screen).
+DEVICES_URL = "/#/account"
+
+
+def local_time(instant) -> str:
+    """dd.mm.yyyy HH:MM in Kazakhstan's time (the zone the law rules name)."""
+    zone = law._zone(law.rules()["timezone"])
+    return instant.astimezone(zone).strftime("%d.%m.%Y %H:%M")
+
+
+def passkey_added(person, label: str, added_at) -> tuple[str, str]:
+    """(title, body) telling `person`, in their language, that a passkey was added."""
+    lang = person.language.value
+    tell = text("tell_station_manager" if person.role == Role.CREW else "tell_supervisor", lang)
+    when = local_time(added_at)
+    body = (text("passkey_added_body", lang, label=label, when=when, tell=tell) if label
+            else text("passkey_added_body_unnamed", lang, when=when, tell=tell))
+    return text("passkey_added_title", lang), body
+
+
+def account_payload(kind: str, lang: str, title: str, body: str, *, tag: str,
+                    created_at, url: str = DEVICES_URL,
+                    require_interaction: bool = False) -> dict:
+    """A push about the person's account, not an incident: the same shape without
+    the incident fields (the service worker shows title and body and opens url)."""
+    return fit({
+        "v": PAYLOAD_VERSION,
+        "type": kind,
+        "lang": lang,
+        "title": title,
+        "body": body,
+        "url": url,
+        "tag": tag,
+        "require_interaction": require_interaction,
+        "created_at": created_at.isoformat(),
+    })
 
 
 def size(doc: dict) -> int:

@@ -25,6 +25,11 @@ class PushSubscription(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(db.ForeignKey("people.id", ondelete="CASCADE"),
                                            index=True)
+    # The session that subscribed: revoking it (a lost or stolen phone) deletes the
+    # subscription. NULL for ones made before this was recorded; those go only
+    # when all of the person's devices are revoked.
+    session_id: Mapped[int | None] = mapped_column(
+        db.ForeignKey("auth_sessions.id", ondelete="SET NULL"), index=True)
     endpoint: Mapped[str] = mapped_column(db.String(2048), unique=True)
     p256dh: Mapped[str] = mapped_column(db.String(128))
     auth: Mapped[str] = mapped_column(db.String(64))

@@ -15,6 +15,14 @@ Payload every push carries (JSON, UTF-8, already in the recipient's language):
      "incident": {"status", "case_number", "police_needed",
                   "classification": {"status", "part"},
                   "post": {"id", "code", "name"} | null}}
+
+A push about the person's account rather than an incident ("account.passkey_added")
+has the same fields without incident_id, case_number and incident; its url is
+"My devices" (/#/account).
+
+Subscriptions follow the sessions that made them (api.auth.sessions tells us):
+revoking a session deletes its subscriptions, revoking all of a person's
+devices deletes all of theirs. An expired session keeps its subscription.
 """
 
 import hashlib
@@ -22,10 +30,13 @@ import json
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from api.auth.models import AuthSession
+from api.auth.sessions import register_listener
 from api.db import is_postgres, utcnow
+from api.errors import Problem
 from api.extensions import db
 from api.orgs.models import Person
 from api.push.models import OutboxStatus, PushOutbox, PushSubscription, Urgency
@@ -33,15 +44,27 @@ from api.push.models import OutboxStatus, PushOutbox, PushSubscription, Urgency
 NOTIFY_CHANNEL = "qorgau_push"
 
 
-def subscribe(person: Person, data: dict, user_agent: str = "") -> tuple[PushSubscription, bool]:
+def subscribe(person: Person, data: dict, user_agent: str = "",
+              session_id: int | None = None) -> tuple[PushSubscription, bool]:
     """Save a browser's subscription for `person`, upserting by endpoint.
 
     The endpoint identifies the browser, so one already known moves to whoever
-    subscribes with it now (a shared post desktop changes hands between shifts).
+    subscribes with it now (a shared post desktop changes hands between shifts),
+    and to the session `session_id` it was sent from, whose revocation ends it.
     Returns (subscription, created).
     """
+    if session_id is not None:
+        # Lock the session row (PostgreSQL): a revocation racing with this either
+        # commits first, and this is refused, or waits and then deletes what this saves.
+        live = db.session.scalar(select(AuthSession.id).where(
+            AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+            .with_for_update(read=True))
+        if live is None:
+            raise Problem(401, "Sign-in required", "This session has ended; sign in again.",
+                          type_="unauthenticated")
     now = utcnow()
-    values = {"person_id": person.id, "p256dh": data["keys"]["p256dh"],
+    values = {"person_id": person.id, "session_id": session_id,
+              "p256dh": data["keys"]["p256dh"],
               "auth": data["keys"]["auth"], "device_id": data.get("device_id"),
               "user_agent": user_agent[:300], "updated_at": now}
     sub = db.session.scalar(select(PushSubscription).where(
@@ -88,18 +111,23 @@ def topic_for(incident_id) -> str:
 
 
 def enqueue(person: Person, kind: str, payload: dict, *, incident=None,
-            urgency: Urgency = Urgency.NORMAL, ttl: int | None = None) -> list[PushOutbox]:
+            urgency: Urgency = Urgency.NORMAL, ttl: int | None = None,
+            except_session_id: int | None = None) -> list[PushOutbox]:
     """Queue `payload` for each of `person`'s devices, in the caller's transaction.
 
     Nothing is sent here and nothing is committed: the rows become visible to
-    the worker only if the caller's change commits.
+    the worker only if the caller's change commits. Devices subscribed from
+    session `except_session_id` are left out.
     """
     if not person.active:
         return []
     if ttl is None:
         ttl = current_app.config["PUSH_TTL_DEFAULT"]
-    subs = db.session.scalars(select(PushSubscription).where(
-        PushSubscription.person_id == person.id).order_by(PushSubscription.id)).all()
+    query = select(PushSubscription).where(PushSubscription.person_id == person.id)
+    if except_session_id is not None:
+        query = query.where(or_(PushSubscription.session_id.is_(None),
+                                PushSubscription.session_id != except_session_id))
+    subs = db.session.scalars(query.order_by(PushSubscription.id)).all()
     now = utcnow()
     rows = [PushOutbox(person_id=person.id, subscription_id=sub.id,
                        incident_id=incident.id if incident is not None else None,
@@ -199,3 +227,71 @@ def notify_incident(person: Person, kind: str, incident, title: str, body: str, 
     doc = payload(kind, incident, person.language.value, title, body, created_at=utcnow(),
                   require_interaction=alert)
     return enqueue(person, kind, doc, incident=incident, urgency=urgency, ttl=ttl)
+
+
+# ---------------------------------------------------------------------------
+# Device changes in api.auth (see api.auth.sessions.device_listeners)
+
+
+def forget_subscriptions(*criteria, reason: str) -> int:
+    """Delete the subscriptions matching `criteria` and settle what was queued for
+    them (never sent). In the caller's transaction; returns how many were deleted."""
+    ids = list(db.session.scalars(select(PushSubscription.id).where(*criteria)))
+    if not ids:
+        return 0
+    db.session.execute(
+        update(PushOutbox)
+        .where(PushOutbox.subscription_id.in_(ids), PushOutbox.status == OutboxStatus.PENDING)
+        .values(status=OutboxStatus.GONE, last_error=reason, subscription_id=None)
+        .execution_options(synchronize_session=False))
+    db.session.execute(delete(PushSubscription).where(PushSubscription.id.in_(ids))
+                       .execution_options(synchronize_session="fetch"))
+    return len(ids)
+
+
+def notify_passkey_added(passkey, except_session_id: int | None = None) -> list[PushOutbox]:
+    """Tell the person's devices (not the one that added it) that a passkey was added.
+
+    A passkey someone else enrolled for them (an administrator with an
+    invitation, say) would otherwise go unnoticed.
+    """
+    from api.push import messages
+
+    person = passkey.person
+    now = utcnow()
+    title, body = messages.passkey_added(person, passkey.device_label, passkey.created_at or now)
+    doc = messages.account_payload("account.passkey_added", person.language.value, title, body,
+                                   tag=f"passkey-{passkey.id}", created_at=now,
+                                   require_interaction=True)
+    # High: whoever added it may be signing in as them right now.
+    return enqueue(person, "account.passkey_added", doc, urgency=Urgency.HIGH,
+                   except_session_id=except_session_id)
+
+
+@register_listener
+class DeviceEvents:
+    """Push's part when api.auth revokes sessions or stores a passkey."""
+
+    @staticmethod
+    def sessions_revoked(session_ids: list[int]) -> None:
+        # A revoked session may be a stolen phone: it must not go on getting pushes.
+        forget_subscriptions(PushSubscription.session_id.in_(session_ids),
+                             reason="subscription removed: its session was revoked")
+
+    @staticmethod
+    def session_replaced(old_id: int, new_id: int) -> None:
+        # The same person on the same browser: its subscription stays, with the new session.
+        db.session.execute(update(PushSubscription)
+                           .where(PushSubscription.session_id == old_id)
+                           .values(session_id=new_id)
+                           .execution_options(synchronize_session=False))
+
+    @staticmethod
+    def devices_revoked(person_id: int) -> None:
+        # Also subscriptions with no known session (made before session_id existed).
+        forget_subscriptions(PushSubscription.person_id == person_id,
+                             reason="subscription removed: all devices were revoked")
+
+    @staticmethod
+    def passkey_added(passkey, session_id: int | None) -> None:
+        notify_passkey_added(passkey, except_session_id=session_id)

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, current_app, request
 
-from api.auth.access import current_person, require
+from api.auth.access import current_person, current_session, require
 from api.openapi import spec
 from api.push import (
     routing,  # noqa: F401  (registers the incidents hook)
@@ -38,7 +38,8 @@ def subscribe():
     """Send PushSubscription.toJSON() (plus an optional device_id) after the person opts in."""
     body = load_body(SubscriptionSchema())
     sub, created = service.subscribe(current_person(), body,
-                                     request.headers.get("User-Agent", ""))
+                                     request.headers.get("User-Agent", ""),
+                                     session_id=current_session().id)
     return SubscriptionOutSchema().dump(sub), 201 if created else 200
 
 

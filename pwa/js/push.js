@@ -194,6 +194,8 @@ export function startPush(signedIn = null) {
       // offline start or a passing network failure never silently ends pushes.
       turnOff({ server: true, local: false }).catch(() => {});
     }
+    // A revoked session took the server's copy with it: the next sign-in sends it again.
+    if (!now) resent = null;
     if (now && pushSupported() && Notification.permission === "granted" && resent !== now.id) {
       // This browser may have been subscribed under someone else (a post's shared
       // desktop between shifts): the server moves the endpoint to whoever is here now.
