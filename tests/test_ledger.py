@@ -28,6 +28,7 @@ from api.ledger import service as ledger
 from api.ledger.models import Receipt
 from tests.factories import make_person
 from tests.incident_helpers import (
+    batch,
     frozen_clock_fixture,  # noqa: F401 (fixtures)
     no_hooks_fixture,  # noqa: F401
     record,
@@ -188,6 +189,32 @@ def test_the_receipt_covers_hook_events_of_the_same_sync(client, crew, monkeypat
     events = events_of(rec["id"])
     assert [e.kind for e in events] == ["created", "routed"]
     assert receipt["event_hash"] == events[-1].hash
+
+
+def test_a_hook_event_rolled_back_with_its_savepoint_leaves_no_trace(client, crew, monkeypatch):
+    # The heads a transaction knows (api.ledger.service._KNOWN_HEADS) must be
+    # forgotten when the hook's savepoint rolls back its event.
+    class HalfRouter:
+        def on_incidents_synced(self, batch):
+            for incident in batch:
+                incidents.append_event(incident, None, "routed", {"post_id": (None, None)})
+            db.session.flush()
+            raise RuntimeError("push is down")
+
+    monkeypatch.setattr(incidents, "incident_hooks", [HalfRouter()])
+    first, second = record(), record()
+    body = client.post("/api/v1/incidents/sync", json=batch(first, second)).get_json()
+    results = {r["id"]: r for r in body["results"]}
+    for rec in (first, second):
+        events = events_of(rec["id"])
+        assert [e.kind for e in events] == ["created"]
+        assert results[rec["id"]]["receipt"]["event_hash"] == events[-1].hash
+    monkeypatch.setattr(incidents, "incident_hooks", [])
+    revised = result(client, {**first, "revision": 2, "note": "more"})
+    events = events_of(first["id"])
+    assert [e.seq for e in events] == [1, 2]
+    assert ledger.verify_chain(first["id"], events).verified
+    assert revised["receipt"]["event_hash"] == events[-1].hash
 
 
 def test_the_public_key_is_public_and_kept_in_the_instance_folder(app, client):

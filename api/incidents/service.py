@@ -481,6 +481,8 @@ def _apply_pass(entries: list[tuple[int, dict]], ctx: SyncContext, outcome: dict
         inserted = {i.id: i for i in db.session.scalars(
             stmt, rows, execution_options={"populate_existing": True})}
         _settle_case_numbers(reserved, inserted)
+        # Inserted just now, so their chains are empty: no head query when sealing.
+        ledger.chains_start(inserted)
     rest = [ident for ident in ids if ident not in inserted]
     existing = _lock_existing(rest) if rest else {}
     for i, record in entries:

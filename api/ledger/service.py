@@ -119,13 +119,56 @@ def _lock_and_read_heads(connection, incident_ids) -> dict:
     return {row.incident_id: (row.seq, row.hash) for row in rows}
 
 
-def _seal(items: list, connection, get, put) -> None:
-    heads = _lock_and_read_heads(connection, [get(item, "incident_id") for item in items])
+# Chain heads this transaction has written or locked: incident id -> (seq, hash).
+# Each of those incidents is locked by this transaction (its row was inserted
+# in it, or locked by _lock_and_read_heads), so no other transaction can append
+# to its chain before this one ends; and they are forgotten on any rollback
+# (a savepoint's too) and when the transaction ends. A sync seals twice (its
+# own events, then the hooks') and then signs the heads: this spares it the
+# lock and the head query each time after the first.
+_KNOWN_HEADS = "qorgau_ledger_heads"
+
+
+def _known_heads(session) -> dict:
+    return session.info.setdefault(_KNOWN_HEADS, {})
+
+
+def _forget_heads(session, *args) -> None:
+    session.info.pop(_KNOWN_HEADS, None)
+
+
+sa_event.listen(Session, "after_soft_rollback", _forget_heads)
+sa_event.listen(Session, "after_rollback", _forget_heads)
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_heads_at_end(session, transaction):
+    if transaction.parent is None:
+        _forget_heads(session)
+
+
+def chains_start(incident_ids) -> None:
+    """Tell the ledger that this transaction has just inserted these incidents:
+    their chains are empty and their rows are locked by it (no head query needed)."""
+    known = _known_heads(db.session())
+    for ident in incident_ids:
+        known[ident] = (0, GENESIS)
+
+
+def _seal(items: list, connection, get, put, known: dict | None = None) -> None:
+    """Seal items in order; `known`: the session's known heads, used and kept up to date."""
+    ids = {get(item, "incident_id") for item in items}
+    known = {} if known is None else known
+    unknown = [ident for ident in ids if ident not in known]
+    heads = {ident: known[ident] for ident in ids if ident in known}
+    if unknown:
+        read = _lock_and_read_heads(connection, unknown)
+        heads.update({ident: read.get(ident, (0, GENESIS)) for ident in unknown})
     for item in items:
         incident_id = get(item, "incident_id")
         if get(item, "at") is None:
             put(item, "at", utcnow())
-        seq, prev = heads.get(incident_id, (0, GENESIS))
+        seq, prev = heads[incident_id]
         seq += 1
         digest = chain_hash(prev, event_document(
             incident_id=incident_id, seq=seq, kind=get(item, "kind"),
@@ -135,6 +178,7 @@ def _seal(items: list, connection, get, put) -> None:
         put(item, "prev_hash", prev)
         put(item, "hash", digest)
         heads[incident_id] = (seq, digest)
+    known.update(heads)
 
 
 def seal_rows(rows: list[dict], connection=None) -> list[dict]:
@@ -145,6 +189,10 @@ def seal_rows(rows: list[dict], connection=None) -> list[dict]:
     if rows:
         _seal(rows, connection or db.session.connection(),
               lambda row, key: row.get(key), dict.__setitem__)
+        # The insert is the caller's: until it is done, these heads are not known.
+        known = _known_heads(db.session())
+        for row in rows:
+            known.pop(row["incident_id"], None)
     return rows
 
 
@@ -154,7 +202,8 @@ def _seal_new_events(session, flush_context, instances):
     if not new:
         return
     new.sort(key=lambda obj: db.inspect(obj).insert_order)
-    _seal(new, session.connection(), getattr, setattr)
+    # Inserted by this very flush (or, if it fails, forgotten with its rollback).
+    _seal(new, session.connection(), getattr, setattr, _known_heads(session))
 
 
 # ---------------------------------------------------------------------------
@@ -175,22 +224,27 @@ def receipt_view(receipt: Receipt) -> dict:
 
 
 def _heads(incident_ids) -> dict:
+    known = _known_heads(db.session())
+    heads = {ident: known[ident][1] for ident in incident_ids
+             if ident in known and known[ident][0] > 0}
+    missing = [ident for ident in incident_ids if ident not in heads]
+    if not missing:
+        return heads
     inner = EVENTS.alias("inner_events")
     last = (select(func.max(inner.c.seq)).where(inner.c.incident_id == EVENTS.c.incident_id)
             .scalar_subquery())
     rows = db.session.execute(select(EVENTS.c.incident_id, EVENTS.c.hash)
-                              .where(EVENTS.c.incident_id.in_(sorted(incident_ids, key=str)),
+                              .where(EVENTS.c.incident_id.in_(sorted(missing, key=str)),
                                      EVENTS.c.seq == last))
-    return {row.incident_id: row.hash for row in rows}
+    heads.update({row.incident_id: row.hash for row in rows})
+    return heads
 
 
-def _sign(incident: Incident, head: str, received_at: datetime) -> dict:
-    app = current_app._get_current_object()
-    key_id = keys.key_id(app)
+def _sign(incident: Incident, head: str, received_at: datetime, key, key_id: str) -> dict:
     payload = canonical({"incident_id": str(incident.id), "case_number": incident.case_number,
                          "revision": incident.revision, "event_hash": head,
                          "received_at": iso_utc(received_at), "key_id": key_id})
-    signature = keys.b64url(keys.signing_key(app).sign(payload))
+    signature = keys.b64url(key.sign(payload))
     return {"incident_id": incident.id, "revision": incident.revision, "event_hash": head,
             "received_at": received_at, "key_id": key_id, "payload": payload.decode(),
             "signature": signature}
@@ -227,7 +281,11 @@ def issue_receipts(entries: Iterable[tuple[str, Incident]], received_at: datetim
         return out
     db.session.flush()
     heads = _heads(todo)
-    rows = [_sign(incident, heads[ident], received_at if ident in fresh else utcnow())
+    # The key and its id once per batch, not once per receipt.
+    app = current_app._get_current_object()
+    key, key_id = keys.signing_key(app), keys.key_id(app)
+    rows = [_sign(incident, heads[ident], received_at if ident in fresh else utcnow(),
+                  key, key_id)
             for ident, incident in sorted(todo.items(), key=lambda kv: str(kv[0]))
             if ident in heads]
     if rows:
