@@ -25,6 +25,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
+from api import listeners
 from api.auth.models import AuthSession
 from api.db import utcnow
 from api.extensions import db
@@ -42,17 +43,12 @@ device_listeners: list = []
 
 def register_listener(listener):
     """Add a listener object or module (see above); returns it, so it can decorate."""
-    if listener not in device_listeners:
-        device_listeners.append(listener)
-    return listener
+    return listeners.add(device_listeners, listener)
 
 
 def notify_listeners(event: str, *args) -> None:
     """Call `event` on every listener that has it, in the caller's transaction."""
-    for listener in list(device_listeners):
-        handler = getattr(listener, event, None)
-        if handler is not None:
-            handler(*args)
+    listeners.call(device_listeners, event, *args)
 
 
 def token_hash(token: str) -> str:
@@ -132,9 +128,3 @@ def revoke_sessions_where(*criteria) -> list[int]:
         notify_listeners("sessions_revoked", ids)
     return ids
 
-
-def revoke_all_sessions(person_id: int) -> int:
-    """End every session of a person at once (deactivation, lost phone)."""
-    ended = revoke_sessions_where(AuthSession.person_id == person_id)
-    db.session.commit()
-    return len(ended)

@@ -37,6 +37,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from api import listeners
 from api.db import database_unavailable_in, utcnow
 from api.errors import flatten_errors
 from api.extensions import db
@@ -79,16 +80,11 @@ incident_hooks: list = []
 
 def register_hook(hook):
     """Add a hook object or module; returns it, so it can decorate a class."""
-    if hook not in incident_hooks:
-        incident_hooks.append(hook)
-    return hook
+    return listeners.add(incident_hooks, hook)
 
 
 def _dispatch(method: str, *args) -> None:
-    for hook in list(incident_hooks):
-        handler = getattr(hook, method, None)
-        if handler is not None:
-            handler(*args)
+    listeners.call(incident_hooks, method, *args)
 
 
 # ---------------------------------------------------------------------------

@@ -137,8 +137,8 @@ def _forget_heads(session, *args) -> None:
     session.info.pop(_KNOWN_HEADS, None)
 
 
+# after_soft_rollback fires for every rollback, a savepoint's included.
 sa_event.listen(Session, "after_soft_rollback", _forget_heads)
-sa_event.listen(Session, "after_rollback", _forget_heads)
 
 
 @sa_event.listens_for(Session, "after_transaction_end")
