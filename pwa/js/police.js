@@ -15,6 +15,7 @@
 
 import { api, ApiError } from "./api.js";
 import { h, localTime, ZONE } from "./dom.js";
+import { changeLines, eventTitle } from "./history.js";
 import { currentLanguage, t } from "./i18n.js";
 import { pushControl } from "./push.js";
 
@@ -202,22 +203,16 @@ function locationFacts(loc) {
     tr("pl_map")));
 }
 
-function changeText(changes) {
-  return Object.entries(changes || {}).map(([name, pair]) => {
-    const [before, after] = Array.isArray(pair) ? pair : [null, pair];
-    const show = (v) => (v === null || v === undefined || v === "" ? "—"
-      : typeof v === "object" ? JSON.stringify(v) : String(v));
-    return `${trOr(`pl_field_${name}`, name)}: ${show(before)} → ${show(after)}`;
-  }).join("; ");
-}
-
 function history(events) {
-  return h("ol", { class: "pl-history", id: "pl-history" }, (events || []).map((e) => h("li", {},
-    h("time", { datetime: e.at, class: "pl-when" }, localTime(e.at, true)), " · ",
-    h("strong", {}, trOr(`rv_event_${e.kind}`, e.kind)),
-    e.actor ? ` — ${e.actor.display_name}` : "",
-    Object.keys(e.changes || {}).length
-      ? h("span", { class: "pl-changes muted" }, ` (${changeText(e.changes)})`) : "")));
+  return h("ol", { class: "pl-history history", id: "pl-history" }, (events || []).map((e) => {
+    const lines = changeLines(e.changes, { lang, rules });
+    return h("li", { class: "history-entry" },
+      h("time", { datetime: e.at, class: "pl-when" }, localTime(e.at, true)), " · ",
+      h("strong", {}, eventTitle(e.kind, lang)),
+      e.actor ? ` — ${e.actor.display_name}` : "",
+      lines.length ? h("ul", { class: "history-changes muted" },
+        lines.map((line) => h("li", {}, line))) : null);
+  }));
 }
 
 function fieldError(id) {
