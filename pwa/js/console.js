@@ -14,7 +14,7 @@
 import { api, ApiError } from "./api.js";
 import { barChart, stackedColumns } from "./charts.js";
 import { invitationBox } from "./auth.js";
-import { h, localTime, ZONE } from "./dom.js";
+import { appendPresent, h, localTime, ZONE } from "./dom.js";
 import { changeLines, eventTitle } from "./history.js";
 import { currentLanguage, t } from "./i18n.js";
 
@@ -247,7 +247,7 @@ async function renderList(view) {
       more.disabled = false;
     }
   });
-  view.append(
+  appendPresent(view,
     h("h2", {}, tr("rv_incidents_title")),
     filterForm(),
     h("p", { class: "rv-summary" },
@@ -281,7 +281,7 @@ async function renderDetail(view, id) {
     body = await api(`${BASE}/incidents/${id}`);
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) {
-      view.append(h("p", {}, tr("rv_not_found")), h("a", { href: "#/review" }, tr("rv_back")));
+      appendPresent(view, h("p", {}, tr("rv_not_found")), h("a", { href: "#/review" }, tr("rv_back")));
       return;
     }
     throw err;
@@ -324,7 +324,7 @@ async function renderDetail(view, id) {
       h("td", { class: "rv-changes", "data-label": tr("rv_changes") },
         changeList(e.changes))))));
 
-  view.append(
+  appendPresent(view,
     h("header", { class: "print-only rv-print-head" },
       h("p", {}, "Qorgau · ", tr("rv_report_title")),
       h("p", { class: "muted" }, tr("rv_printed_at", { time: localTime(printed) }))),
@@ -332,8 +332,11 @@ async function renderDetail(view, id) {
       h("h2", { id: "rv-case" }, tr("case_number", { n: body.case_number || body.id })),
       chainLine(body.chain), printButton),
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_classification")),
-      h("p", { class: "rv-classification" }, c.summary || tr("rv_part_none")),
-      c.disclaimer ? h("p", { class: "muted" }, c.disclaimer) : null,
+      // The stored wording is in the reporter's language; another screen says the part.
+      h("p", { class: "rv-classification" }, c.summary && (!c.lang || c.lang === lang)
+        ? c.summary : body.legal_part ? tr("pl_part", { n: body.legal_part }) : tr("rv_part_none")),
+      c.disclaimer && (!c.lang || c.lang === lang) ? h("p", { class: "muted" }, c.disclaimer)
+        : null,
       dl([["rv_part", body.legal_part ? partLabel(String(body.legal_part)) : "—"],
         ["rv_kind", kindLabel(body.kind)],
         ["rv_aggravating", (body.aggravating || []).map(circumstanceLabel).join("; ") || "—"],
@@ -341,7 +344,7 @@ async function renderDetail(view, id) {
         ["rv_on_duty", body.on_duty ? tr("rv_yes") : tr("rv_no")]])),
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_times")),
       dl([["rv_occurred", `${localTime(body.occurred_at, true)} (${ZONE})`],
-        ["rv_tapped", body.tapped_at || "—"],
+        ["rv_tapped", deviceTime(body.tapped_at)],
         ["rv_received", `${localTime(body.received_at, true)} (${ZONE})`],
         body.device_time_flag ? ["rv_clock_flag",
           t(lang, `rv_clock_${body.device_time_flag}`) === `rv_clock_${body.device_time_flag}`
@@ -373,6 +376,13 @@ async function renderDetail(view, id) {
     h("p", { class: "no-print" }, h("a", { href: "#/review", class: "rv-back" }, tr("rv_back"))));
 }
 
+/** The phone's own clock reading, as it said it: "2026-06-01 08:00:00 (UTC+05:00)". */
+function deviceTime(iso) {
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)$/.exec(iso || "");
+  if (!m) return iso || "—";
+  return `${m[1]} ${m[2]} (UTC${m[3] === "Z" ? "" : m[3]})`;
+}
+
 /** Whether the incident's hash chain verifies (api.ledger), on screen and in print. */
 function chainLine(chain) {
   if (!chain) return null;
@@ -402,9 +412,11 @@ async function renderFigures(view) {
     h("thead", {}, h("tr", {}, ["", "rv_count", "rv_median", "rv_p90"]
       .map((k) => h("th", { scope: "col" }, k ? tr(k) : "")))),
     h("tbody", {}, [["rv_tap_to_sync", body.tap_to_sync], ["rv_sync_to_ack", body.sync_to_ack]]
-      .map(([k, d]) => h("tr", {}, h("th", { scope: "row" }, tr(k)), h("td", {}, d.count),
-        h("td", {}, duration(d.median_s)), h("td", {}, duration(d.p90_s))))));
-  view.append(
+      .map(([k, d]) => h("tr", {}, h("th", { scope: "row" }, tr(k)),
+        h("td", { "data-label": tr("rv_count") }, d.count),
+        h("td", { "data-label": tr("rv_median") }, duration(d.median_s)),
+        h("td", { "data-label": tr("rv_p90") }, duration(d.p90_s))))));
+  appendPresent(view,
     h("h2", {}, tr("rv_figures_title")), form,
     h("p", { id: "rv-figures-total" }, tr("rv_total", { n: body.total })),
     h("div", { class: "rv-charts" },
@@ -434,7 +446,7 @@ async function renderDevices(view) {
     h("td", {}, d.storage_persisted === null || d.storage_persisted === undefined
       ? tr("rv_unknown") : d.storage_persisted ? tr("rv_yes") : tr("rv_no")),
     h("td", { class: "mono" }, d.app_version || "—")));
-  view.append(h("h2", {}, tr("rv_devices_title")),
+  appendPresent(view, h("h2", {}, tr("rv_devices_title")),
     h("p", { class: "muted" }, tr("rv_devices_hint")),
     rows.length ? h("table", { class: "rv-table", id: "rv-devices" },
       h("thead", {}, h("tr", {}, ["rv_crew", "rv_station", "rv_device", "rv_last_sync",
@@ -532,7 +544,7 @@ async function renderPeople(view) {
     }
   };
   const people = body.people || [];
-  view.append(
+  appendPresent(view,
     h("h2", {}, tr("pp_title")),
     h("p", { class: "muted" }, tr("pp_hint")),
     people.length ? h("ul", { class: "rv-people", id: "pp-list" }, people.map((p) => h("li", {

@@ -14,7 +14,7 @@
 // drawn with DOM APIs: no inline script or style, no innerHTML.
 
 import { api, ApiError } from "./api.js";
-import { h, localTime, ZONE } from "./dom.js";
+import { appendPresent, h, localTime, ZONE } from "./dom.js";
 import { changeLines, eventTitle } from "./history.js";
 import { currentLanguage, t } from "./i18n.js";
 import { pushControl } from "./push.js";
@@ -169,7 +169,7 @@ async function renderList(view) {
   const refresh = h("button", { type: "button", class: "pl-secondary", id: "pl-refresh" },
     tr("pl_refresh"));
   refresh.addEventListener("click", () => render());
-  view.append(
+  appendPresent(view,
     h("div", { class: "pl-head" },
       h("h2", {}, tr("pl_title")),
       refresh),
@@ -369,7 +369,7 @@ async function renderDetail(view, id, { quiet }) {
     incident = await api(`${BASE}/${id}`);
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) {
-      view.append(h("p", { id: "pl-not-found" }, tr("pl_not_found")),
+      appendPresent(view, h("p", { id: "pl-not-found" }, tr("pl_not_found")),
         h("p", {}, h("a", { href: "#/police", class: "pl-back" }, tr("pl_back"))));
       return;
     }
@@ -380,7 +380,7 @@ async function renderDetail(view, id, { quiet }) {
   const notice = notices.get(id);
   notices.delete(id);
   const reason = alert.reason ? trOr(`pl_reason_${alert.reason}`, alert.reason) : "—";
-  view.append(
+  appendPresent(view,
     h("p", {}, h("a", { href: "#/police", class: "pl-back" }, `← ${tr("pl_back")}`)),
     h("div", { class: "pl-detail-head" },
       h("h2", { id: "pl-case" }, tr("case_number", { n: incident.case_number || incident.id })),
@@ -390,7 +390,7 @@ async function renderDetail(view, id, { quiet }) {
     h("section", { class: "pl-section", "aria-labelledby": "pl-record-title" },
       h("h3", { id: "pl-record-title" }, tr("pl_record")),
       h("p", { class: "pl-classification", id: "pl-classification" },
-        c.summary || partText(incident)),
+        c.summary && (!c.lang || c.lang === lang) ? c.summary : partText(incident)),
       dl([
         ["pl_occurred", `${localTime(incident.occurred_at, true)} (${ZONE})`],
         ["pl_station", incident.station_name],
