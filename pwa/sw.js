@@ -19,11 +19,11 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "1d49d8f02a0d";
+const BUILD_ID = "f7a42890a6b7";
 const PRECACHE = {
-  "/css/app.css": "6c15c0223e9527129ca581ac49f4bdb3af56c51b67ddf94e67d5563316350f95",
-  "/css/console.css": "783c76c4ec29b6d0e35b4388fe8feed38e27d6042f6242e96cf0559f8f17aad0",
-  "/css/police.css": "9b13350bddc7a5a373004b476fa0c2dcb346b722ba7a2fa7d77df0ee681611cc",
+  "/css/app.css": "63fd13f42c29626341585be86c85c8ed3ed5bca9a0c3873e4f1ac8aaf36f8da4",
+  "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
+  "/css/police.css": "12475d7759e0f66f9983e753b8ff5543f26c6de13ff246f2c8cf8ce625aa6f94",
   "/css/print.css": "5c60b83ac4c38f70f89566af11675adb3e3e908c8273fc4c70f5cadb0aa9762f",
   "/css/push.css": "86995a0a6dfe8e151166b5767c9b3bf92376e2d0dfd756798636819acbe82cbd",
   "/icons/icon-192.png": "8b1df7d84a8c3da7d92e14ef4cb36448f719541c4011597b4ba46ec2ee39751c",
@@ -35,10 +35,10 @@ const PRECACHE = {
   "/js/auth.js": "7a0a48d58c3c1985784630fd45fe11f40b0318248db07e359b9ae7fe9eafef37",
   "/js/backoff.js": "18c974e237c7808aa427e09a68c454dc56ed17f1e8ce12535c8045e994861db6",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
-  "/js/console.js": "484eb2e2fe7980c3e40c385fed4f4c2a4237d4e4afa47ec4387f117418761619",
+  "/js/console.js": "31ae83990cb19b2f99a0c27722026f274d8699a9a7e960cd1f2562e6f3c7fe3a",
   "/js/dom.js": "7b68163df3e8cefaaafe6db6514c68c3c1ab29a2900c59a28d1a9641ac2dde7f",
   "/js/history.js": "66b04f172a21d8bd8189e224948d99f44f462ebc9a29861c7fea895788fdaf24",
-  "/js/i18n.js": "5341d2c7dc9d8fd2b79975522e617cc9277dc0b82e1ae583c49881f46bc7252b",
+  "/js/i18n.js": "358efb6c1c9d02136c66f470bf1fe690f2c8da5dc5fff016824447d13eda145f",
   "/js/law.js": "923fa196b02f09a536ba7a5a12ab6d929f5add49be9939b6ca7e7d246394f41d",
   "/js/outbox.js": "e28f2e32ee285bb59f1aa3319f47f68d16c7fe191e55f8886e359f0e474357ac",
   "/js/police.js": "79a8e9c1cedc461a19246aac10ed20a429dbb6088c330d5687a6da29cc4a4726",
@@ -46,7 +46,7 @@ const PRECACHE = {
   "/js/store.js": "c4c7551183b081785ef8f3c2061f9f214c8bceb1e24c1bd394e99af6105647e8",
   "/js/sync.js": "b9be29381822e7367998d3fd1f3ac8eefcb4b92dcbb852731798427f8b146fd9",
   "/js/ui.js": "42476414a2c7320893c4d0e6dde5c95437830b51a262770bea6ec25f2f8eecc1",
-  "/js/version.js": "abbf95317edaa52424cba19f40c14aef4d1e94a14a1dcb004703695e539044d3",
+  "/js/version.js": "7efd337e867f6b9ac1572f25e45bdeb2e5a8fabd77271c7c5bce15bdeb4e518e",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -310,3 +310,179 @@ def test_console_screens_fit_a_phone(browser, world, size):
     finally:
         ctx.close()
     assert problems == [], "\n".join(problems)
+
+
+# ---------------------------------------------------------------- journeys
+
+def signin_prompt(page):
+    return page.locator("#sign-in")
+
+
+def wait_ready(page):
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    expect(page.locator("#unsynced")).to_have_attribute("data-count", re.compile(r"\d"))
+
+
+def test_offline_a_signed_in_crew_member_is_never_asked_to_sign_in(browser, world):
+    with world.app.app_context():
+        person = make_person("crew", station=make_station(default_post=make_post()),
+                             position="driver", name="Данияр Ахметов")
+        person_id = person.id
+    ctx = phone(browser, world, person_id)
+    try:
+        page = ctx.new_page()
+        page.goto("/#/account")
+        wait_ready(page)
+        expect(page.locator("#auth-whoami")).to_contain_text("Данияр Ахметов")
+        page.goto("/#/")
+        ctx.set_offline(True)
+        page.get_by_role("button", name="Записать инцидент", exact=True).click()
+        expect(page.locator("#incident-title")).to_be_focused()
+        for link in ("Мои инциденты", "Вход и устройства", "Главная"):
+            page.locator(".crew-nav").get_by_role("link", name=link).click()
+            page.wait_for_timeout(300)
+            expect(signin_prompt(page)).to_be_hidden()
+        page.locator(".crew-nav").get_by_role("link", name="Вход и устройства").click()
+        expect(page.locator("#auth-whoami")).to_contain_text("Данияр Ахметов")
+        expect(page.locator("#auth-offline")).to_contain_text("Нет связи")
+        expect(page.locator("#auth-signin")).to_have_count(0)
+
+        page.reload()  # offline: the service worker serves the shell
+        expect(page.locator("#unsynced")).to_have_attribute("data-count", "1")
+        expect(page.locator("#auth-whoami")).to_contain_text("Данияр Ахметов")
+        expect(page.locator("#health")).to_have_text("недоступен")
+        expect(page.locator("#sync-message")).to_contain_text("Нет связи")
+        for link in ("Главная", "Мои инциденты"):
+            page.locator(".crew-nav").get_by_role("link", name=link).click()
+            page.wait_for_timeout(300)
+            expect(signin_prompt(page)).to_be_hidden()
+            assert "Войдите" not in page.locator("body").inner_text()
+
+        # Back online: it syncs, and the footer says the server answered.
+        ctx.set_offline(False)
+        expect(page.locator("#unsynced")).to_have_attribute("data-count", "0")
+        expect(page.locator("#health")).to_have_text("работает")
+        expect(signin_prompt(page)).to_be_hidden()
+
+        # The server ends the session: that answer (401), and only it, signs out.
+        with world.app.app_context():
+            db.session.execute(delete(AuthSession).where(AuthSession.person_id == person_id))
+            db.session.commit()
+        page.locator(".crew-nav").get_by_role("link", name="Вход и устройства").click()
+        expect(page.locator("#auth-signin")).to_be_visible()
+        expect(signin_prompt(page)).to_be_visible()
+        page.reload()
+        expect(signin_prompt(page)).to_be_visible()
+        assert page.evaluate("""async () => (await import('/js/store.js')).getMeta('me')""") \
+            is None
+    finally:
+        ctx.close()
+
+
+CLS = """async (ms) => {
+  let total = 0;
+  const shifts = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      if (e.hadRecentInput) continue;
+      total += e.value;
+      shifts.push({ value: e.value, sources: (e.sources || []).map((s) =>
+        (s.node && s.node.nodeType === 1 ? s.node.tagName + '#' + s.node.id + '.' + s.node.className
+          : String(s.node && s.node.nodeName))) });
+    }
+  }).observe({ type: 'layout-shift', buffered: true });
+  await new Promise((r) => setTimeout(r, ms));
+  const b = document.getElementById('log-incident').getBoundingClientRect();
+  return { total, shifts, button: [b.x, b.y, b.width, b.height] };
+}"""
+
+
+@pytest.mark.parametrize("who", ["signed-out", "signed-in"])
+def test_the_big_button_never_moves(browser, world, who):
+    """Cumulative layout shift of the crew's home screen, first visit and return
+    visit, measured by Chromium's Layout Instability API: below 0.02."""
+    ctx = phone(browser, world, world.crew if who == "signed-in" else None, "360")
+    try:
+        page = ctx.new_page()
+        first_box = None
+        for visit in ("first", "return"):
+            page.goto("/") if visit == "first" else page.reload()
+            page.locator("#log-incident").wait_for()
+            if first_box is None:
+                first_box = page.locator("#log-incident").bounding_box()
+            result = page.evaluate(CLS, 2500)
+            assert result["total"] < 0.02, (visit, result)
+            assert result["button"][1] == pytest.approx(first_box["y"], abs=0.5), result
+        if who == "signed-out":
+            expect(signin_prompt(page)).to_be_visible()  # the prompt appeared, nothing moved
+    finally:
+        ctx.close()
+
+
+def test_my_incidents_shows_the_police_acknowledgement_while_open(browser, world):
+    ctx = phone(browser, world, world.crew)
+    try:
+        page = ctx.new_page()
+        page.goto("/")
+        wait_ready(page)
+        page.get_by_role("button", name="Записать инцидент", exact=True).click()
+        expect(page.locator(".state-case")).to_be_visible()
+        incident_id = page.url.rsplit("/", 1)[1]
+        page.locator(".crew-nav").get_by_role("link", name="Мои инциденты").click()
+        item = page.locator(f"#incident-list a[href='#/incidents/{incident_id}']")
+        expect(item).to_contain_text("Передано на пост полиции")
+        police = api_client(world.app, world.officer)
+        response = police.post(f"/api/v1/police/incidents/{incident_id}/acknowledge")
+        assert response.status_code in (200, 201), response.get_json()
+        # Nothing touched on the phone: the open screen shows it by itself.
+        expect(item.locator(".state-acknowledged")).to_be_visible(timeout=TIMEOUT)
+    finally:
+        ctx.close()
+
+
+def test_an_officer_lands_on_the_alerts_after_signing_in(browser, world):
+    world.app.config["DEMO"] = True
+    ctx = phone(browser, world)
+    try:
+        page = ctx.new_page()
+        page.goto("/#/account")
+        page.locator("#auth-demo-people button", has_text="Серик Абенов").click()
+        expect(page).to_have_url(re.compile(r"#/police$"))
+        expect(page.locator("#pl-list .pl-item").first).to_be_visible()
+        # The phone speaks Russian; the officer's profile says Kazakh: the phone wins.
+        assert page.evaluate("document.documentElement.lang") == "ru"
+        expect(page.locator("#police h2")).to_have_text("Инциденты вашего поста")
+    finally:
+        world.app.config["DEMO"] = False
+        ctx.close()
+
+
+def test_a_manager_adds_and_invites_a_person_from_the_phone(browser, world):
+    ctx = phone(browser, world, world.manager, "360",
+                permissions=["clipboard-read", "clipboard-write"])
+    try:
+        page = ctx.new_page()
+        page.goto("/#/review/people")
+        expect(page.locator("#pp-form")).to_be_visible()
+        page.click("#pp-add")  # no name: said next to the field, nothing sent
+        expect(page.locator("#pp-name-error")).to_have_text("Укажите имя сотрудника.")
+        page.fill("#pp-name", "Маржан Исаева")
+        page.select_option("#pp-position", "nurse")
+        page.click("#pp-add")
+        row = page.locator("#pp-list li.added")
+        expect(row).to_contain_text("Маржан Исаева")
+        row.locator(".pp-invite").click()
+        expect(page.locator("#pp-invitation svg")).to_be_visible()
+        url = page.locator("#pp-invitation-url").inner_text()
+        assert url.startswith(f"{world.url}/#/enrol/")
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        page.locator("#pp-invitation .copy-link").click()
+        expect(page.locator("#pp-invitation .copy-status")).to_have_text("Ссылка скопирована.")
+        assert page.evaluate("navigator.clipboard.readText()") == url
+        with world.app.app_context():
+            added = db.session.scalars(
+                db.select(Person).where(Person.display_name == "Маржан Исаева")).one()
+            assert added.role.value == "crew" and added.position.value == "nurse"
+        assert json.dumps(url)  # a plain string
+    finally:
+        ctx.close()
