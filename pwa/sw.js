@@ -19,9 +19,9 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "f7a42890a6b7";
+const BUILD_ID = "40c6d68dc761";
 const PRECACHE = {
-  "/css/app.css": "63fd13f42c29626341585be86c85c8ed3ed5bca9a0c3873e4f1ac8aaf36f8da4",
+  "/css/app.css": "9cf04d6489c7d514e4a8bb3db818150cf22703ded3b8647bf8f90f11b96e77b5",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
   "/css/police.css": "12475d7759e0f66f9983e753b8ff5543f26c6de13ff246f2c8cf8ce625aa6f94",
   "/css/print.css": "5c60b83ac4c38f70f89566af11675adb3e3e908c8273fc4c70f5cadb0aa9762f",
@@ -41,12 +41,12 @@ const PRECACHE = {
   "/js/i18n.js": "358efb6c1c9d02136c66f470bf1fe690f2c8da5dc5fff016824447d13eda145f",
   "/js/law.js": "923fa196b02f09a536ba7a5a12ab6d929f5add49be9939b6ca7e7d246394f41d",
   "/js/outbox.js": "e28f2e32ee285bb59f1aa3319f47f68d16c7fe191e55f8886e359f0e474357ac",
-  "/js/police.js": "79a8e9c1cedc461a19246aac10ed20a429dbb6088c330d5687a6da29cc4a4726",
+  "/js/police.js": "0fbbe06c445f6009f76afbf6320f3dcd042f0e241202d51c9ac3af34a02ad2fb",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
   "/js/store.js": "c4c7551183b081785ef8f3c2061f9f214c8bceb1e24c1bd394e99af6105647e8",
   "/js/sync.js": "b9be29381822e7367998d3fd1f3ac8eefcb4b92dcbb852731798427f8b146fd9",
   "/js/ui.js": "42476414a2c7320893c4d0e6dde5c95437830b51a262770bea6ec25f2f8eecc1",
-  "/js/version.js": "7efd337e867f6b9ac1572f25e45bdeb2e5a8fabd77271c7c5bce15bdeb4e518e",
+  "/js/version.js": "401ddc04b15b35b07478df2e001aefb0b2bee0d936a0e9aa8b1ad50c405ac561",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

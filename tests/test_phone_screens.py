@@ -404,13 +404,20 @@ def test_the_big_button_never_moves(browser, world, who):
     ctx = phone(browser, world, world.crew if who == "signed-in" else None, "360")
     try:
         page = ctx.new_page()
+        # A phone's network: the server's answers arrive after the first paint
+        # (as Lighthouse's throttled mobile run sees them).
+        def slow(route):
+            page.wait_for_timeout(700)
+            route.continue_()
+        page.route("**/api/**", slow)
         first_box = None
         for visit in ("first", "return"):
             page.goto("/") if visit == "first" else page.reload()
             page.locator("#log-incident").wait_for()
             if first_box is None:
                 first_box = page.locator("#log-incident").bounding_box()
-            result = page.evaluate(CLS, 2500)
+            result = page.evaluate(CLS, 4000)
+            print(f"CLS {who} {visit} visit: {result['total']:.4f}", result["shifts"])
             assert result["total"] < 0.02, (visit, result)
             assert result["button"][1] == pytest.approx(first_box["y"], abs=0.5), result
         if who == "signed-out":

@@ -33,6 +33,7 @@ let loadError = null;
 let rendering = null;
 let again = false;
 let control = null;     // the notifications control, kept across renders
+let lastScreen = null;  // the hash last drawn: a new one starts at the top
 const notices = new Map(); // incident id → {key} shown once after an action
 
 // ---------------------------------------------------------------- helpers
@@ -119,6 +120,16 @@ async function render({ quiet = false } = {}) {
     }
     if (view.dataset.keep !== "1") root.replaceChildren(nav(where.name), view);
     root.dataset.ready = where.name;
+    // A new screen starts at its top, its heading focused (not a redraw in place).
+    if (lastScreen !== location.hash) {
+      lastScreen = location.hash;
+      window.scrollTo(0, 0);
+      const heading = view.querySelector("h2");
+      if (heading) {
+        heading.setAttribute("tabindex", "-1");
+        heading.focus({ preventScroll: true });
+      }
+    }
   })().finally(() => {
     rendering = null;
     if (again) { again = false; render(); }
