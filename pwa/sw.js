@@ -19,12 +19,12 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "01312115702a";
+const BUILD_ID = "8b9891fb4dc5";
 const PRECACHE = {
   "/css/app.css": "9cf04d6489c7d514e4a8bb3db818150cf22703ded3b8647bf8f90f11b96e77b5",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
   "/css/police.css": "12475d7759e0f66f9983e753b8ff5543f26c6de13ff246f2c8cf8ce625aa6f94",
-  "/css/print.css": "c473ee15323cf76ccf49ce37dd3e1860c4e359dcc7a90374a2862a86e6943d52",
+  "/css/print.css": "9381ff588d6be567753e08964e3fe86474dc9ec36c9dc55bfd41f9607cbae155",
   "/css/push.css": "86995a0a6dfe8e151166b5767c9b3bf92376e2d0dfd756798636819acbe82cbd",
   "/icons/icon-192.png": "8b1df7d84a8c3da7d92e14ef4cb36448f719541c4011597b4ba46ec2ee39751c",
   "/icons/icon-512.png": "3fdee4dec5401ae7eb604b3ef13eabe4829407e0f32174932666477c88e7fe54",
@@ -37,8 +37,8 @@ const PRECACHE = {
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
   "/js/console.js": "31ae83990cb19b2f99a0c27722026f274d8699a9a7e960cd1f2562e6f3c7fe3a",
   "/js/dom.js": "7b68163df3e8cefaaafe6db6514c68c3c1ab29a2900c59a28d1a9641ac2dde7f",
-  "/js/history.js": "66b04f172a21d8bd8189e224948d99f44f462ebc9a29861c7fea895788fdaf24",
-  "/js/i18n.js": "358efb6c1c9d02136c66f470bf1fe690f2c8da5dc5fff016824447d13eda145f",
+  "/js/history.js": "4ff60c8c43efc3ad44bcdbae833d614a37c993f55f12acf98eaed2b5bf6aac42",
+  "/js/i18n.js": "63365d924dd6b8728fefe7a0c7d0d991597e088d7568f21ac192c2482b9b6724",
   "/js/law.js": "923fa196b02f09a536ba7a5a12ab6d929f5add49be9939b6ca7e7d246394f41d",
   "/js/outbox.js": "e28f2e32ee285bb59f1aa3319f47f68d16c7fe191e55f8886e359f0e474357ac",
   "/js/police.js": "0fbbe06c445f6009f76afbf6320f3dcd042f0e241202d51c9ac3af34a02ad2fb",
@@ -46,7 +46,7 @@ const PRECACHE = {
   "/js/store.js": "c4c7551183b081785ef8f3c2061f9f214c8bceb1e24c1bd394e99af6105647e8",
   "/js/sync.js": "b9be29381822e7367998d3fd1f3ac8eefcb4b92dcbb852731798427f8b146fd9",
   "/js/ui.js": "42476414a2c7320893c4d0e6dde5c95437830b51a262770bea6ec25f2f8eecc1",
-  "/js/version.js": "cc8996fc9a17d7d2587248f60af0d8790ec9609df3eb5f0042a155dd721048cb",
+  "/js/version.js": "d4f6ea70d0d134714b031250f7d4137136ed3f9f220e76848d13468ef5279c2f",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

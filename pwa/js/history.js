@@ -48,6 +48,7 @@ export function valueText(name, value, { lang, rules }) {
     case "destination_post_id": return null; // an id: the line says only that it changed
     case "note":
     case "police_note":
+    case "manager_note":
     case "erdr_number":
     case "case_number":
       return typeof value === "object" ? null : String(value);
