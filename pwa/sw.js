@@ -19,7 +19,7 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "8b9891fb4dc5";
+const BUILD_ID = "0bd77b2c63a1";
 const PRECACHE = {
   "/css/app.css": "9cf04d6489c7d514e4a8bb3db818150cf22703ded3b8647bf8f90f11b96e77b5",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
@@ -31,7 +31,7 @@ const PRECACHE = {
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
   "/index.html": "fd6d40fafa354b7ba5b737aa2a2d4952d3797b08b234a5be6452fb717928a0c8",
   "/js/api.js": "1ed5231b15dd807d92dd818f19f04e23d33131093108ce5ec9099c9c58aefe47",
-  "/js/app.js": "1b98b0f6e58f1c053363107b393123084eb9f61dc34a0324e9b8e7fbfba465fc",
+  "/js/app.js": "c834fcf8ee4503039de4af8b3776b35b4302c994df1f5b574ed6ba00d09573b8",
   "/js/auth.js": "7a0a48d58c3c1985784630fd45fe11f40b0318248db07e359b9ae7fe9eafef37",
   "/js/backoff.js": "18c974e237c7808aa427e09a68c454dc56ed17f1e8ce12535c8045e994861db6",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
@@ -46,7 +46,7 @@ const PRECACHE = {
   "/js/store.js": "c4c7551183b081785ef8f3c2061f9f214c8bceb1e24c1bd394e99af6105647e8",
   "/js/sync.js": "b9be29381822e7367998d3fd1f3ac8eefcb4b92dcbb852731798427f8b146fd9",
   "/js/ui.js": "42476414a2c7320893c4d0e6dde5c95437830b51a262770bea6ec25f2f8eecc1",
-  "/js/version.js": "d4f6ea70d0d134714b031250f7d4137136ed3f9f220e76848d13468ef5279c2f",
+  "/js/version.js": "f3ad63b6ccf3009933e0428c191886751507e0ae929d58decf620b9dca74927f",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -428,12 +428,13 @@ async function onAuth(event) {
   renderPushPanel(Boolean(body && body.person));
 }
 
-// Right after a sign-in each role lands on its own first screen: an officer
-// on the alerts, a manager on the console's list, a crew member on the button.
+// Right after a sign-in an officer lands on the alerts and a manager on the
+// console's list. A crew member stays to read "passkey created"; the big
+// button is one tap away in the crew's navigation.
 function onSignedIn(event) {
   const role = event.detail?.person?.role;
-  const home = { police: "#/police", manager: "#/review" }[role] || "#/";
-  if (location.hash !== home) location.hash = home;
+  const home = { police: "#/police", manager: "#/review" }[role];
+  if (home && location.hash !== home) location.hash = home;
 }
 
 // The account module is loaded apart from the rest, so that nothing in it can
