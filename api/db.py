@@ -40,8 +40,6 @@ def utcnow() -> datetime:
 def init_db(app: Flask) -> None:
     _bound_connect_time(app)
     db.init_app(app)
-    # Import every model so the metadata is complete for Alembic and create_all.
-    import api.models  # noqa: F401
 
 
 def _unicode_lower(value):

@@ -10,7 +10,7 @@ import re
 from flask import Blueprint, current_app
 from marshmallow import Schema, fields
 
-from api import __version__
+from api.config import VERSION
 
 bp = Blueprint("openapi", __name__)
 
@@ -203,7 +203,7 @@ def build_document(app) -> dict:
     components["Problem"] = PROBLEM_SCHEMA
     return {
         "openapi": "3.0.3",
-        "info": {"title": "Qorgau API", "version": __version__},
+        "info": {"title": "Qorgau API", "version": VERSION},
         "paths": paths,
         "components": {
             "schemas": components,

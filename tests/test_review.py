@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from api.access_log import AccessLog
 from api.extensions import db
 from api.incidents.models import Incident, IncidentEvent, IncidentStatus, SyncDevice
 from api.police.models import PoliceAlert
 from api.push.models import PushSubscription
-from api.review.models import AccessLog
 from api.review.service import percentile
 from tests.factories import make_person, make_post, make_station
 

@@ -16,7 +16,6 @@ from marshmallow import (
 from api.incidents.models import DeviceTimeFlag, IncidentStatus, LocationSource
 from api.law.schemas import Instant, StrictBoolean
 from api.law.service import rules
-from api.ledger.schemas import ReceiptSchema
 
 _RULES = rules()
 KINDS = [k["id"] for k in _RULES["kinds"]]
@@ -42,6 +41,23 @@ def _no_duplicates(values: list) -> None:
     if repeated:
         raise ValidationError(f"Each circumstance may be given once; repeated: "
                               f"{', '.join(repeated)}.")
+
+
+class ReceiptSchema(Schema):
+    """The server's signed word that it stored this revision, with the chain head after it
+    (made by api.ledger, a listener of the sync)."""
+
+    algorithm = fields.String()
+    key_id = fields.String()
+    incident_id = fields.UUID()
+    revision = fields.Integer()
+    event_hash = fields.String(metadata={
+        "description": "The incident's hash-chain head after this revision (hex SHA-256)."})
+    received_at = fields.String(metadata={"description": "ISO 8601 UTC, microseconds."})
+    payload = fields.String(metadata={
+        "description": "The exact canonical JSON that was signed (sorted keys, no spaces)."})
+    signature = fields.String(metadata={
+        "description": "Ed25519 over the payload's UTF-8 bytes, base64url."})
 
 
 class StrictInteger(fields.Integer):

@@ -51,7 +51,6 @@ from api.incidents.models import (
 )
 from api.incidents.schemas import SyncRecordSchema
 from api.law import service as law
-from api.ledger import service as ledger
 from api.orgs.models import Person, PolicePost, Role
 
 log = logging.getLogger(__name__)
@@ -71,11 +70,18 @@ CLASSIFIED = ("kind", "aggravating", "victim_role", "on_duty")
 FOREIGN_ID = "This id cannot be used; the app must make a new one."
 
 # ---------------------------------------------------------------------------
-# Hooks: other domains (push: routing and notification) act in the same
+# Hooks: other domains (police: routing and its pushes) act in the same
 # transaction. Each entry may define on_incident_synced(incident) (once, when
 # sync first stores the incident, after its case number is set) and
 # on_incident_event(incident, event) (every appended event, "created" too).
+# Registered in create_app (api/__init__.py), never here.
 incident_hooks: list = []
+
+# The ledger's part of a sync, in its transaction, before the commit:
+# chains_start(incident_ids) (inserted just now: their hash chains are empty)
+# and issue_receipts(outcome entries, received_at) -> {incident id: receipt}.
+# api.ledger.service listens, registered in create_app.
+sync_listeners: list = []
 
 
 def register_hook(hook):
@@ -478,7 +484,7 @@ def _apply_pass(entries: list[tuple[int, dict]], ctx: SyncContext, outcome: dict
             stmt, rows, execution_options={"populate_existing": True})}
         _settle_case_numbers(reserved, inserted)
         # Inserted just now, so their chains are empty: no head query when sealing.
-        ledger.chains_start(inserted)
+        listeners.call(sync_listeners, "chains_start", inserted)
     rest = [ident for ident in ids if ident not in inserted]
     existing = _lock_existing(rest) if rest else {}
     for i, record in entries:
@@ -583,7 +589,7 @@ def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int)
     db.session.flush()
     _run_hooks(created, events)
     # Signed receipts (api.ledger) for what was stored, in the same transaction.
-    receipts = ledger.issue_receipts(outcome.values(), ctx.received_at)
+    receipts = _receipts(list(outcome.values()), ctx.received_at)
     # The answers are taken before the commit, which expires every loaded row:
     # read afterwards, each incident would cost one more SELECT.
     answers = {i: (status, summary(detail) if status != "rejected" else detail,
@@ -591,6 +597,15 @@ def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int)
                for i, (status, detail) in outcome.items()}
     db.session.commit()
     return answers
+
+
+def _receipts(entries: list, received_at: datetime) -> dict:
+    receipts: dict = {}
+    for listener in list(sync_listeners):
+        issue = getattr(listener, "issue_receipts", None)
+        if issue is not None:
+            receipts.update(issue(entries, received_at))
+    return receipts
 
 
 def summary(incident: Incident) -> dict:

@@ -4,6 +4,7 @@ from flask import Blueprint, abort, current_app, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from api.access_log import log_access
 from api.auth.access import current_person, require
 from api.db import utcnow
 from api.errors import Problem
@@ -19,8 +20,7 @@ from api.incidents.schemas import (
 )
 from api.openapi import spec
 from api.orgs.models import Role
-from api.requests import json_body
-from api.review.service import log_access
+from api.requests import endpoint_name, json_body
 
 bp = Blueprint("incidents", __name__)
 
@@ -76,7 +76,7 @@ def get_incident(incident_id):
     if incident is None:
         abort(404)
     body = IncidentDetailSchema().dump(incident)
-    log_access(current_person(), incident)  # managers' and officers' views only
+    log_access(current_person(), incident, endpoint_name())  # managers' and officers' views only
     return body
 
 

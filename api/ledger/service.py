@@ -137,11 +137,6 @@ def _forget_heads(session, *args) -> None:
     session.info.pop(_KNOWN_HEADS, None)
 
 
-# after_soft_rollback fires for every rollback, a savepoint's included.
-sa_event.listen(Session, "after_soft_rollback", _forget_heads)
-
-
-@sa_event.listens_for(Session, "after_transaction_end")
 def _forget_heads_at_end(session, transaction):
     if transaction.parent is None:
         _forget_heads(session)
@@ -196,7 +191,6 @@ def seal_rows(rows: list[dict], connection=None) -> list[dict]:
     return rows
 
 
-@sa_event.listens_for(Session, "before_flush")
 def _seal_new_events(session, flush_context, instances):
     new = [obj for obj in session.new if isinstance(obj, IncidentEvent) and obj.hash is None]
     if not new:
@@ -204,6 +198,21 @@ def _seal_new_events(session, flush_context, instances):
     new.sort(key=lambda obj: db.inspect(obj).insert_order)
     # Inserted by this very flush (or, if it fails, forgotten with its rollback).
     _seal(new, session.connection(), getattr, setattr, _known_heads(session))
+
+
+# Every session seals the incident events it flushes, and forgets the heads it
+# knew when its transaction ends (after_soft_rollback fires for every rollback,
+# a savepoint's included).
+SESSION_EVENTS = (("before_flush", _seal_new_events),
+                  ("after_soft_rollback", _forget_heads),
+                  ("after_transaction_end", _forget_heads_at_end))
+
+
+def install_session_events() -> None:
+    """Listen to every SQLAlchemy session (idempotent); create_app calls it."""
+    for name, handler in SESSION_EVENTS:
+        if not sa_event.contains(Session, name, handler):
+            sa_event.listen(Session, name, handler)
 
 
 # ---------------------------------------------------------------------------

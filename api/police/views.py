@@ -4,6 +4,7 @@ import uuid
 
 from flask import Blueprint, request
 
+from api.access_log import log_access
 from api.auth.access import current_person, require
 from api.openapi import spec
 from api.orgs.models import Role
@@ -17,8 +18,7 @@ from api.police.schemas import (
     PoliceListQuerySchema,
     StatusChangeSchema,
 )
-from api.requests import load_body
-from api.review.service import log_access
+from api.requests import endpoint_name, load_body
 
 bp = Blueprint("police", __name__)
 
@@ -55,7 +55,7 @@ def list_incidents():
 def get_incident(incident_id: uuid.UUID):
     """The incident, its route and alert, and every event (each view is access-logged)."""
     incident = service.get_for(current_person(), incident_id)
-    log_access(current_person(), incident)
+    log_access(current_person(), incident, endpoint_name())
     return _one(incident, PoliceIncidentDetailSchema)
 
 

@@ -8,8 +8,9 @@ from api.incidents.schemas import (
     ActorSchema,
     EventSchema,
     IncidentSchema,
+    ReceiptSchema,
 )
-from api.ledger.schemas import ChainSchema, ReceiptSchema
+from api.ledger.schemas import ChainSchema
 from api.police.schemas import AlertSchema
 
 MAX_NOTE = 2000

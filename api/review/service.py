@@ -32,10 +32,8 @@ from api.ledger import service as ledger
 from api.orgs.models import Person, PolicePost, Role, Station
 from api.police.models import PoliceAlert
 from api.push.models import PushSubscription
-from api.review.models import AccessLog, ManagerNote
+from api.review.models import ManagerNote
 
-# Roles whose views of an incident's details are written to the access log.
-LOGGED_ROLES = frozenset({Role.MANAGER, Role.POLICE})
 # A device whose last sync left records on it this long ago is highlighted.
 STALE_AFTER = timedelta(hours=1)
 SORT_COLUMNS = {"occurred_at": Incident.occurred_at, "received_at": Incident.received_at,
@@ -519,49 +517,6 @@ def device_health(person: Person, now: datetime | None = None) -> list[dict]:
         })
     out.sort(key=lambda d: (not d["stale"], -d["left_unsynced"], d["last_sync_at"]))
     return out
-
-
-# ---------------------------------------------------------------------------
-# The access log
-
-
-def log_access(person: Person | None, incident: Incident, via: str | None = None) -> None:
-    """Record that `person` viewed `incident`'s details (managers and police only), and commit.
-
-    Call it after the incident was found in the person's scope, in the view
-    that returns the details.
-    """
-    if person is None or incident is None or person.role not in LOGGED_ROLES:
-        return
-    if via is None:
-        from flask import has_request_context, request
-
-        via = (request.endpoint or request.path) if has_request_context() else "service"
-    db.session.add(AccessLog(person_id=person.id, role=person.role.value,
-                             incident_id=incident.id, via=via[:64], at=utcnow()))
-    db.session.commit()
-
-
-def access_log(*, person_id: int | None = None, incident_id: uuid.UUID | None = None,
-               date_from: date | None = None, date_to: date | None = None,
-               cursor: int | None = None, limit: int = 100):
-    """Newest first; (entries, next cursor)."""
-    query = select(AccessLog).options(selectinload(AccessLog.person))
-    if person_id is not None:
-        query = query.where(AccessLog.person_id == person_id)
-    if incident_id is not None:
-        query = query.where(AccessLog.incident_id == incident_id)
-    if date_from is not None:
-        query = query.where(AccessLog.at >= local_midnight(date_from))
-    if date_to is not None:
-        query = query.where(AccessLog.at < local_midnight(date_to + timedelta(days=1)))
-    if cursor is not None:
-        query = query.where(AccessLog.id < cursor)
-    rows = list(db.session.scalars(query.order_by(AccessLog.id.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].id if more and rows else None)
-
 
 
 def filter_options(person: Person) -> dict:

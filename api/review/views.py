@@ -4,16 +4,18 @@ import csv
 import io
 import json
 import uuid
+from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, request, stream_with_context
 from marshmallow import ValidationError
 
+from api import access_log as access
 from api.auth.access import current_person, require
 from api.db import utcnow
 from api.errors import Problem
 from api.openapi import spec
 from api.orgs.models import Role
-from api.requests import load_body
+from api.requests import endpoint_name, load_body
 from api.review import service
 from api.review.schemas import (
     AccessLogPageSchema,
@@ -77,7 +79,7 @@ def get_incident(incident_id: uuid.UUID):
     person = current_person()
     detail = service.get_detail(person, incident_id)
     body = _detail_or_404(detail)
-    service.log_access(person, detail.incident)
+    access.log_access(person, detail.incident, endpoint_name())
     return body
 
 
@@ -209,7 +211,10 @@ def devices():
 def access_log():
     """Newest first; the incidents' contents are not part of it."""
     args = _filters(AccessLogQuerySchema())
-    items, next_cursor = service.access_log(**args)
+    date_from, date_to = args.pop("date_from", None), args.pop("date_to", None)
+    items, next_cursor = access.access_log(
+        **args, since=date_from and service.local_midnight(date_from),
+        before=date_to and service.local_midnight(date_to + timedelta(days=1)))
     return {"items": AccessLogPageSchema().dump({"items": items})["items"],
             "next_cursor": next_cursor}
 

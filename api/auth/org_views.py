@@ -1,4 +1,8 @@
-"""Organisation reference data, and the people a manager or administrator looks after."""
+"""Organisation reference data, and the people a manager or administrator looks after.
+
+api.orgs' endpoints (blueprint "orgs"): they live here, above api.orgs, because
+every one of them is served behind auth's gate (api.auth.access) and the people
+ones issue invitations and revoke devices (api.auth.service)."""
 
 from flask import Blueprint, current_app, request
 from sqlalchemy import func, select
@@ -77,7 +81,7 @@ def create_invitation(person_id: int):
     person = _managed_person(person_id)
     data = load_body(InvitationRequestSchema()) if request.get_data() else \
         InvitationRequestSchema().load({})
-    issued = service.invite_person(person, base_url=current_app.config["BASE_URL"],
+    issued = auth.invite_person(person, base_url=current_app.config["BASE_URL"],
                                    created_by=current_person(), hours=data["hours"])
     body = {"url": issued.url,
             "expires_at": auth.iso_utc(issued.invitation.expires_at),
