@@ -11,6 +11,7 @@ from api.auth import service as auth
 from api.auth.access import current_person, require
 from api.auth.models import Passkey
 from api.auth.schemas import InvitationOutSchema, InvitationRequestSchema, RevokedSchema
+from api.db import iso_utc
 from api.errors import Problem
 from api.extensions import db
 from api.openapi import spec
@@ -84,7 +85,7 @@ def create_invitation(person_id: int):
     issued = auth.invite_person(person, base_url=current_app.config["BASE_URL"],
                                    created_by=current_person(), hours=data["hours"])
     body = {"url": issued.url,
-            "expires_at": auth.iso_utc(issued.invitation.expires_at),
+            "expires_at": iso_utc(issued.invitation.expires_at),
             "qr_svg": issued.qr.svg_inline(scale=4, light="#fff")}
     return body, 201, {"Cache-Control": "no-store"}
 

@@ -12,7 +12,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import segno
@@ -376,10 +376,6 @@ def may_manage_devices(actor: Person, target: Person) -> bool:
         return True
     return (actor.role == Role.MANAGER and target.role == Role.CREW
             and target.station_id in actor.station_ids_in_scope())
-
-
-def iso_utc(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def flagged_passkeys() -> list[Passkey]:

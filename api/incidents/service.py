@@ -20,10 +20,8 @@ is used only by an incident that is stored, and every stored one has one.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import enum
-import json
 import logging
 import uuid
 from collections import defaultdict
@@ -32,13 +30,12 @@ from datetime import datetime, timedelta
 
 from marshmallow import ValidationError
 from sqlalchemy import false, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from api import listeners
-from api.db import database_unavailable_in, utcnow
+from api import keyset, listeners
+from api.db import database_unavailable_in, dialect_insert, utcnow
 from api.errors import flatten_errors
 from api.extensions import db
 from api.incidents.models import (
@@ -161,15 +158,13 @@ def get_incident(person: Person, incident_id: uuid.UUID) -> Incident | None:
 
 
 def encode_cursor(incident: Incident) -> str:
-    raw = json.dumps([incident.occurred_at.isoformat(), str(incident.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return keyset.encode([incident.occurred_at.isoformat(), str(incident.id)])
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     """Raises ValueError for anything that is not a cursor this server made."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        when, ident = json.loads(raw)
+        when, ident = keyset.decode(cursor)
         return law.parse_instant(when), uuid.UUID(ident)
     except (binascii.Error, ValueError, TypeError, AttributeError) as err:
         raise ValueError("Not a cursor from this list; start again without one.") from err
@@ -319,11 +314,6 @@ def validate_records(raw_records: list) -> tuple[list[dict | None], list[tuple[i
     return results, valid
 
 
-def _insert(model):
-    dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
-
-
 def _location_columns(location: dict | None) -> dict:
     location = location or {}
     return {"lat": location.get("lat"), "lon": location.get("lon"),
@@ -426,7 +416,7 @@ def _reserve_case_numbers(rows: list[dict], ctx: SyncContext) -> list[tuple]:
         groups[(region, local_year(row["occurred_at"]))].append(row)
     reserved = []
     for (region, year), members in sorted(groups.items()):
-        stmt = _insert(CaseCounter).values(region_code=region, year=year, last=len(members))
+        stmt = dialect_insert(CaseCounter).values(region_code=region, year=year, last=len(members))
         stmt = stmt.on_conflict_do_update(
             index_elements=["region_code", "year"],
             set_={"last": CaseCounter.last + stmt.excluded.last},
@@ -478,7 +468,7 @@ def _apply_pass(entries: list[tuple[int, dict]], ctx: SyncContext, outcome: dict
                                                  key=lambda r: r["id"])]
         reserved = _reserve_case_numbers(rows, ctx)
         # executemany form: one cached statement, sent as multi-row INSERTs.
-        stmt = (_insert(Incident).on_conflict_do_nothing(index_elements=["id"])
+        stmt = (dialect_insert(Incident).on_conflict_do_nothing(index_elements=["id"])
                 .returning(Incident))
         inserted = {i.id: i for i in db.session.scalars(
             stmt, rows, execution_options={"populate_existing": True})}
@@ -513,7 +503,7 @@ def _record_device(ctx: SyncContext, batch_size: int) -> None:
               "outbox_size": ctx.outbox_size, "last_sync_at": ctx.received_at,
               "last_sent_at": ctx.sent_at, "clock_skew_s": ctx.skew.total_seconds(),
               "last_batch_size": batch_size}
-    stmt = _insert(SyncDevice).values(values)
+    stmt = dialect_insert(SyncDevice).values(values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["person_id", "device_id"],
         set_={k: v for k, v in values.items() if k not in ("person_id", "device_id")})

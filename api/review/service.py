@@ -7,10 +7,8 @@ api.incidents.service.visible_to(person), the one rule for who sees what.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 
+from api import keyset
 from api.db import is_postgres, utcnow
 from api.extensions import db
 from api.incidents import service as incidents
@@ -132,15 +131,13 @@ def _cursor_value(incident: Incident, name: str):
 
 def encode_cursor(incident: Incident, sort: str) -> str:
     name, _, _ = _sort(sort)
-    raw = json.dumps([sort, _cursor_value(incident, name), str(incident.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return keyset.encode([sort, _cursor_value(incident, name), str(incident.id)])
 
 
 def decode_cursor(cursor: str, sort: str):
     """(value, id) of the last row of the previous page; FilterError('cursor') otherwise."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        made_for, value, ident = json.loads(raw)
+        made_for, value, ident = keyset.decode(cursor)
         name, _, _ = _sort(sort)
         if made_for != sort:
             raise ValueError("sort")
