@@ -73,7 +73,8 @@ def configure_listeners() -> None:
     from api import listeners
     from api.auth import service as auth
     from api.auth import sessions
-    from api.incidents import service as incidents
+    from api.incidents import records as incidents
+    from api.incidents import sync
     from api.ledger import service as ledger
     from api.orgs import service as orgs
     from api.police import routing
@@ -88,7 +89,7 @@ def configure_listeners() -> None:
     # incidents -> ledger: every incident event is sealed into its hash chain when
     # flushed; each sync's answer carries signed receipts.
     ledger.install_session_events()
-    listeners.add(incidents.sync_listeners, ledger)
+    listeners.add(sync.sync_listeners, ledger)
     # incidents -> police: each newly synced incident is routed to a police post,
     # whose officers get a push (api.push); a revision may reroute it.
     incidents.register_hook(routing)

@@ -43,7 +43,7 @@ def result(client, rec, **kwargs):
 @pytest.fixture(name="no_hooks")
 def no_hooks_fixture(monkeypatch):
     """Other domains' hooks (push routing) are tested there; here, none run."""
-    from api.incidents import service
+    from api.incidents import records as service
 
     monkeypatch.setattr(service, "incident_hooks", [])
 

@@ -8,7 +8,8 @@ from api.access_log import log_access
 from api.auth.access import current_person, require
 from api.db import utcnow
 from api.errors import Problem
-from api.incidents import service
+from api.incidents import records
+from api.incidents import sync as sync_service
 from api.incidents.schemas import (
     DeviceListSchema,
     IncidentDetailSchema,
@@ -46,8 +47,8 @@ def sync():
                       f"The request body is larger than the limit of {limit} bytes; "
                       "send fewer records per batch.") from err
     # Each incident comes back already as IncidentSummarySchema's plain dict
-    # (service.summary), taken before the commit: no reload, no per-record dump.
-    results = service.sync(current_person(), received_at=received_at, **body)
+    # (sync_service.summary), taken before the commit: no reload, no per-record dump.
+    results = sync_service.sync(current_person(), received_at=received_at, **body)
     return {"server_time": utcnow().isoformat(), "results": results}
 
 
@@ -59,7 +60,7 @@ def list_incidents():
     """Crew see their own, managers their stations', police those routed to their post."""
     query = ListQuerySchema().load(request.args.to_dict())
     try:
-        items, next_cursor = service.list_incidents(current_person(), query["limit"],
+        items, next_cursor = records.list_incidents(current_person(), query["limit"],
                                                     query["cursor"])
     except ValueError as err:
         raise ValidationError({"cursor": [str(err)]}) from err
@@ -72,7 +73,7 @@ def list_incidents():
 @require(Role.CREW, Role.MANAGER, Role.POLICE)
 def get_incident(incident_id):
     """One incident; unknown and out-of-scope ids get the same 404."""
-    incident = service.get_incident(current_person(), incident_id)
+    incident = records.get_incident(current_person(), incident_id)
     if incident is None:
         abort(404)
     body = IncidentDetailSchema().dump(incident)
@@ -86,4 +87,4 @@ def get_incident(incident_id):
 @require(Role.MANAGER)
 def devices():
     """Which crew devices still hold records (outbox size) and when they last synced."""
-    return DeviceListSchema().dump({"devices": service.devices_for(current_person())})
+    return DeviceListSchema().dump({"devices": records.devices_for(current_person())})

@@ -9,7 +9,7 @@ other; appends to one incident are serialised by the incident's row lock
 (incident_id, seq): two events can never share a prev.
 
 Every event gets sealed in one place, a before_flush listener: whichever
-code adds an IncidentEvent through the ORM (api.incidents.service's
+code adds an IncidentEvent through the ORM (api.incidents.records'
 _new_event, tests' factories), its chain columns are filled in as it is
 flushed, in the order the events were added. Code that inserts events with
 Core instead calls seal_rows() on its row dicts first; a row without them is

@@ -28,7 +28,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from api.db import is_postgres, utcnow
 from api.extensions import db
-from api.incidents import service as incidents
+from api.incidents import records as incidents
 from api.incidents.models import Incident, IncidentStatus
 from api.orgs.models import Person, PolicePost, Role
 from api.police.models import PoliceAlert

@@ -2,7 +2,7 @@
 and the access log. No Flask request objects (the views pass what they parsed).
 
 Scope is never decided here: every incident query starts from
-api.incidents.service.visible_to(person), the one rule for who sees what.
+api.incidents.records.visible_to(person), the one rule for who sees what.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 from api import keyset
 from api.db import is_postgres, utcnow
 from api.extensions import db
-from api.incidents import service as incidents
+from api.incidents import records as incidents
 from api.incidents.models import Incident, SyncDevice
 from api.law import service as law
 from api.ledger import service as ledger
