@@ -14,7 +14,7 @@ from api.access_log import AccessLog
 from api.extensions import db
 from api.incidents.models import IncidentStatus, SyncDevice
 from api.push.models import PushSubscription
-from api.review.service import percentile
+from api.review.figures import percentile
 from tests.factories import T0, make_incident, make_person, make_post, make_station
 
 BASE = "/api/v1/review"

@@ -16,7 +16,8 @@ from api.errors import Problem
 from api.openapi import spec
 from api.orgs.models import Role
 from api.requests import endpoint_name, load_body
-from api.review import service
+from api.review import export, service
+from api.review import figures as figures_service
 from api.review.schemas import (
     AccessLogPageSchema,
     AccessLogQuerySchema,
@@ -100,7 +101,7 @@ def put_note(incident_id: uuid.UUID):
 def figures():
     """Local dates; twelve months up to today when no range is given."""
     args = _filters(FiguresQuerySchema())
-    return FiguresSchema().dump(service.figures(current_person(), args["date_from"],
+    return FiguresSchema().dump(figures_service.figures(current_person(), args["date_from"],
                                                 args["date_to"], _lang(args)))
 
 
@@ -140,15 +141,15 @@ def export_csv():
     """Same filters and order as the list; headers in the chosen language; times local."""
     args = _export_args()
     person = current_person()
-    headers = service.EXPORT_HEADERS[_lang(args)]
+    headers = export.EXPORT_HEADERS[_lang(args)]
 
     def generate():
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
         buffer.write("\ufeff")
         writer.writerow(headers)
-        for n, row in enumerate(service.export_rows(person, args), 1):
-            writer.writerow([_cell(row[c]) for c in service.EXPORT_COLUMNS])
+        for n, row in enumerate(export.export_rows(person, args), 1):
+            writer.writerow([_cell(row[c]) for c in export.EXPORT_COLUMNS])
             if n % 500 == 0:
                 yield buffer.getvalue()
                 buffer.seek(0)
@@ -174,7 +175,7 @@ def export_json():
     def generate():
         head = {"exported_at": utcnow().isoformat(), "filters": filters}
         yield json.dumps(head, ensure_ascii=False)[:-1] + ', "items": ['
-        for n, row in enumerate(service.export_rows(person, args)):
+        for n, row in enumerate(export.export_rows(person, args)):
             yield ("," if n else "") + json.dumps(row, ensure_ascii=False)
         yield "]}"
 
