@@ -14,7 +14,7 @@ from api.auth.schemas import InvitationOutSchema, InvitationRequestSchema, Revok
 from api.db import iso_utc
 from api.errors import Problem
 from api.extensions import db
-from api.openapi import spec
+from api.openapi import response_schema, spec
 from api.orgs import service
 from api.orgs.models import Person, PolicePost, Region, Role
 from api.orgs.schemas import ManagedPeopleSchema, PostListSchema, RegionSchema
@@ -31,9 +31,9 @@ def regions():
 
 
 @bp.get("/posts")
-@spec(summary="Police posts (hospitals), the caller's own region first", tags=["orgs"],
-      responses={200: PostListSchema})
+@spec(summary="Police posts (hospitals), the caller's own region first", tags=["orgs"])
 @require()
+@response_schema(PostListSchema)
 def posts():
     """Hospitals with a police post: the crew app's destination list, kept for offline use."""
     person = current_person()
@@ -42,7 +42,7 @@ def posts():
     rows = db.session.scalars(select(PolicePost).order_by(
         (PolicePost.region_code != home) if home else PolicePost.region_code,
         PolicePost.region_code, PolicePost.hospital_name))
-    return PostListSchema().dump({"posts": rows})
+    return {"posts": rows}
 
 
 def _managed_person(person_id: int) -> Person:

@@ -14,12 +14,11 @@ from api.incidents.schemas import (
     DeviceListSchema,
     IncidentDetailSchema,
     IncidentPageSchema,
-    IncidentSchema,
     ListQuerySchema,
     SyncRequestSchema,
     SyncResponseSchema,
 )
-from api.openapi import spec
+from api.openapi import query_schema, response_schema, spec
 from api.orgs.models import Role
 from api.requests import endpoint_name, json_body
 
@@ -54,17 +53,18 @@ def sync():
 
 @bp.get("/incidents")
 @spec(summary="Incidents in the caller's scope, newest first (keyset pagination)",
-      query=ListQuerySchema, responses={200: IncidentPageSchema}, tags=["incidents"])
+      tags=["incidents"])
 @require(Role.CREW, Role.MANAGER, Role.POLICE)
-def list_incidents():
+@query_schema(ListQuerySchema)
+@response_schema(IncidentPageSchema)
+def list_incidents(query: dict):
     """Crew see their own, managers their stations', police those routed to their post."""
-    query = ListQuerySchema().load(request.args.to_dict())
     try:
         items, next_cursor = records.list_incidents(current_person(), query["limit"],
                                                     query["cursor"])
     except ValueError as err:
         raise ValidationError({"cursor": [str(err)]}) from err
-    return {"items": IncidentSchema(many=True).dump(items), "next_cursor": next_cursor}
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @bp.get("/incidents/<uuid:incident_id>")
@@ -83,8 +83,9 @@ def get_incident(incident_id):
 
 @bp.get("/sync/devices")
 @spec(summary="Crew devices of the manager's stations and their unsynced records",
-      responses={200: DeviceListSchema}, tags=["incidents"])
+      tags=["incidents"])
 @require(Role.MANAGER)
+@response_schema(DeviceListSchema)
 def devices():
     """Which crew devices still hold records (outbox size) and when they last synced."""
-    return DeviceListSchema().dump({"devices": records.devices_for(current_person())})
+    return {"devices": records.devices_for(current_person())}

@@ -2,11 +2,11 @@
 
 import uuid
 
-from flask import Blueprint, request
+from flask import Blueprint
 
 from api.access_log import log_access
 from api.auth.access import current_person, require
-from api.openapi import spec
+from api.openapi import query_schema, response_schema, spec
 from api.orgs.models import Role
 from api.police import service
 from api.police.models import PoliceAlert
@@ -39,13 +39,14 @@ def _one(incident, schema=PoliceIncidentSchema):
 
 @bp.get("/incidents")
 @spec(summary="The post's incidents (and alerts escalated to it), urgent then newest first",
-      query=PoliceListQuerySchema, responses={200: PoliceIncidentListSchema}, tags=["police"])
+      tags=["police"])
 @require(Role.POLICE)
-def list_incidents():
+@query_schema(PoliceListQuerySchema)
+@response_schema(PoliceIncidentListSchema)
+def list_incidents(query: dict):
     """Unacknowledged first (police needed now at the top), then open, then closed."""
-    args = PoliceListQuerySchema().load(request.args)
-    rows = service.list_for(current_person(), **args)
-    return {"items": PoliceIncidentSchema(many=True).dump([_view(i, a) for i, a in rows])}
+    rows = service.list_for(current_person(), **query)
+    return {"items": [_view(i, a) for i, a in rows]}
 
 
 @bp.get("/incidents/<uuid:incident_id>")
