@@ -14,7 +14,7 @@ from api.auth.schemas import InvitationOutSchema, InvitationRequestSchema, Revok
 from api.db import iso_utc
 from api.errors import Problem
 from api.extensions import db
-from api.openapi import response_schema, spec
+from api.openapi import body_schema, response_schema, spec
 from api.orgs import service
 from api.orgs.models import Person, PolicePost, Region, Role
 from api.orgs.schemas import (
@@ -88,16 +88,17 @@ def _managed_row(p: Person, passkeys: int) -> dict:
 
 @bp.post("/people")
 @spec(summary="Add a crew member to one of my stations (then invite them)", tags=["people"],
-      body=NewPersonSchema, responses={201: ManagedPersonSchema})
+      responses={201: ManagedPersonSchema})
 @require(Role.MANAGER, Role.ADMIN)
-def add_person():
+@body_schema(NewPersonSchema)
+def add_person(body: dict):
     """A manager adds crew to a station they manage; an administrator anyone.
 
     The same rules as `flask people add` (api.orgs.service.add_person); a station
     outside the manager's scope is a 403, a bad field a 422 naming it.
     """
     actor = current_person()
-    data = load_body(NewPersonSchema())
+    data = body
     if actor.role == Role.MANAGER:
         if data.get("role", Role.CREW.value) != Role.CREW.value:
             raise Problem(403, "Forbidden", "A station manager may add crew members only.",
