@@ -5,18 +5,13 @@ document, so the classifier, the PWA and this validation always agree.
 """
 
 
-from marshmallow import (
-    EXCLUDE,
-    Schema,
-    ValidationError,
-    fields,
-    validate,
-)
+from marshmallow import EXCLUDE, ValidationError, fields, validate
 
 from api.incidents.models import DeviceTimeFlag, IncidentStatus, LocationSource
 from api.law.schemas import Instant, StrictBoolean
 from api.law.service import rules
 from api.ledger.schemas import ReceiptSchema
+from api.requests import Schema
 
 _RULES = rules()
 KINDS = [k["id"] for k in _RULES["kinds"]]
@@ -30,11 +25,6 @@ MAX_REVISION = 2**31 - 1  # the column is a 32-bit integer
 def _one_of(choices) -> validate.OneOf:
     return validate.OneOf(list(choices), error="Must be one of: {choices}.")
 
-
-def _no_nul(value: str) -> None:
-    # PostgreSQL text cannot hold NUL; refuse it here rather than fail on insert.
-    if "\x00" in value:
-        raise ValidationError("Must not contain NUL characters.")
 
 
 def _no_duplicates(values: list) -> None:
@@ -87,7 +77,7 @@ class SyncRecordSchema(Schema):
     police_needed = StrictBoolean()
     location = fields.Nested(LocationSchema, allow_none=True)
     destination_post_id = StrictInteger(allow_none=True, validate=validate.Range(1, 2**31 - 1))
-    note = fields.String(validate=[validate.Length(max=MAX_NOTE), _no_nul])
+    note = fields.String(validate=validate.Length(max=MAX_NOTE))
 
 
 class RecordBatch(fields.List):
@@ -101,10 +91,10 @@ class RecordBatch(fields.List):
 
 
 class SyncRequestSchema(Schema):
-    device_id = fields.String(required=True, validate=[validate.Length(1, 64), _no_nul])
+    device_id = fields.String(required=True, validate=validate.Length(1, 64))
     outbox_size = StrictInteger(required=True, validate=validate.Range(0, 1_000_000))
     app_version = fields.String(load_default=None, allow_none=True,
-                                validate=[validate.Length(max=40), _no_nul])
+                                validate=validate.Length(max=40))
     sent_at = Instant(required=True, metadata={
         "description": "Device clock when sending; the skew is receipt minus this."})
     records = RecordBatch(fields.Nested(SyncRecordSchema), required=True,

@@ -1,6 +1,8 @@
 """What the ledger endpoints and the receipts in other answers look like."""
 
-from marshmallow import Schema, fields
+from marshmallow import fields
+
+from api.requests import Schema
 
 
 class PublicKeySchema(Schema):

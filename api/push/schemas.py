@@ -4,9 +4,9 @@ import base64
 import binascii
 from urllib.parse import urlsplit
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import ValidationError, fields, validate, validates
 
-from api.requests import no_nul
+from api.requests import Schema
 
 
 def _b64url_bytes(value: str) -> bytes:
@@ -37,10 +37,10 @@ class SubscriptionSchema(Schema):
     """PushSubscription.toJSON() from the browser, with an optional device id."""
 
     endpoint = fields.String(required=True,
-                             validate=[validate.Length(min=1, max=2048), no_nul])
+                             validate=validate.Length(min=1, max=2048))
     keys = fields.Nested(SubscriptionKeysSchema, required=True)
     device_id = fields.String(load_default=None, allow_none=True,
-                              validate=[validate.Length(min=1, max=100), no_nul])
+                              validate=validate.Length(min=1, max=100))
     # Browsers send it in toJSON(); accepted and ignored.
     expirationTime = fields.Raw(load_default=None, allow_none=True, load_only=True)
 
