@@ -121,11 +121,19 @@ class IncidentSummarySchema(Schema):
 class SyncResultSchema(Schema):
     id = fields.String(allow_none=True, metadata={"description": "The record's id as sent."})
     status = fields.String(validate=validate.OneOf(
-        ["created", "updated", "unchanged", "rejected"]))
+        ["created", "updated", "unchanged", "rejected", "conflict"]), metadata={
+        "description": "conflict: the server holds this revision with other content; "
+                       "nothing was changed. The app keeps its version by sending it "
+                       "as a new revision (incident.revision + 1); both stay in the history."})
     errors = fields.List(fields.Nested(FieldErrorSchema),
-                         metadata={"description": "Only for rejected records."})
+                         metadata={"description": "For rejected records; for a conflict, "
+                                                  "the fields that differ."})
+    problem = fields.Dict(metadata={
+        "description": "Only for a conflict: an RFC 9457 problem (type .../sync-conflict, "
+                       "status 409, next_revision)."})
     incident = fields.Nested(IncidentSummarySchema,
-                             metadata={"description": "Absent for rejected records."})
+                             metadata={"description": "Absent for rejected records; for a "
+                                                      "conflict, the server's version."})
     receipt = fields.Nested(ReceiptSchema, allow_none=True, metadata={
         "description": "The server's signed receipt for this revision (api.ledger); "
                        "absent for rejected records."})

@@ -39,7 +39,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from api import listeners
 from api.db import database_unavailable_in, utcnow
-from api.errors import flatten_errors
+from api.errors import PROBLEM_BASE, flatten_errors
 from api.extensions import db
 from api.incidents.models import (
     CaseCounter,
@@ -69,6 +69,8 @@ MUTABLE = ("kind", "aggravating", "victim_role", "on_duty", "police_needed",
            "location", "destination_post_id", "note")
 CLASSIFIED = ("kind", "aggravating", "victim_role", "on_duty")
 FOREIGN_ID = "This id cannot be used; the app must make a new one."
+CONFLICT = ("The server holds this revision with different content; send yours again "
+            "as a new revision (both are kept in the history).")
 
 # ---------------------------------------------------------------------------
 # Hooks: other domains (push: routing and notification) act in the same
@@ -396,6 +398,26 @@ def _revise(incident: Incident, record: dict, ctx: SyncContext) -> dict:
     return changes
 
 
+def _comparable(name: str, value, incident: Incident):
+    if name == "victim_role" and value is None:
+        return incident.reporter_position.value
+    if name == "location" and value is not None:
+        fixed = value.get("fixed_at")
+        value = {**value, "fixed_at": fixed.timestamp() if fixed else None,
+                 "accuracy_m": value.get("accuracy_m")}
+    return _jsonable(value)
+
+
+def conflicting_fields(incident: Incident, record: dict) -> list[str]:
+    """Where a record sent again with the stored revision's number disagrees with
+    what is stored (fields it leaves out are not compared: they are kept)."""
+    differ = [] if record["tapped_at"] == incident.tapped_at else ["tapped_at"]
+    differ += [name for name in MUTABLE if name in record
+               and _comparable(name, record[name], incident)
+               != _comparable(name, _current(incident, name), incident)]
+    return differ
+
+
 def _lock_existing(ids) -> dict[uuid.UUID, Incident]:
     rows = db.session.scalars(
         select(Incident).where(Incident.id.in_(sorted(ids))).order_by(Incident.id)
@@ -493,6 +515,11 @@ def _apply_pass(entries: list[tuple[int, dict]], ctx: SyncContext, outcome: dict
         if incident.reporter_id != ctx.person.id:
             # Same answer whatever the stored incident is: nothing about it leaks.
             outcome[i] = ("rejected", [{"field": "id", "message": FOREIGN_ID}])
+        elif record["revision"] == incident.revision and (
+                differ := conflicting_fields(incident, record)):
+            # Never overwritten, and never answered "unchanged" either: the phone
+            # would drop a version the server does not hold.
+            outcome[i] = ("conflict", (incident, differ))
         elif record["revision"] <= incident.revision:
             outcome[i] = ("unchanged", incident)
         else:
@@ -586,11 +613,24 @@ def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int)
     receipts = ledger.issue_receipts(outcome.values(), ctx.received_at)
     # The answers are taken before the commit, which expires every loaded row:
     # read afterwards, each incident would cost one more SELECT.
-    answers = {i: (status, summary(detail) if status != "rejected" else detail,
-                   receipts.get(detail.id) if status != "rejected" else None)
-               for i, (status, detail) in outcome.items()}
+    answers = {}
+    for i, (status, detail) in outcome.items():
+        if status == "rejected":
+            answers[i] = (status, detail, None)
+        elif status == "conflict":
+            incident, differ = detail
+            answers[i] = (status, (summary(incident), differ), None)
+        else:
+            answers[i] = (status, summary(detail), receipts.get(detail.id))
     db.session.commit()
     return answers
+
+
+def conflict_problem(record: dict, incident: dict) -> dict:
+    """The RFC 9457 problem for one conflicting record (the batch itself is a 200)."""
+    return {"type": PROBLEM_BASE + "sync-conflict", "title": "Conflicting revision",
+            "status": 409, "detail": CONFLICT, "revision": record["revision"],
+            "next_revision": incident["revision"] + 1}
 
 
 def summary(incident: Incident) -> dict:
@@ -628,6 +668,11 @@ def sync(person: Person, *, device_id: str, outbox_size: int, app_version: str |
         status, detail, receipt = outcome[i]
         if status == "rejected":
             results[i] = {"id": str(record["id"]), "status": "rejected", "errors": detail}
+        elif status == "conflict":
+            incident, differ = detail
+            results[i] = {"id": str(record["id"]), "status": "conflict", "incident": incident,
+                          "errors": [{"field": name, "message": CONFLICT} for name in differ],
+                          "problem": conflict_problem(record, incident)}
         else:
             results[i] = {"id": str(record["id"]), "status": status, "incident": detail,
                           "receipt": receipt}
