@@ -19,9 +19,9 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "049518476583";
+const BUILD_ID = "ce9383b24e37";
 const PRECACHE = {
-  "/css/app.css": "ce203c055ea5c352a53af0a838973bc75a68f512a8a8f61a9c7549e81ba72306",
+  "/css/app.css": "c6112a1977ae4529333d25d36178a2c4a54488fac49ac0226852576f781faa5c",
   "/css/console.css": "28fde32dda3a30cb99dc297ce5b04b13caaf65b9436d62ab9dab03bed1a94e35",
   "/css/police.css": "434bec70e4118337d376bd81eb0838cc65512fe92c8bdd3ee7b77b08efd3868e",
   "/css/print.css": "5c60b83ac4c38f70f89566af11675adb3e3e908c8273fc4c70f5cadb0aa9762f",
@@ -31,21 +31,21 @@ const PRECACHE = {
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
   "/index.html": "dafc1399572b02472dfcd20856cba720e0f9204c998ceff0ce29372f5e087f73",
   "/js/api.js": "1ed5231b15dd807d92dd818f19f04e23d33131093108ce5ec9099c9c58aefe47",
-  "/js/app.js": "5ff43dc889d6ea68e6033424591725deb6caac360365ddfc0145f87a1898182f",
+  "/js/app.js": "4b2df0f40e00c6108202246dda7e51c3136e704a4b08de7ce76d4e11c5eb759a",
   "/js/auth.js": "88d4e85566a3d2deb42428f8f31040b9d35a76b3baf157b099ad41a678c15120",
   "/js/backoff.js": "18c974e237c7808aa427e09a68c454dc56ed17f1e8ce12535c8045e994861db6",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
-  "/js/console.js": "bdca49d5ea6bf48a9f400aa5bfa17727ebe66d743d64140fa939277d746e546e",
+  "/js/console.js": "6f3a2bb8243f88a98d10b5555993e49f51a1fd4d7fd8ac2c549ef512ce941b39",
   "/js/dom.js": "e012da1b70eb8561ff62d08d4f081d26f75cea7980604621e20264ec5047079c",
-  "/js/i18n.js": "fe6fe26fb34e34070a1c77ffc99890f7ea002f2a34102a219c81031f1ed754e2",
+  "/js/i18n.js": "daa774f3158fc4384434047b73988f035daab3bcdb23e4f6e73263a390e0b223",
   "/js/law.js": "923fa196b02f09a536ba7a5a12ab6d929f5add49be9939b6ca7e7d246394f41d",
-  "/js/outbox.js": "e28f2e32ee285bb59f1aa3319f47f68d16c7fe191e55f8886e359f0e474357ac",
+  "/js/outbox.js": "6ca224cd297cc41949e8e9d419390d2c58351784985f1446b19b92d2862c026f",
   "/js/police.js": "684261d833d865b02146d4e73aeae9cfda3cfb8cfe62864484c76ccaab2f9270",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
   "/js/store.js": "c4c7551183b081785ef8f3c2061f9f214c8bceb1e24c1bd394e99af6105647e8",
-  "/js/sync.js": "b9be29381822e7367998d3fd1f3ac8eefcb4b92dcbb852731798427f8b146fd9",
-  "/js/ui.js": "3aa5182809c21aaca2549605dd0d4c1018a1b85f2dcaae60a6ab14b001391520",
-  "/js/version.js": "1477eb0b895eee01dd72925b868ff915d96dba38503a26507ac0ef7de63a08e9",
+  "/js/sync.js": "d9a0056e8e1d6d3d96305c456d8d10d78570f40c5090063847256be82213907a",
+  "/js/ui.js": "af75ecae6d2980870725921b661598b27167b1828692db756ac41e461a0800b2",
+  "/js/version.js": "5851284b373489c61ec955150ce9820185b99ba0189861a6f83933d01e56a1a7",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

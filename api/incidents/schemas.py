@@ -93,6 +93,9 @@ class RecordBatch(fields.List):
 class SyncRequestSchema(Schema):
     device_id = fields.String(required=True, validate=validate.Length(1, 64))
     outbox_size = StrictInteger(required=True, validate=validate.Range(0, 1_000_000))
+    set_aside = StrictInteger(load_default=0, validate=validate.Range(0, 1_000_000), metadata={
+        "description": "Records the phone stopped sending because the server failed on "
+                       "each of them alone (they stay on the phone; device health shows it)."})
     app_version = fields.String(load_default=None, allow_none=True,
                                 validate=validate.Length(max=40))
     sent_at = Instant(required=True, metadata={
@@ -222,6 +225,7 @@ class DeviceSchema(Schema):
     station_id = fields.Integer()
     app_version = fields.String(allow_none=True)
     outbox_size = fields.Integer()
+    set_aside = fields.Integer()
     last_sync_at = fields.AwareDateTime()
     clock_skew_s = fields.Float()
 

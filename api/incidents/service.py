@@ -279,6 +279,7 @@ class SyncContext:
     app_version: str | None
     sent_at: datetime
     received_at: datetime
+    set_aside: int = 0
     skew: timedelta = field(init=False)
 
     def __post_init__(self):
@@ -533,7 +534,7 @@ def _record_device(ctx: SyncContext, batch_size: int) -> None:
               "station_id": ctx.person.station_id, "app_version": ctx.app_version,
               "outbox_size": ctx.outbox_size, "last_sync_at": ctx.received_at,
               "last_sent_at": ctx.sent_at, "clock_skew_s": ctx.skew.total_seconds(),
-              "last_batch_size": batch_size}
+              "last_batch_size": batch_size, "set_aside": ctx.set_aside}
     stmt = _insert(SyncDevice).values(values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["person_id", "device_id"],
@@ -650,10 +651,12 @@ def _retryable(err: DBAPIError) -> bool:
 
 
 def sync(person: Person, *, device_id: str, outbox_size: int, app_version: str | None,
-         sent_at: datetime, received_at: datetime, records: list) -> list[dict]:
+         sent_at: datetime, received_at: datetime, records: list,
+         set_aside: int = 0) -> list[dict]:
     """Store a batch from one crew device; one result per record, in order."""
     results, valid = validate_records(records)
-    ctx = SyncContext(person, device_id, outbox_size, app_version, sent_at, received_at)
+    ctx = SyncContext(person, device_id, outbox_size, app_version, sent_at, received_at,
+                      set_aside)
     for attempt in range(1, SYNC_ATTEMPTS + 1):
         try:
             outcome = _sync_once(valid, ctx, len(records))

@@ -192,6 +192,9 @@ class DeviceHealthSchema(Schema):
     outbox_size = fields.Integer(metadata={"description": "Unsynced records it reported."})
     left_unsynced = fields.Integer(metadata={
         "description": "Reported minus the batch it sent then: still on the phone."})
+    set_aside = fields.Integer(metadata={
+        "description": "Records the phone stopped sending because the server failed on "
+                       "each of them alone: still on the phone; a server fault to look into."})
     stale = fields.Boolean(metadata={
         "description": "Holds records unsynced for more than an hour."})
     push = fields.Nested(PushStateSchema)

@@ -243,9 +243,11 @@ function handleResult(result, manual) {
     case "synced":
       failures = 0;
       state.signinNeeded = false;
-      state.syncMessage = result.rejected
-        ? { key: "sync_rejected", values: { n: result.rejected } }
-        : { key: "sync_done" };
+      state.syncMessage = result.setAsideNow
+        ? { key: "sync_set_aside", values: { n: result.setAsideNow } }
+        : result.rejected
+          ? { key: "sync_rejected", values: { n: result.rejected } }
+          : { key: "sync_done" };
       refreshFromServer().catch(() => {});
       if (state.route.name === "incident") loadServerEvents(state.route.id);
       break;
