@@ -99,7 +99,7 @@ def test_a_broken_police_status_note_is_a_422(app, client, login, text):
     assert fields_of(send(client, "POST", path, {"status": "closed", "note": text})) == ["note"]
 
 
-def _subscription(endpoint="https://fcm.googleapis.com/fcm/send/abc", device_id="tablet"):
+def _subscription(endpoint="http://127.0.0.1:9/push/abc", device_id="tablet"):
     import base64
 
     from cryptography.hazmat.primitives import serialization

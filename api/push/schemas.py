@@ -2,10 +2,11 @@
 
 import base64
 import binascii
-from urllib.parse import urlsplit
 
+from flask import current_app
 from marshmallow import ValidationError, fields, validate, validates
 
+from api.push.endpoints import EndpointRefused, Policy, check_endpoint
 from api.requests import Schema
 
 
@@ -46,11 +47,11 @@ class SubscriptionSchema(Schema):
 
     @validates("endpoint")
     def _endpoint(self, value, **kwargs):
-        parts = urlsplit(value)
-        # Push services are HTTPS; plain http only for a service on this machine (tests, dev).
-        local = parts.hostname in {"127.0.0.1", "localhost", "::1"}
-        if not parts.hostname or parts.scheme not in ({"https", "http"} if local else {"https"}):
-            raise ValidationError("Must be an https URL of a push service.")
+        # The server will POST there from inside the network: public push services only.
+        try:
+            check_endpoint(value, Policy.of(current_app.config))
+        except EndpointRefused as err:
+            raise ValidationError(str(err)) from err
 
 
 class SubscriptionOutSchema(Schema):
