@@ -80,7 +80,7 @@ def create_offline_record(page, **fields) -> str:
     }""", fields)
 
 
-def test_one_failing_record_never_holds_the_queue_hostage(context, live, crew):
+def test_one_failing_record_never_holds_the_queue_hostage(browser, context, live, crew):
     sign_in(context, live, crew)
     page = open_app(context)
     context.set_offline(True)
@@ -142,6 +142,17 @@ def test_one_failing_record_never_holds_the_queue_hostage(context, live, crew):
     client.set_cookie(SESSION_COOKIE, token, domain="localhost")
     [health] = client.get("/api/v1/review/devices").get_json()["devices"]
     assert health["set_aside"] == 1
+    # The console's device health shows it to the manager.
+    desk = browser.new_context(base_url=live.url, locale="en-GB", service_workers="block")
+    try:
+        desk.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": live.url}])
+        console = desk.new_page()
+        console.goto("/#/review/devices")
+        table = console.locator("#rv-devices")
+        expect(table.locator("th")).to_contain_text(["Not sent (server fault)"])
+        expect(table.locator("td.set-aside")).to_have_text("1")
+    finally:
+        desk.close()
 
 
 def test_a_server_failing_on_everything_sets_nothing_aside(context, live, crew):
