@@ -115,3 +115,8 @@ class Schema(marshmallow.Schema):
         if errors:
             raise ValidationError(errors)
         return super().load(data, many=many, partial=partial, unknown=unknown)
+
+
+def endpoint_name() -> str:
+    """The view answering this request, as the access log names it."""
+    return request.endpoint or request.path

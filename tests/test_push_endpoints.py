@@ -19,17 +19,24 @@ from sqlalchemy import select
 
 from api.extensions import db
 from api.push import endpoints
+from api.push import service as push
 from api.push.endpoints import EndpointRefused, Policy, check_endpoint, pinned_session
 from api.push.models import AttemptOutcome, OutboxStatus, PushOutbox, PushSubscription
 from tests.factories import make_person
 from tests.fault_helpers import free_port
 from tests.push_service import BrowserSubscription
-from tests.test_push import queue_one
 
 pytest_plugins = ["tests.push_service"]
 
 SUBS = "/api/v1/push/subscriptions"
 PUBLIC_IP = "93.184.216.34"
+
+
+def queue_one(person):
+    """A bare notification (no incident) for `person`, committed."""
+    rows = push.enqueue(person, "test", {"title": "hello", "body": "hello"})
+    db.session.commit()
+    return rows
 
 
 def body(endpoint: str, push_service=None) -> dict:

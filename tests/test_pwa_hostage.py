@@ -20,19 +20,22 @@ from api.auth.sessions import start_session
 from api.extensions import db
 from api.incidents.models import Incident, SyncDevice
 from api.orgs.models import Person
-from tests import test_pwa
-from tests.factories import make_person
+from tests.browser import incidents_in_idb, open_app, sign_in, tap, unsynced
+from tests.factories import make_person, make_post, make_station
 from tests.incident_helpers import batch, record
 
 pytestmark = pytest.mark.browser
 
-# The browser fixtures and helpers of tests/test_pwa.py, shared.
-live, pw, browser, pwa_dir, context, crew = (test_pwa.live, test_pwa.pw, test_pwa.browser,
-                                             test_pwa.pwa_dir, test_pwa.context, test_pwa.crew)
-open_app, sign_in, tap, unsynced = (test_pwa.open_app, test_pwa.sign_in, test_pwa.tap,
-                                    test_pwa.unsynced)
-incidents_in_idb = test_pwa.incidents_in_idb
 SYNC = "/api/v1/incidents/sync"
+
+
+@pytest.fixture
+def crew(live):
+    """A feldsher at a station whose default police post is a hospital's (the person's id)."""
+    with live.app.app_context():
+        post = make_post(name="City Hospital No. 7")
+        return make_person("crew", station=make_station(default_post=post),
+                           position="feldsher", language="en").id
 
 
 class FailOnRecord:

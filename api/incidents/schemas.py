@@ -10,7 +10,6 @@ from marshmallow import EXCLUDE, ValidationError, fields, validate
 from api.incidents.models import DeviceTimeFlag, IncidentStatus, LocationSource
 from api.law.schemas import Instant, StrictBoolean
 from api.law.service import rules
-from api.ledger.schemas import ReceiptSchema
 from api.requests import Schema
 
 _RULES = rules()
@@ -26,12 +25,28 @@ def _one_of(choices) -> validate.OneOf:
     return validate.OneOf(list(choices), error="Must be one of: {choices}.")
 
 
-
 def _no_duplicates(values: list) -> None:
     repeated = sorted({v for v in values if values.count(v) > 1})
     if repeated:
         raise ValidationError(f"Each circumstance may be given once; repeated: "
                               f"{', '.join(repeated)}.")
+
+
+class ReceiptSchema(Schema):
+    """The server's signed word that it stored this revision, with the chain head after it
+    (made by api.ledger, a listener of the sync)."""
+
+    algorithm = fields.String()
+    key_id = fields.String()
+    incident_id = fields.UUID()
+    revision = fields.Integer()
+    event_hash = fields.String(metadata={
+        "description": "The incident's hash-chain head after this revision (hex SHA-256)."})
+    received_at = fields.String(metadata={"description": "ISO 8601 UTC, microseconds."})
+    payload = fields.String(metadata={
+        "description": "The exact canonical JSON that was signed (sorted keys, no spaces)."})
+    signature = fields.String(metadata={
+        "description": "Ed25519 over the payload's UTF-8 bytes, base64url."})
 
 
 class StrictInteger(fields.Integer):

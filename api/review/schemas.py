@@ -8,8 +8,9 @@ from api.incidents.schemas import (
     ActorSchema,
     EventSchema,
     IncidentSchema,
+    ReceiptSchema,
 )
-from api.ledger.schemas import ChainSchema, ReceiptSchema
+from api.ledger.schemas import ChainSchema
 from api.police.schemas import AlertSchema
 from api.requests import Schema
 
@@ -17,7 +18,6 @@ MAX_NOTE = 2000
 MAX_RANGE_DAYS = 366 * 10
 SORTS = ["-occurred_at", "occurred_at", "-received_at", "received_at",
          "-case_number", "case_number"]
-
 
 
 class DateRangeSchema(Schema):
