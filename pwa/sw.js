@@ -19,9 +19,9 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "0bd77b2c63a1";
+const BUILD_ID = "baff98b0c18c";
 const PRECACHE = {
-  "/css/app.css": "9cf04d6489c7d514e4a8bb3db818150cf22703ded3b8647bf8f90f11b96e77b5",
+  "/css/app.css": "6d8dbb50ca7a48f674a6e441cee0293e318b613e548c8a2043710b618649bd97",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
   "/css/police.css": "12475d7759e0f66f9983e753b8ff5543f26c6de13ff246f2c8cf8ce625aa6f94",
   "/css/print.css": "9381ff588d6be567753e08964e3fe86474dc9ec36c9dc55bfd41f9607cbae155",
@@ -31,22 +31,22 @@ const PRECACHE = {
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
   "/index.html": "fd6d40fafa354b7ba5b737aa2a2d4952d3797b08b234a5be6452fb717928a0c8",
   "/js/api.js": "1ed5231b15dd807d92dd818f19f04e23d33131093108ce5ec9099c9c58aefe47",
-  "/js/app.js": "c834fcf8ee4503039de4af8b3776b35b4302c994df1f5b574ed6ba00d09573b8",
+  "/js/app.js": "b6462fcab83fafc36b5b49ae65f55c435e9cdb9b9bafd70351a54dbee3f50600",
   "/js/auth.js": "7a0a48d58c3c1985784630fd45fe11f40b0318248db07e359b9ae7fe9eafef37",
   "/js/backoff.js": "18c974e237c7808aa427e09a68c454dc56ed17f1e8ce12535c8045e994861db6",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
-  "/js/console.js": "31ae83990cb19b2f99a0c27722026f274d8699a9a7e960cd1f2562e6f3c7fe3a",
+  "/js/console.js": "770177e10d0a41f90a663eb3204ef805c1d467ef77243690ed7458a6f2fb0264",
   "/js/dom.js": "7b68163df3e8cefaaafe6db6514c68c3c1ab29a2900c59a28d1a9641ac2dde7f",
   "/js/history.js": "4ff60c8c43efc3ad44bcdbae833d614a37c993f55f12acf98eaed2b5bf6aac42",
-  "/js/i18n.js": "63365d924dd6b8728fefe7a0c7d0d991597e088d7568f21ac192c2482b9b6724",
+  "/js/i18n.js": "5f36fc5bdf76d82f1f21e2d69fcd8029ee31ab6e8bdd9f534b4d87a555c8cd70",
   "/js/law.js": "923fa196b02f09a536ba7a5a12ab6d929f5add49be9939b6ca7e7d246394f41d",
-  "/js/outbox.js": "e28f2e32ee285bb59f1aa3319f47f68d16c7fe191e55f8886e359f0e474357ac",
+  "/js/outbox.js": "6ca224cd297cc41949e8e9d419390d2c58351784985f1446b19b92d2862c026f",
   "/js/police.js": "0fbbe06c445f6009f76afbf6320f3dcd042f0e241202d51c9ac3af34a02ad2fb",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
   "/js/store.js": "c4c7551183b081785ef8f3c2061f9f214c8bceb1e24c1bd394e99af6105647e8",
-  "/js/sync.js": "b9be29381822e7367998d3fd1f3ac8eefcb4b92dcbb852731798427f8b146fd9",
-  "/js/ui.js": "42476414a2c7320893c4d0e6dde5c95437830b51a262770bea6ec25f2f8eecc1",
-  "/js/version.js": "f3ad63b6ccf3009933e0428c191886751507e0ae929d58decf620b9dca74927f",
+  "/js/sync.js": "d9a0056e8e1d6d3d96305c456d8d10d78570f40c5090063847256be82213907a",
+  "/js/ui.js": "fc71653b646097e659efb01284a218258046ff24b9a80bfc15c9472c77a2d0b6",
+  "/js/version.js": "5ae246cb976c674a22c4913fb5885823ae48ade44925fc642ad539e559f17db9",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -215,5 +215,8 @@ class SyncDevice(db.Model):
     last_sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
     clock_skew_s: Mapped[float] = mapped_column(db.Float)
     last_batch_size: Mapped[int] = mapped_column(db.Integer)
+    # Records the phone set aside because the server failed on each of them
+    # alone, again and again (kept on the phone; see pwa/js/sync.js).
+    set_aside: Mapped[int] = mapped_column(db.Integer, default=0, server_default="0")
 
     person: Mapped[Person] = relationship()

@@ -5,18 +5,12 @@ document, so the classifier, the PWA and this validation always agree.
 """
 
 
-from marshmallow import (
-    EXCLUDE,
-    Schema,
-    ValidationError,
-    fields,
-    validate,
-)
+from marshmallow import EXCLUDE, ValidationError, fields, validate
 
 from api.incidents.models import DeviceTimeFlag, IncidentStatus, LocationSource
 from api.law.schemas import Instant, StrictBoolean
 from api.law.service import rules
-from api.requests import no_nul
+from api.requests import Schema
 
 _RULES = rules()
 KINDS = [k["id"] for k in _RULES["kinds"]]
@@ -98,7 +92,7 @@ class SyncRecordSchema(Schema):
     police_needed = StrictBoolean()
     location = fields.Nested(LocationSchema, allow_none=True)
     destination_post_id = StrictInteger(allow_none=True, validate=validate.Range(1, 2**31 - 1))
-    note = fields.String(validate=[validate.Length(max=MAX_NOTE), no_nul])
+    note = fields.String(validate=validate.Length(max=MAX_NOTE))
 
 
 class RecordBatch(fields.List):
@@ -112,10 +106,13 @@ class RecordBatch(fields.List):
 
 
 class SyncRequestSchema(Schema):
-    device_id = fields.String(required=True, validate=[validate.Length(1, 64), no_nul])
+    device_id = fields.String(required=True, validate=validate.Length(1, 64))
     outbox_size = StrictInteger(required=True, validate=validate.Range(0, 1_000_000))
+    set_aside = StrictInteger(load_default=0, validate=validate.Range(0, 1_000_000), metadata={
+        "description": "Records the phone stopped sending because the server failed on "
+                       "each of them alone (they stay on the phone; device health shows it)."})
     app_version = fields.String(load_default=None, allow_none=True,
-                                validate=[validate.Length(max=40), no_nul])
+                                validate=validate.Length(max=40))
     sent_at = Instant(required=True, metadata={
         "description": "Device clock when sending; the skew is receipt minus this."})
     records = RecordBatch(fields.Nested(SyncRecordSchema), required=True,
@@ -142,11 +139,19 @@ class IncidentSummarySchema(Schema):
 class SyncResultSchema(Schema):
     id = fields.String(allow_none=True, metadata={"description": "The record's id as sent."})
     status = fields.String(validate=validate.OneOf(
-        ["created", "updated", "unchanged", "rejected"]))
+        ["created", "updated", "unchanged", "rejected", "conflict"]), metadata={
+        "description": "conflict: the server holds this revision with other content; "
+                       "nothing was changed. The app keeps its version by sending it "
+                       "as a new revision (incident.revision + 1); both stay in the history."})
     errors = fields.List(fields.Nested(FieldErrorSchema),
-                         metadata={"description": "Only for rejected records."})
+                         metadata={"description": "For rejected records; for a conflict, "
+                                                  "the fields that differ."})
+    problem = fields.Dict(metadata={
+        "description": "Only for a conflict: an RFC 9457 problem (type .../sync-conflict, "
+                       "status 409, next_revision)."})
     incident = fields.Nested(IncidentSummarySchema,
-                             metadata={"description": "Absent for rejected records."})
+                             metadata={"description": "Absent for rejected records; for a "
+                                                      "conflict, the server's version."})
     receipt = fields.Nested(ReceiptSchema, allow_none=True, metadata={
         "description": "The server's signed receipt for this revision (api.ledger); "
                        "absent for rejected records."})
@@ -235,6 +240,7 @@ class DeviceSchema(Schema):
     station_id = fields.Integer()
     app_version = fields.String(allow_none=True)
     outbox_size = fields.Integer()
+    set_aside = fields.Integer()
     last_sync_at = fields.AwareDateTime()
     clock_skew_s = fields.Float()
 

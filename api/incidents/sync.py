@@ -34,7 +34,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from api import listeners
 from api.db import database_unavailable_in, dialect_insert
-from api.errors import flatten_errors
+from api.errors import PROBLEM_BASE, flatten_errors
 from api.extensions import db
 from api.incidents import records
 from api.incidents.models import (
@@ -64,6 +64,8 @@ MUTABLE = ("kind", "aggravating", "victim_role", "on_duty", "police_needed",
            "location", "destination_post_id", "note")
 CLASSIFIED = ("kind", "aggravating", "victim_role", "on_duty")
 FOREIGN_ID = "This id cannot be used; the app must make a new one."
+CONFLICT = ("The server holds this revision with different content; send yours again "
+            "as a new revision (both are kept in the history).")
 
 # The ledger's part of a sync, in its transaction, before the commit:
 # chains_start(incident_ids) (inserted just now: their hash chains are empty)
@@ -156,6 +158,7 @@ class SyncContext:
     app_version: str | None
     sent_at: datetime
     received_at: datetime
+    set_aside: int = 0
     skew: timedelta = field(init=False)
 
     def __post_init__(self):
@@ -270,6 +273,26 @@ def _revise(incident: Incident, record: dict, ctx: SyncContext) -> dict:
     return changes
 
 
+def _comparable(name: str, value, incident: Incident):
+    if name == "victim_role" and value is None:
+        return incident.reporter_position.value
+    if name == "location" and value is not None:
+        fixed = value.get("fixed_at")
+        value = {**value, "fixed_at": fixed.timestamp() if fixed else None,
+                 "accuracy_m": value.get("accuracy_m")}
+    return records.jsonable(value)
+
+
+def conflicting_fields(incident: Incident, record: dict) -> list[str]:
+    """Where a record sent again with the stored revision's number disagrees with
+    what is stored (fields it leaves out are not compared: they are kept)."""
+    differ = [] if record["tapped_at"] == incident.tapped_at else ["tapped_at"]
+    differ += [name for name in MUTABLE if name in record
+               and _comparable(name, record[name], incident)
+               != _comparable(name, _current(incident, name), incident)]
+    return differ
+
+
 def _lock_existing(ids) -> dict[uuid.UUID, Incident]:
     rows = db.session.scalars(
         select(Incident).where(Incident.id.in_(sorted(ids))).order_by(Incident.id)
@@ -367,6 +390,11 @@ def _apply_pass(entries: list[tuple[int, dict]], ctx: SyncContext, outcome: dict
         if incident.reporter_id != ctx.person.id:
             # Same answer whatever the stored incident is: nothing about it leaks.
             outcome[i] = ("rejected", [{"field": "id", "message": FOREIGN_ID}])
+        elif record["revision"] == incident.revision and (
+                differ := conflicting_fields(incident, record)):
+            # Never overwritten, and never answered "unchanged" either: the phone
+            # would drop a version the server does not hold.
+            outcome[i] = ("conflict", (incident, differ))
         elif record["revision"] <= incident.revision:
             outcome[i] = ("unchanged", incident)
         else:
@@ -380,7 +408,7 @@ def _record_device(ctx: SyncContext, batch_size: int) -> None:
               "station_id": ctx.person.station_id, "app_version": ctx.app_version,
               "outbox_size": ctx.outbox_size, "last_sync_at": ctx.received_at,
               "last_sent_at": ctx.sent_at, "clock_skew_s": ctx.skew.total_seconds(),
-              "last_batch_size": batch_size}
+              "last_batch_size": batch_size, "set_aside": ctx.set_aside}
     stmt = dialect_insert(SyncDevice).values(values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["person_id", "device_id"],
@@ -460,9 +488,15 @@ def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int)
     receipts = _receipts(list(outcome.values()), ctx.received_at)
     # The answers are taken before the commit, which expires every loaded row:
     # read afterwards, each incident would cost one more SELECT.
-    answers = {i: (status, summary(detail) if status != "rejected" else detail,
-                   receipts.get(detail.id) if status != "rejected" else None)
-               for i, (status, detail) in outcome.items()}
+    answers = {}
+    for i, (status, detail) in outcome.items():
+        if status == "rejected":
+            answers[i] = (status, detail, None)
+        elif status == "conflict":
+            incident, differ = detail
+            answers[i] = (status, (summary(incident), differ), None)
+        else:
+            answers[i] = (status, summary(detail), receipts.get(detail.id))
     db.session.commit()
     return answers
 
@@ -474,6 +508,13 @@ def _receipts(entries: list, received_at: datetime) -> dict:
         if issue is not None:
             receipts.update(issue(entries, received_at))
     return receipts
+
+
+def conflict_problem(record: dict, incident: dict) -> dict:
+    """The RFC 9457 problem for one conflicting record (the batch itself is a 200)."""
+    return {"type": PROBLEM_BASE + "sync-conflict", "title": "Conflicting revision",
+            "status": 409, "detail": CONFLICT, "revision": record["revision"],
+            "next_revision": incident["revision"] + 1}
 
 
 def summary(incident: Incident) -> dict:
@@ -493,10 +534,12 @@ def _retryable(err: DBAPIError) -> bool:
 
 
 def sync(person: Person, *, device_id: str, outbox_size: int, app_version: str | None,
-         sent_at: datetime, received_at: datetime, records: list) -> list[dict]:
+         sent_at: datetime, received_at: datetime, records: list,
+         set_aside: int = 0) -> list[dict]:
     """Store a batch from one crew device; one result per record, in order."""
     results, valid = validate_records(records)
-    ctx = SyncContext(person, device_id, outbox_size, app_version, sent_at, received_at)
+    ctx = SyncContext(person, device_id, outbox_size, app_version, sent_at, received_at,
+                      set_aside)
     for attempt in range(1, SYNC_ATTEMPTS + 1):
         try:
             outcome = _sync_once(valid, ctx, len(records))
@@ -511,6 +554,11 @@ def sync(person: Person, *, device_id: str, outbox_size: int, app_version: str |
         status, detail, receipt = outcome[i]
         if status == "rejected":
             results[i] = {"id": str(record["id"]), "status": "rejected", "errors": detail}
+        elif status == "conflict":
+            incident, differ = detail
+            results[i] = {"id": str(record["id"]), "status": "conflict", "incident": incident,
+                          "errors": [{"field": name, "message": CONFLICT} for name in differ],
+                          "problem": conflict_problem(record, incident)}
         else:
             results[i] = {"id": str(record["id"]), "status": status, "incident": detail,
                           "receipt": receipt}

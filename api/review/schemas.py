@@ -1,6 +1,6 @@
 """Request and response shapes of the station managers' endpoints."""
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, ValidationError, fields, validate, validates_schema
 
 from api.incidents.models import IncidentStatus
 from api.incidents.schemas import (
@@ -12,7 +12,7 @@ from api.incidents.schemas import (
 )
 from api.ledger.schemas import ChainSchema
 from api.police.schemas import AlertSchema
-from api.requests import no_nul
+from api.requests import Schema
 
 MAX_NOTE = 2000
 MAX_RANGE_DAYS = 366 * 10
@@ -54,7 +54,7 @@ class FilterSchema(DateRangeSchema):
                              metadata={"description": "The police post it was routed to."})
     police_needed = fields.Boolean(load_default=None, metadata={
         "description": "Urgency: the crew asked for police at once."})
-    q = fields.String(load_default=None, validate=[validate.Length(1, 100), no_nul],
+    q = fields.String(load_default=None, validate=validate.Length(1, 100),
                       metadata={"description": "Text in the note, case or ЕРДР number."})
     sort = fields.String(load_default="-occurred_at", validate=validate.OneOf(SORTS))
 
@@ -73,7 +73,7 @@ class AccessLogQuerySchema(DateRangeSchema):
 
 
 class NoteSchema(Schema):
-    note = fields.String(required=True, validate=[validate.Length(max=MAX_NOTE), no_nul],
+    note = fields.String(required=True, validate=validate.Length(max=MAX_NOTE),
                          metadata={"description": "The manager's note; empty clears it."})
 
 
@@ -192,6 +192,9 @@ class DeviceHealthSchema(Schema):
     outbox_size = fields.Integer(metadata={"description": "Unsynced records it reported."})
     left_unsynced = fields.Integer(metadata={
         "description": "Reported minus the batch it sent then: still on the phone."})
+    set_aside = fields.Integer(metadata={
+        "description": "Records the phone stopped sending because the server failed on "
+                       "each of them alone: still on the phone; a server fault to look into."})
     stale = fields.Boolean(metadata={
         "description": "Holds records unsynced for more than an hour."})
     push = fields.Nested(PushStateSchema)

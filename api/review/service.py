@@ -306,14 +306,15 @@ def device_health(person: Person, now: datetime | None = None) -> list[dict]:
             "person": device.person, "station": stations.get(device.station_id),
             "device_id": device.device_id, "app_version": device.app_version,
             "last_sync_at": device.last_sync_at, "outbox_size": device.outbox_size,
-            "left_unsynced": left,
+            "left_unsynced": left, "set_aside": device.set_aside or 0,
             "stale": left > 0 and now - device.last_sync_at > STALE_AFTER,
             "push": {"status": "subscribed" if mine else "none",
                      "last_success_at": max(successes) if successes else None},
             # Reported by the sync request once it carries the field; unknown till then.
             "storage_persisted": getattr(device, "storage_persisted", None),
         })
-    out.sort(key=lambda d: (not d["stale"], -d["left_unsynced"], d["last_sync_at"]))
+    out.sort(key=lambda d: (not d["set_aside"], not d["stale"], -d["left_unsynced"],
+                            d["last_sync_at"]))
     return out
 
 

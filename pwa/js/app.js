@@ -256,9 +256,11 @@ function handleResult(result, manual) {
     case "synced":
       failures = 0;
       state.signinNeeded = false;
-      state.syncMessage = result.rejected
-        ? { key: "sync_rejected", values: { n: result.rejected } }
-        : { key: "sync_done" };
+      state.syncMessage = result.setAsideNow
+        ? { key: "sync_set_aside", values: { n: result.setAsideNow } }
+        : result.rejected
+          ? { key: "sync_rejected", values: { n: result.rejected } }
+          : { key: "sync_done" };
       state.health = "ok"; // the server has just answered
       refreshFromServer().then(() => renderRoute({ full: false })).catch(() => {});
       if (state.route.name === "incident") loadServerEvents(state.route.id);

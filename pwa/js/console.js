@@ -442,6 +442,7 @@ async function renderDevices(view) {
     h("td", {}, localTime(d.last_sync_at)),
     h("td", {}, d.outbox_size),
     h("td", {}, d.left_unsynced),
+    h("td", { class: d.set_aside ? "set-aside" : null }, d.set_aside ?? 0),
     h("td", {}, d.push.status === "subscribed" ? tr("rv_push_on") : tr("rv_push_off")),
     h("td", {}, d.storage_persisted === null || d.storage_persisted === undefined
       ? tr("rv_unknown") : d.storage_persisted ? tr("rv_yes") : tr("rv_no")),
@@ -450,7 +451,7 @@ async function renderDevices(view) {
     h("p", { class: "muted" }, tr("rv_devices_hint")),
     rows.length ? h("table", { class: "rv-table", id: "rv-devices" },
       h("thead", {}, h("tr", {}, ["rv_crew", "rv_station", "rv_device", "rv_last_sync",
-        "rv_reported_unsynced", "rv_left_unsynced", "rv_push", "rv_storage", "rv_app_version"]
+        "rv_reported_unsynced", "rv_left_unsynced", "rv_set_aside", "rv_push", "rv_storage", "rv_app_version"]
         .map((k) => h("th", { scope: "col" }, tr(k))))),
       h("tbody", {}, rows)) : h("p", {}, tr("rv_no_devices")));
 }

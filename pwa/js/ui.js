@@ -41,6 +41,8 @@ export function incidentStates(record, lang) {
   const states = [];
   if (record.rejected && record.rejected.revision >= record.revision) {
     states.push({ cls: "state-rejected", text: t(lang, "state_rejected") });
+  } else if (record.pending && record.set_aside && record.set_aside.revision >= record.revision) {
+    states.push({ cls: "state-set-aside", text: t(lang, "state_set_aside") });
   } else if (record.pending) {
     states.push({ cls: "state-local", text: t(lang, "state_local") });
   }
