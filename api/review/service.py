@@ -286,6 +286,42 @@ def set_note(person: Person, incident_id: uuid.UUID, text: str) -> Detail | None
     return get_detail(person, incident_id)
 
 
+class TimeCorrectionConflict(Exception):
+    """Nothing awaits confirmation, or not the time the manager was shown."""
+
+
+def decide_time_correction(person: Person, incident_id: uuid.UUID, *, confirm: bool,
+                           occurred_at: datetime) -> Detail | None:
+    """Confirm or reject the stated time awaiting a manager (too long before the tap).
+
+    `occurred_at` is the pending time the manager saw, so a decision never lands
+    on a correction the crew replaced meanwhile. Confirmed, it becomes the
+    incident's time and the incident is classified again (in the reporter's
+    language, as sync does); either way the decision is an event in the
+    incident's chain, and None means unknown or out of the manager's scope.
+    """
+    incident = db.session.scalar(select(Incident).where(
+        Incident.id == incident_id, incidents.visible_to(person)).with_for_update())
+    if incident is None:
+        return None
+    pending = incident.occurred_at_pending
+    if pending is None or pending != occurred_at:
+        db.session.rollback()
+        raise TimeCorrectionConflict(
+            "No time correction awaits confirmation." if pending is None else
+            "The crew has stated another time since; reload the incident.")
+    if confirm:
+        changes = incidents.restate_time(incident, pending, incident.reporter.language.value)
+        incidents.append_event(incident, person, "time_confirmed", changes)
+    else:
+        incident.occurred_at_pending = None
+        incidents.append_event(incident, person, "time_rejected",
+                               {"occurred_at_pending": (pending, None)})
+    db.session.commit()
+    db.session.expire_all()
+    return get_detail(person, incident_id)
+
+
 # ---------------------------------------------------------------------------
 # Figures
 
@@ -335,7 +371,8 @@ def _delays(where: list) -> tuple[dict, dict]:
     sync-to-police-acknowledgement over the incidents matching `where`: on
     PostgreSQL one index-only scan of the station index, each fraction pair from
     one sort of its values."""
-    tap_to_sync = _seconds(Incident.received_at, Incident.occurred_at)
+    # From the tap itself (logged_at), not the stated time of the incident.
+    tap_to_sync = _seconds(Incident.received_at, Incident.logged_at)
     sync_to_ack = _seconds(Incident.acknowledged_at, Incident.received_at)
     acknowledged = Incident.acknowledged_at.is_not(None)
     if is_postgres():
