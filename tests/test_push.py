@@ -20,8 +20,11 @@ from api.push.vapid import public_key, vapid_key
 from api.push.worker import PushWorker, parse_retry_after, start_worker_thread
 from tests.conftest import PG_URL
 from tests.factories import make_person, make_post, make_station
-from tests.incident_helpers import frozen_clock_fixture  # noqa: F401 (a fixture)
-from tests.incident_helpers import record, sync
+from tests.incident_helpers import (
+    frozen_clock_fixture,  # noqa: F401 (a fixture)
+    record,
+    sync,
+)
 
 # The push_app, push_service, clock, worker and subscribe fixtures.
 pytest_plugins = ["tests.push_service"]
