@@ -3,7 +3,8 @@
 // worker both use it.
 //
 // A record with revision R leaves the outbox only when the server answered
-// created/updated/unchanged for a revision >= R. A rejected record stays,
+// created/updated/pending/unchanged for a revision >= R (pending: stored, its
+// stated time waiting for a station manager's confirmation). A rejected record stays,
 // with the server's reason, and is not sent again until it is edited (a new
 // revision), so one bad record never blocks or loops the others.
 
@@ -11,13 +12,14 @@ import { DOMAIN_FIELDS, keepReceipt, pendingIncidents, updateIncident } from "./
 
 export const BATCH_LIMIT = 100; // the sync endpoint takes at most this many records
 
-const ACCEPTED = new Set(["created", "updated", "unchanged"]);
+const ACCEPTED = new Set(["created", "updated", "pending", "unchanged"]);
 
 /** The record as the sync endpoint takes it. */
 export function toWire(record) {
   const wire = { id: record.id, revision: record.revision, tapped_at: record.tapped_at };
   for (const f of DOMAIN_FIELDS) {
     if (f === "victim_role" && !record.victim_role) continue; // optional: omit when unknown
+    if (f === "occurred_at" && !record.occurred_at) continue; // not stated: the tap's time
     wire[f] = record[f];
   }
   wire.note = (wire.note || "").slice(0, 2000);
