@@ -13,9 +13,14 @@ from datetime import datetime
 import pytest
 from playwright.sync_api import expect
 
+from api.auth.access import CSRF_HEADER, SESSION_COOKIE
+from api.auth.sessions import start_session
 from api.extensions import db
 from api.incidents.models import Incident
 from api.law import service as law
+from api.orgs.models import Person
+from tests.factories import make_person
+from tests.incident_helpers import batch, record
 from tests.test_pwa import (  # noqa: F401 (fixtures)
     TIMEOUT,
     browser,
@@ -52,6 +57,16 @@ def idb_record(page):
     return record
 
 
+def wait_for_record(page, predicate):
+    """Poll IndexedDB until predicate(record) holds (an async page function is not awaited
+    by wait_for_function)."""
+    for _ in range(300):
+        if predicate(idb_record(page)):
+            return idb_record(page)
+        page.wait_for_timeout(50)
+    raise AssertionError(f"the record never got there: {idb_record(page)}")
+
+
 def test_the_picker_sends_a_correction_made_offline_when_back_online(almaty, live, crew):  # noqa: F811
     needs(live, "/api/v1/incidents/sync", "POST")
     sign_in(almaty, live, crew)
@@ -67,24 +82,14 @@ def test_the_picker_sends_a_correction_made_offline_when_back_online(almaty, liv
     expect(page.get_by_label("Date and time")).to_have_value("2026-03-07T00:30")
 
     page.get_by_role("button", name="15 min ago").click()
-    page.wait_for_function("""async () => {
-        const { listIncidents } = await import('/js/store.js');
-        const [r] = await listIncidents();
-        return Boolean(r.occurred_at);
-    }""")
-    record = idb_record(page)
+    record = wait_for_record(page, lambda r: r["occurred_at"])
     assert datetime.fromisoformat(record["occurred_at"]) == datetime.fromisoformat(
         "2026-03-07T00:15:00+05:00")
     expect(page.locator("#incident-when")).to_contain_text("Happened")
 
     # The picker: 23:30 the evening before, before the article came into force.
     page.get_by_label("Date and time").fill("2026-03-06T23:30")
-    page.wait_for_function("""async () => {
-        const { listIncidents } = await import('/js/store.js');
-        const [r] = await listIncidents();
-        return r.occurred_at && r.occurred_at.startsWith('2026-03-06T23:30');
-    }""")
-    record = idb_record(page)
+    record = wait_for_record(page, lambda r: r["occurred_at"].startswith("2026-03-06T23:30"))
     assert record["tapped_at"].startswith("2026-03-07T00:30")  # the tap stays
     expected = law.classify({"kind": "threat", "aggravating": [], "victim_role": "feldsher",
                              "on_duty": True, "occurred_at": record["occurred_at"]}, "en")
@@ -117,3 +122,37 @@ def test_the_picker_sends_a_correction_made_offline_when_back_online(almaty, liv
             stored.logged_at, stored.occurred_at]
         assert revised.changes["in_force"] == [True, False]
         db.session.remove()
+
+
+def test_the_officer_sees_when_it_happened_and_when_it_was_logged(browser, live, crew):  # noqa: F811
+    needs(live, "/api/v1/police/incidents")
+    client = live.app.test_client()
+    with live.app.app_context():
+        person = db.session.get(Person, crew)
+        officer = make_person("police", post=person.station.default_post, language="ru")
+        token, session = start_session(person, user_agent="pytest")
+        csrf, officer_id = session.csrf_token, officer.id
+    client.set_cookie(SESSION_COOKIE, token, domain="localhost")
+    # Logged at 02:10, the assault at 23:40 the evening before.
+    body = batch(record(tapped_at="2026-06-02T02:10:00+05:00", kind="threat",
+                        occurred_at="2026-06-01T23:40:00+05:00"),
+                 sent_at="2026-06-02T02:11:00+05:00")
+    response = client.post("/api/v1/incidents/sync", json=body, headers={CSRF_HEADER: csrf})
+    assert response.get_json()["results"][0]["status"] == "created"
+
+    ctx = browser.new_context(base_url=live.url, locale="ru-RU")
+    ctx.set_default_timeout(TIMEOUT)
+    try:
+        sign_in(ctx, live, officer_id)
+        page = ctx.new_page()
+        page.goto("/")
+        card = page.locator("#pl-list .pl-item")
+        expect(card).to_have_count(1)
+        expect(card.locator(".pl-time")).to_have_text(
+            "Произошло 2026-06-01 23:40 · записано 2026-06-02 02:10")
+        card.locator("a").click()
+        expect(page.locator("#pl-record-title")).to_be_visible()
+        expect(page.locator("section[aria-labelledby=pl-record-title]")).to_contain_text(
+            "Произошло 2026-06-01 23:40 · записано 2026-06-02 02:10")
+    finally:
+        ctx.close()
