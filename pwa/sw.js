@@ -139,9 +139,14 @@ self.addEventListener("push", (event) => {
       try {
         // The payload's incident summary has no id of its own; only the case
         // number and status are taken (its classification is a short form).
-        await applyServerIncident({ id: data.incident_id,
+        const known = { id: data.incident_id,
           case_number: data.case_number || data.incident.case_number,
-          status: data.incident.status });
+          status: data.incident.status };
+        // A manager's decision on a stated time: the phone stops showing it as waiting.
+        if ("occurred_at_pending" in data.incident) {
+          known.occurred_at_pending = data.incident.occurred_at_pending;
+        }
+        await applyServerIncident(known);
         announce({ type: "outbox-changed" });
       } catch { /* not an incident on this phone */ }
     }

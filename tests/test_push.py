@@ -489,7 +489,7 @@ def test_a_corrected_time_reaches_the_post_with_its_part_and_what_it_moved(
     assert "380-3-бап, 1-бөлік" in p["body"]
     assert "енді ҚР ҚК 380-3-бабы қолданылады" in p["body"]  # entered the article's scope
     assert p["incident"]["classification"] == {"status": "within", "part": 1}
-    assert p["incident"]["occurred_at"] == "2026-03-07T00:10:00+05:00"
+    assert p["incident"]["occurred_at"] == "2026-03-06T19:10:00+00:00"
     assert corrected.urgency == "high"
     # The crew member's own edit: no push back to them about it.
     assert len(push_service.delivered(scene["crew_sub"])) == 1
@@ -515,6 +515,7 @@ def test_a_correction_awaiting_a_manager_asks_them_and_tells_the_crew_the_outcom
     assert ask.payload["type"] == "incident.time_pending"
     assert "31.12.2026 23:40" in ask.payload["body"] and "08.01.2027 00:20" in ask.payload["body"]
     assert "from 2027 to 2026: fines follow the MCI of 2026" in ask.payload["body"]
+    assert ask.payload["incident"]["occurred_at_pending"] == "2026-12-31T18:40:00+00:00"
 
     response = desk.post(f"/api/v1/review/incidents/{rec['id']}/time-correction",
                          json={"decision": "confirm", "occurred_at": stated})
@@ -526,5 +527,7 @@ def test_a_correction_awaiting_a_manager_asks_them_and_tells_the_crew_the_outcom
     assert told["body"].startswith("Произошло 31.12.2026 23:40 · зарегистрировано "
                                    "08.01.2027 00:20")
     assert "Статья 380-3 часть 3" in told["body"]
+    # The crew's phone stops showing the correction as waiting (sw.js applies this).
+    assert told["incident"]["occurred_at_pending"] is None
     officer = push_service.delivered(scene["officer_sub"])[-1].payload
     assert officer["type"] == "incident.time_corrected" and "31.12.2026 23:40" in officer["body"]

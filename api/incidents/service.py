@@ -28,7 +28,7 @@ import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from marshmallow import ValidationError
@@ -710,10 +710,10 @@ def summary(incident: Incident) -> dict:
             "status": getattr(incident.status, "value", incident.status),
             "classification": incident.classification, "post_id": incident.post_id,
             "received_at": incident.received_at.isoformat(),
-            "logged_at": incident.logged_at.isoformat(),
-            "occurred_at": incident.occurred_at.isoformat(),
-            "occurred_at_pending": (incident.occurred_at_pending.isoformat()
-                                    if incident.occurred_at_pending is not None else None)}
+            # In UTC whatever the instant was written with (as stored).
+            **{name: (None if getattr(incident, name) is None
+                      else getattr(incident, name).astimezone(UTC).isoformat())
+               for name in ("logged_at", "occurred_at", "occurred_at_pending")}}
 
 
 def _retryable(err: DBAPIError) -> bool:

@@ -7,6 +7,7 @@ the same incident replace the earlier notification instead of piling up.
 """
 
 import json
+from datetime import UTC
 
 from api.law import service as law
 from api.orgs.models import Role
@@ -219,13 +220,19 @@ def time_change_text(before, after, lang: str) -> str:
         return ""
 
 
+def _utc(instant) -> str | None:
+    return None if instant is None else instant.astimezone(UTC).isoformat()
+
+
 def incident_summary(incident) -> dict:
     """The small picture of the incident the service worker may show or cache."""
     post = incident.post
     return {
         "status": str(incident.status),
-        "occurred_at": incident.occurred_at.isoformat(),
-        "logged_at": incident.logged_at.isoformat(),
+        # In UTC whatever the instant was written with (as stored).
+        "occurred_at": _utc(incident.occurred_at),
+        "logged_at": _utc(incident.logged_at),
+        "occurred_at_pending": _utc(incident.occurred_at_pending),
         "case_number": incident.case_number,
         "police_needed": bool(incident.police_needed),
         "classification": {"status": incident.legal_status, "part": incident.legal_part},
