@@ -517,6 +517,15 @@ def test_a_correction_awaiting_a_manager_asks_them_and_tells_the_crew_the_outcom
     assert "from 2027 to 2026: fines follow the MCI of 2026" in ask.payload["body"]
     assert ask.payload["incident"]["occurred_at_pending"] == "2026-12-31T18:40:00+00:00"
 
+    # Stated too early at the first sync itself: the managers are asked as well.
+    early = record(kind="threat", tapped_at="2027-01-08T00:30:00+05:00",
+                   occurred_at="2026-12-20T10:00:00+05:00")
+    first = sync(client, early, sent_at="2027-01-08T05:00:00+05:00")["results"][0]
+    assert first["status"] == "created" and first["pending"] == ["occurred_at"]
+    worker.tick()
+    assert push_service.delivered(manager_sub)[-1].payload["type"] == "incident.time_pending"
+    assert push_service.delivered(manager_sub)[-1].payload["incident_id"] == early["id"]
+
     response = desk.post(f"/api/v1/review/incidents/{rec['id']}/time-correction",
                          json={"decision": "confirm", "occurred_at": stated})
     assert response.status_code == 200

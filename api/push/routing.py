@@ -262,7 +262,8 @@ def on_incident_event(incident: Incident, event) -> None:
         reroute_to_destination(incident)
     if event.kind in ("revised", "time_confirmed") and "occurred_at" in changes:
         tell_time_corrected(incident, event)
-    if event.kind == "revised" and (changes.get("occurred_at_pending") or [None, None])[1]:
+    if (event.kind in ("created", "revised")
+            and (changes.get("occurred_at_pending") or [None, None])[1]):
         ask_managers_to_confirm(incident)
     if event.kind == "time_rejected":
         tell_reporter_time_rejected(incident)
