@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from api.extensions import db
-from api.incidents import service
+from api.incidents import sync as service
 from api.incidents.models import Incident
 from api.incidents.schemas import SyncRecordSchema
 from api.ledger import service as ledger

@@ -19,22 +19,16 @@ from api.extensions import db
 from api.incidents.models import Incident
 from api.law import service as law
 from api.orgs.models import Person
-from tests.factories import make_person
-from tests.incident_helpers import batch, record
-from tests.test_pwa import (  # noqa: F401 (fixtures)
+from tests.browser import (
     TIMEOUT,
-    browser,
-    crew,
     incidents_in_idb,
-    live,
-    needs,
     open_app,
-    pw,
-    pwa_dir,
     sign_in,
     tap,
     unsynced,
 )
+from tests.factories import make_person, make_post, make_station
+from tests.incident_helpers import batch, record
 
 pytestmark = pytest.mark.browser
 
@@ -42,7 +36,16 @@ TAP = "2026-03-07T00:30:00+05:00"  # the day the article came into force, just a
 
 
 @pytest.fixture
-def almaty(browser, live):  # noqa: F811
+def crew(live):
+    """A feldsher at a station whose default police post is a hospital's (the person's id)."""
+    with live.app.app_context():
+        post = make_post(name="City Hospital No. 7")
+        return make_person("crew", station=make_station(default_post=post),
+                           position="feldsher", language="en").id
+
+
+@pytest.fixture
+def almaty(browser, live):
     """A phone set to Kazakhstan's time, its clock fixed at 00:30 on 7 March 2026."""
     ctx = browser.new_context(base_url=live.url, locale="en-GB", timezone_id="Asia/Almaty")
     ctx.set_default_timeout(TIMEOUT)
@@ -67,8 +70,7 @@ def wait_for_record(page, predicate):
     raise AssertionError(f"the record never got there: {idb_record(page)}")
 
 
-def test_the_picker_sends_a_correction_made_offline_when_back_online(almaty, live, crew):  # noqa: F811
-    needs(live, "/api/v1/incidents/sync", "POST")
+def test_the_picker_sends_a_correction_made_offline_when_back_online(almaty, live, crew):
     sign_in(almaty, live, crew)
     page = open_app(almaty)
     page.clock.set_fixed_time(TAP)
@@ -124,8 +126,7 @@ def test_the_picker_sends_a_correction_made_offline_when_back_online(almaty, liv
         db.session.remove()
 
 
-def test_the_officer_sees_when_it_happened_and_when_it_was_logged(browser, live, crew):  # noqa: F811
-    needs(live, "/api/v1/police/incidents")
+def test_the_officer_sees_when_it_happened_and_when_it_was_logged(browser, live, crew):
     client = live.app.test_client()
     with live.app.app_context():
         person = db.session.get(Person, crew)

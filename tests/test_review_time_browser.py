@@ -9,8 +9,7 @@ from playwright.sync_api import expect, sync_playwright
 from api.auth.sessions import start_session
 from api.extensions import db
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.factories import make_person, make_post, make_station
-from tests.test_review import make_incident
+from tests.factories import make_incident, make_person, make_post, make_station
 
 pytestmark = pytest.mark.browser
 
