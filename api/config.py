@@ -67,6 +67,9 @@ DEFAULTS = {
     "PUSH_TTL_DEFAULT": 86400,
     # The review list counts a text search's matches up to here, then says "more than".
     "REVIEW_SEARCH_TOTAL_CAP": 1000,
+    # A crew member may state when an incident happened up to this many days
+    # before the tap; an earlier time waits for a manager of the station.
+    "STATED_TIME_MAX_DAYS_BEFORE_TAP": 7,
     # Unacknowledged alerts go to the region's other posts and the station managers.
     "POLICE_ESCALATE_AFTER_SECONDS": 300,
 }

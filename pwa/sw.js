@@ -19,9 +19,9 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "baff98b0c18c";
+const BUILD_ID = "27b3014b1894";
 const PRECACHE = {
-  "/css/app.css": "6d8dbb50ca7a48f674a6e441cee0293e318b613e548c8a2043710b618649bd97",
+  "/css/app.css": "89f0dd32f78c6d7fa7129805b22f236f6bcb0255908da43b878ff4504cec6ad8",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
   "/css/police.css": "12475d7759e0f66f9983e753b8ff5543f26c6de13ff246f2c8cf8ce625aa6f94",
   "/css/print.css": "9381ff588d6be567753e08964e3fe86474dc9ec36c9dc55bfd41f9607cbae155",
@@ -35,18 +35,18 @@ const PRECACHE = {
   "/js/auth.js": "7a0a48d58c3c1985784630fd45fe11f40b0318248db07e359b9ae7fe9eafef37",
   "/js/backoff.js": "18c974e237c7808aa427e09a68c454dc56ed17f1e8ce12535c8045e994861db6",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
-  "/js/console.js": "770177e10d0a41f90a663eb3204ef805c1d467ef77243690ed7458a6f2fb0264",
-  "/js/dom.js": "7b68163df3e8cefaaafe6db6514c68c3c1ab29a2900c59a28d1a9641ac2dde7f",
+  "/js/console.js": "1644d2b338d471aca3cc9d127eda22bc66887f606bf802b8b02760b1c8ec17b6",
+  "/js/dom.js": "c7bd673984e4652e1645c378ae0d3260c9e5db0824fdb27d4ca12087814b27d1",
   "/js/history.js": "4ff60c8c43efc3ad44bcdbae833d614a37c993f55f12acf98eaed2b5bf6aac42",
-  "/js/i18n.js": "5f36fc5bdf76d82f1f21e2d69fcd8029ee31ab6e8bdd9f534b4d87a555c8cd70",
-  "/js/law.js": "923fa196b02f09a536ba7a5a12ab6d929f5add49be9939b6ca7e7d246394f41d",
-  "/js/outbox.js": "6ca224cd297cc41949e8e9d419390d2c58351784985f1446b19b92d2862c026f",
-  "/js/police.js": "0fbbe06c445f6009f76afbf6320f3dcd042f0e241202d51c9ac3af34a02ad2fb",
+  "/js/i18n.js": "ad6cc05b7d7a45c09c3f87d937923cf2a15dd666df76b9026259d798a42d57e7",
+  "/js/law.js": "a6faf638d22907fa5cbea20ece30ce4e7abb049d38b8274a13a3599b30c4eebe",
+  "/js/outbox.js": "250f2dc5a5f1f2c4f39f1e02a27e2407dddd0eb5e9c8c6e35b475c795f5f4572",
+  "/js/police.js": "92d30f4b09ce709ce431a17b79032155beddc7e8594394baff680e0256d1a023",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
-  "/js/store.js": "c4c7551183b081785ef8f3c2061f9f214c8bceb1e24c1bd394e99af6105647e8",
+  "/js/store.js": "d91a79893abdd649d40dd1376d4067877c44d48ed2683b6f47158538d195d2b1",
   "/js/sync.js": "d9a0056e8e1d6d3d96305c456d8d10d78570f40c5090063847256be82213907a",
-  "/js/ui.js": "fc71653b646097e659efb01284a218258046ff24b9a80bfc15c9472c77a2d0b6",
-  "/js/version.js": "5ae246cb976c674a22c4913fb5885823ae48ade44925fc642ad539e559f17db9",
+  "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
+  "/js/version.js": "512a4777e420e158b7f4c810aa66e59c4eb4c39e8251421cac5539182ef0f0a3",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END
@@ -140,9 +140,14 @@ self.addEventListener("push", (event) => {
       try {
         // The payload's incident summary has no id of its own; only the case
         // number and status are taken (its classification is a short form).
-        await applyServerIncident({ id: data.incident_id,
+        const known = { id: data.incident_id,
           case_number: data.case_number || data.incident.case_number,
-          status: data.incident.status });
+          status: data.incident.status };
+        // A manager's decision on a stated time: the phone stops showing it as waiting.
+        if ("occurred_at_pending" in data.incident) {
+          known.occurred_at_pending = data.incident.occurred_at_pending;
+        }
+        await applyServerIncident(known);
         announce({ type: "outbox-changed" });
       } catch { /* not an incident on this phone */ }
     }

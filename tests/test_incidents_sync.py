@@ -86,7 +86,7 @@ def test_newer_revision_updates_and_keeps_what_it_does_not_mention(client, crew)
     rec = record(kind="threat", note="first", police_needed=True,
                  location={"lat": 43.2, "lon": 76.9, "source": "network"})
     first = result(client, rec)
-    newer = {"id": rec["id"], "revision": 2, "tapped_at": "2026-06-01T12:00:00+05:00",
+    newer = {"id": rec["id"], "revision": 2, "tapped_at": rec["tapped_at"],
              "kind": "violence_dangerous", "destination_post_id": post.id}
     res = result(client, newer)
     assert res["status"] == "updated"
@@ -96,7 +96,6 @@ def test_newer_revision_updates_and_keeps_what_it_does_not_mention(client, crew)
     stored = db.session.get(Incident, uuid.UUID(rec["id"]))
     assert stored.note == "first" and stored.police_needed is True
     assert stored.lat == 43.2 and stored.destination_post_id == post.id
-    # The tap time is fixed at creation.
     assert stored.tapped_at_local.isoformat() == "2026-06-01T09:30:00+05:00"
     revised = stored.events[-1]
     assert revised.kind == "revised" and revised.revision == 2
@@ -444,8 +443,10 @@ def test_an_identical_replay_stays_unchanged(client, crew):
         "source": "gps"})
     assert result(client, rec)["status"] == "created"
     assert result(client, rec)["status"] == "unchanged"
-    # The same instant written with another offset is the same tap.
-    assert result(client, {**rec, "tapped_at": "2026-06-01T04:30:00+00:00"})["status"] \
-        == "unchanged"
+    # The same instant written with another offset would change the stored local
+    # time of the tap, which is fixed at creation: refused by name, not "unchanged".
+    moved = result(client, {**rec, "tapped_at": "2026-06-01T04:30:00+00:00"})
+    assert moved["status"] == "rejected"
+    assert [e["field"] for e in moved["errors"]] == ["tapped_at"]
     assert result(client, {**rec, "location": {**rec["location"], "accuracy_m": 6}})[
         "status"] == "conflict"

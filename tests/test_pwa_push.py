@@ -209,7 +209,9 @@ def test_a_push_shows_the_notification_and_updates_my_incidents_offline(context,
     case = "QG-75-2026-000042"
     incident = SimpleNamespace(
         id=record["id"], case_number=case, status="acknowledged", police_needed=False,
-        legal_status="within", legal_part=1, post=None)
+        legal_status="within", legal_part=1, post=None,
+        occurred_at=datetime.fromisoformat(record["tapped_at"]),
+        logged_at=datetime.fromisoformat(record["tapped_at"]), occurred_at_pending=None)
     title = messages.text("acknowledged_title", "en", case=case)
     body = messages.text("acknowledged_body", "en", post="City Hospital No. 7",
                          officer="Lt. Serikbayev") + f" ({case})"

@@ -83,7 +83,14 @@ class SyncRecordSchema(Schema):
     id = fields.UUID(required=True, metadata={"description": "Made by the phone; the identity."})
     revision = StrictInteger(required=True, validate=validate.Range(1, MAX_REVISION))
     tapped_at = Instant(required=True, metadata={
-        "description": "Device time of the tap, with its UTC offset. Fixed at creation."})
+        "description": "Device time of the tap, with its UTC offset. Fixed at creation: "
+                       "a record for a stored incident with another tapped_at is rejected "
+                       "(field tapped_at)."})
+    occurred_at = Instant(metadata={
+        "description": "When the incident happened, as the crew member states it (default: "
+                       "the tap). Not in the future; more than STATED_TIME_MAX_DAYS_BEFORE_TAP "
+                       "(default 7) days before the tap it waits for a manager's "
+                       "confirmation (the result lists it under pending)."})
     kind = fields.String(validate=_one_of(KINDS))
     aggravating = fields.List(fields.String(validate=_one_of(CIRCUMSTANCES)),
                               validate=_no_duplicates)
@@ -134,15 +141,24 @@ class IncidentSummarySchema(Schema):
     classification = fields.Dict(allow_none=True)
     post_id = fields.Integer(allow_none=True)
     received_at = fields.AwareDateTime()
+    logged_at = fields.AwareDateTime(metadata={
+        "description": "The instant the server takes as the tap's; never changes."})
+    occurred_at = fields.AwareDateTime(metadata={"description": "When it happened."})
+    occurred_at_pending = fields.AwareDateTime(allow_none=True, metadata={
+        "description": "A stated time awaiting a manager's confirmation."})
 
 
 class SyncResultSchema(Schema):
     id = fields.String(allow_none=True, metadata={"description": "The record's id as sent."})
     status = fields.String(validate=validate.OneOf(
-        ["created", "updated", "unchanged", "rejected", "conflict"]), metadata={
-        "description": "conflict: the server holds this revision with other content; "
+        ["created", "updated", "pending", "unchanged", "rejected", "conflict"]), metadata={
+        "description": "pending: the revision is stored, but the fields listed under "
+                       "pending wait for a manager's confirmation and are not applied yet. "
+                       "conflict: the server holds this revision with other content; "
                        "nothing was changed. The app keeps its version by sending it "
                        "as a new revision (incident.revision + 1); both stay in the history."})
+    pending = fields.List(fields.String(), metadata={
+        "description": "Fields stored but not applied until a manager confirms them."})
     errors = fields.List(fields.Nested(FieldErrorSchema),
                          metadata={"description": "For rejected records; for a conflict, "
                                                   "the fields that differ."})
@@ -198,8 +214,15 @@ class IncidentSchema(Schema):
     destination_post_id = fields.Integer(allow_none=True)
     tapped_at = fields.AwareDateTime(attribute="tapped_at_local", metadata={
         "description": "As the device wrote it, with its offset."})
+    logged_at = fields.AwareDateTime(metadata={
+        "description": "The instant the server takes as the tap's (tapped_at, or corrected "
+                       "by the clock skew when device_time_flag is set); never changes."})
     occurred_at = fields.AwareDateTime(metadata={
-        "description": "The instant the server takes as the time of the incident."})
+        "description": "When the incident happened: logged_at unless the crew stated "
+                       "another time. The legal date and the MCI year follow it."})
+    occurred_at_pending = fields.AwareDateTime(allow_none=True, metadata={
+        "description": "A stated time too long before the tap, awaiting a manager's "
+                       "confirmation; occurred_at is unchanged meanwhile."})
     received_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
     clock_skew_s = fields.Float()

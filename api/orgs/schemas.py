@@ -96,7 +96,7 @@ class NewPersonSchema(Schema):
     """POST /api/v1/people: checked in full by api.orgs.service.add_person."""
 
     display_name = fields.String(required=True, validate=[
-        validate.Length(min=1, max=120), no_nul, _not_blank])
+        validate.Length(min=1, max=120), _not_blank])
     role = fields.String(load_default="crew", validate=validate.OneOf([r.value for r in Role]))
     position = fields.String(load_default=None,
                              validate=validate.OneOf([p.value for p in Position]))

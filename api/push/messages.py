@@ -7,6 +7,7 @@ the same incident replace the earlier notification instead of piling up.
 """
 
 import json
+from datetime import UTC
 
 from api.law import service as law
 from api.orgs.models import Role
@@ -91,6 +92,44 @@ TEXT = {
         "ru": "Пост {post} не подтвердил получение. {classification}",
         "kk": "{post} бекеті қабылдағанын растамады. {classification}",
     },
+    "happened_logged": {
+        "en": "happened {occurred} · logged {logged}",
+        "ru": "произошло {occurred} · зарегистрировано {logged}",
+        "kk": "болған уақыты {occurred} · тіркелген уақыты {logged}",
+    },
+    "time_corrected_title": {
+        "en": "Case {case}: time of the incident corrected",
+        "ru": "Дело {case}: время инцидента уточнено",
+        "kk": "{case} ісі: оқиға уақыты нақтыланды",
+    },
+    "time_pending_title": {
+        "en": "Case {case}: a time correction awaits your confirmation",
+        "ru": "Дело {case}: уточнение времени ждёт вашего подтверждения",
+        "kk": "{case} ісі: уақытты нақтылау сіздің растауыңызды күтуде",
+    },
+    "time_pending_body": {
+        "en": "The crew states it happened {stated}, more than {days} days before it was "
+              "logged ({logged}).",
+        "ru": "Бригада указывает, что это произошло {stated}, более чем за {days} дн. до "
+              "регистрации ({logged}).",
+        "kk": "Бригада оқиға {stated} болғанын көрсетеді: тіркелуінен ({logged}) {days} "
+              "күннен астам бұрын.",
+    },
+    "time_confirmed_title": {
+        "en": "Case {case}: time correction confirmed",
+        "ru": "Дело {case}: уточнение времени подтверждено",
+        "kk": "{case} ісі: уақытты нақтылау расталды",
+    },
+    "time_rejected_title": {
+        "en": "Case {case}: time correction rejected",
+        "ru": "Дело {case}: уточнение времени отклонено",
+        "kk": "{case} ісі: уақытты нақтылау қабылданбады",
+    },
+    "time_rejected_body": {
+        "en": "The incident keeps the time {occurred}. Ask your station manager.",
+        "ru": "У инцидента остаётся время {occurred}. Обратитесь к руководителю подстанции.",
+        "kk": "Оқиға уақыты {occurred} болып қалады. Кіші станция басшысына хабарласыңыз.",
+    },
     "passkey_added_title": {
         "en": "New passkey on your Qorgau account",
         "ru": "Новый ключ доступа в вашей учётной записи Qorgau",
@@ -165,11 +204,35 @@ def classification_text(incident, lang: str) -> str:
     return found
 
 
+def happened_logged(incident, lang: str) -> str:
+    """"happened 23:40 · logged 02:10" (local dates and times), or "" when they agree."""
+    if incident.occurred_at == incident.logged_at:
+        return ""
+    return text("happened_logged", lang, occurred=local_time(incident.occurred_at),
+                logged=local_time(incident.logged_at))
+
+
+def time_change_text(before, after, lang: str) -> str:
+    """The law notes for a moved time (left/entered the article's scope, another MCI year)."""
+    try:
+        return " ".join(note["text"] for note in law.time_change(before, after, lang))
+    except (ValueError, law.LawConfigError):
+        return ""
+
+
+def _utc(instant) -> str | None:
+    return None if instant is None else instant.astimezone(UTC).isoformat()
+
+
 def incident_summary(incident) -> dict:
     """The small picture of the incident the service worker may show or cache."""
     post = incident.post
     return {
         "status": str(incident.status),
+        # In UTC whatever the instant was written with (as stored).
+        "occurred_at": _utc(incident.occurred_at),
+        "logged_at": _utc(incident.logged_at),
+        "occurred_at_pending": _utc(incident.occurred_at_pending),
         "case_number": incident.case_number,
         "police_needed": bool(incident.police_needed),
         "classification": {"status": incident.legal_status, "part": incident.legal_part},

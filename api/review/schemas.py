@@ -10,6 +10,7 @@ from api.incidents.schemas import (
     IncidentSchema,
     ReceiptSchema,
 )
+from api.law.schemas import Instant
 from api.ledger.schemas import ChainSchema
 from api.police.schemas import AlertSchema
 from api.requests import Schema
@@ -77,6 +78,12 @@ class NoteSchema(Schema):
                          metadata={"description": "The manager's note; empty clears it."})
 
 
+class TimeDecisionSchema(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(["confirm", "reject"]))
+    occurred_at = Instant(required=True, metadata={
+        "description": "The pending time as shown to the manager (occurred_at_pending)."})
+
+
 class PersonRefSchema(Schema):
     id = fields.Integer()
     display_name = fields.String()
@@ -99,6 +106,8 @@ class ReviewItemSchema(Schema):
     id = fields.UUID()
     case_number = fields.String(allow_none=True)
     occurred_at = fields.AwareDateTime()
+    logged_at = fields.AwareDateTime()
+    occurred_at_pending = fields.AwareDateTime(allow_none=True)
     received_at = fields.AwareDateTime()
     status = fields.Enum(IncidentStatus, by_value=True)
     kind = fields.String()

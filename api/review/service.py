@@ -24,6 +24,7 @@ from api import keyset
 from api.db import utcnow
 from api.extensions import db
 from api.incidents import records as incidents
+from api.incidents import sync as incident_sync
 from api.incidents.models import Incident, SyncDevice
 from api.law import service as law
 from api.ledger import service as ledger
@@ -276,6 +277,42 @@ def set_note(person: Person, incident_id: uuid.UUID, text: str) -> Detail | None
             db.session.add(note)
         note.note, note.author_id, note.updated_at = text, person.id, utcnow()
         incidents.append_event(incident, person, "manager_note", {"manager_note": (before, text)})
+    db.session.commit()
+    db.session.expire_all()
+    return get_detail(person, incident_id)
+
+
+class TimeCorrectionConflict(Exception):
+    """Nothing awaits confirmation, or not the time the manager was shown."""
+
+
+def decide_time_correction(person: Person, incident_id: uuid.UUID, *, confirm: bool,
+                           occurred_at: datetime) -> Detail | None:
+    """Confirm or reject the stated time awaiting a manager (too long before the tap).
+
+    `occurred_at` is the pending time the manager saw, so a decision never lands
+    on a correction the crew replaced meanwhile. Confirmed, it becomes the
+    incident's time and the incident is classified again (in the reporter's
+    language, as sync does); either way the decision is an event in the
+    incident's chain, and None means unknown or out of the manager's scope.
+    """
+    incident = db.session.scalar(select(Incident).where(
+        Incident.id == incident_id, incidents.visible_to(person)).with_for_update())
+    if incident is None:
+        return None
+    pending = incident.occurred_at_pending
+    if pending is None or pending != occurred_at:
+        db.session.rollback()
+        raise TimeCorrectionConflict(
+            "No time correction awaits confirmation." if pending is None else
+            "The crew has stated another time since; reload the incident.")
+    if confirm:
+        changes = incident_sync.restate_time(incident, pending, incident.reporter.language.value)
+        incidents.append_event(incident, person, "time_confirmed", changes)
+    else:
+        incident.occurred_at_pending = None
+        incidents.append_event(incident, person, "time_rejected",
+                               {"occurred_at_pending": (pending, None)})
     db.session.commit()
     db.session.expire_all()
     return get_detail(person, incident_id)

@@ -3,7 +3,8 @@
 // worker both use it.
 //
 // A record with revision R leaves the outbox only when the server answered
-// created/updated/unchanged for a revision >= R. A rejected record stays,
+// created/updated/pending/unchanged for a revision >= R (pending: stored, its
+// stated time waiting for a station manager's confirmation). A rejected record stays,
 // with the server's reason, and is not sent again until it is edited (a new
 // revision), so one bad record never blocks or loops the others.
 //
@@ -24,7 +25,7 @@ export const MAX_NOTE = 2000; // code points, as the server counts (api/incident
 export const SET_ASIDE_AFTER = 3; // failures alone (the server taking other requests)
 export const SET_ASIDE_RETRY_MS = 24 * 3600 * 1000; // a set-aside record is tried again daily
 
-const ACCEPTED = new Set(["created", "updated", "unchanged"]);
+const ACCEPTED = new Set(["created", "updated", "pending", "unchanged"]);
 
 /** The text with every unpaired surrogate as U+FFFD and no NUL: what the server can store. */
 export function wellFormed(text) {
@@ -64,6 +65,7 @@ export function toWire(record) {
   const wire = { id: record.id, revision: record.revision, tapped_at: record.tapped_at };
   for (const f of DOMAIN_FIELDS) {
     if (f === "victim_role" && !record.victim_role) continue; // optional: omit when unknown
+    if (f === "occurred_at" && !record.occurred_at) continue; // not stated: the tap's time
     wire[f] = record[f];
   }
   wire.note = cutText(wire.note || "");
