@@ -11,15 +11,16 @@
 //   is in IndexedDB, which an update never touches.
 // - Background Sync ("qorgau-outbox") flushes the outbox with the same code
 //   the page uses (js/sync.js), under the same Web Lock.
-// - Push: shows the notification, records the case number on the phone and
-//   tells open screens (postMessage); pushsubscriptionchange resubscribes.
+// - Push: always shows a notification (our payload or a Declarative Web Push
+//   one), records the case number on the phone and tells open screens
+//   (postMessage); pushsubscriptionchange resubscribes.
 
 import { applyServerIncident } from "./js/outbox.js";
 import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "049518476583";
+const BUILD_ID = "b70f0f267feb";
 const PRECACHE = {
   "/css/app.css": "ce203c055ea5c352a53af0a838973bc75a68f512a8a8f61a9c7549e81ba72306",
   "/css/console.css": "28fde32dda3a30cb99dc297ce5b04b13caaf65b9436d62ab9dab03bed1a94e35",
@@ -31,21 +32,21 @@ const PRECACHE = {
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
   "/index.html": "dafc1399572b02472dfcd20856cba720e0f9204c998ceff0ce29372f5e087f73",
   "/js/api.js": "1ed5231b15dd807d92dd818f19f04e23d33131093108ce5ec9099c9c58aefe47",
-  "/js/app.js": "5ff43dc889d6ea68e6033424591725deb6caac360365ddfc0145f87a1898182f",
+  "/js/app.js": "564f74e5ee681eb3e8c9abc82b2149fd9030c8f64bae5c036afd084b559dbbe2",
   "/js/auth.js": "88d4e85566a3d2deb42428f8f31040b9d35a76b3baf157b099ad41a678c15120",
-  "/js/backoff.js": "18c974e237c7808aa427e09a68c454dc56ed17f1e8ce12535c8045e994861db6",
+  "/js/backoff.js": "5d99b0cde2985aee340d84ef1009786d9ec80cc3876a4f38cc64c62efe7a7e6a",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
   "/js/console.js": "bdca49d5ea6bf48a9f400aa5bfa17727ebe66d743d64140fa939277d746e546e",
   "/js/dom.js": "e012da1b70eb8561ff62d08d4f081d26f75cea7980604621e20264ec5047079c",
-  "/js/i18n.js": "fe6fe26fb34e34070a1c77ffc99890f7ea002f2a34102a219c81031f1ed754e2",
+  "/js/i18n.js": "c27a23d61cfa431999c2d1f0bbee75dbf49bc7f2c806624f064626ae1a09ddb4",
   "/js/law.js": "923fa196b02f09a536ba7a5a12ab6d929f5add49be9939b6ca7e7d246394f41d",
-  "/js/outbox.js": "e28f2e32ee285bb59f1aa3319f47f68d16c7fe191e55f8886e359f0e474357ac",
+  "/js/outbox.js": "3e365f8bb4047daa6c8c8a26fec0ec45a09c39a09016fc92760ede6614ca494b",
   "/js/police.js": "684261d833d865b02146d4e73aeae9cfda3cfb8cfe62864484c76ccaab2f9270",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
   "/js/store.js": "c4c7551183b081785ef8f3c2061f9f214c8bceb1e24c1bd394e99af6105647e8",
   "/js/sync.js": "b9be29381822e7367998d3fd1f3ac8eefcb4b92dcbb852731798427f8b146fd9",
   "/js/ui.js": "3aa5182809c21aaca2549605dd0d4c1018a1b85f2dcaae60a6ab14b001391520",
-  "/js/version.js": "1477eb0b895eee01dd72925b868ff915d96dba38503a26507ac0ef7de63a08e9",
+  "/js/version.js": "55bf7e8a4d233e5054c37196f56502819553334c277b1e009404791ccdc9f72a",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END
@@ -127,38 +128,70 @@ self.addEventListener("sync", (event) => {
   })());
 });
 
-self.addEventListener("push", (event) => {
-  let data = {};
+// What to show for a push, from either shape: our own fields (title, body,
+// url, tag), or a Declarative Web Push message ("web_push": 8030 and a
+// `notification` member, which iOS 18.4+ shows by itself). Whatever arrives,
+// something is shown: iOS revokes the subscription of a site whose pushes
+// show no notification.
+function notificationFor(data) {
+  const declared = data && typeof data.notification === "object" && data.notification
+    ? data.notification : {};
+  const text = (...values) => values.find((v) => typeof v === "string" && v) || "";
+  let url = text(declared.navigate, data.url) || "/";
   try {
-    data = event.data ? event.data.json() : {};
+    // Only ever open a page of this app.
+    if (new URL(url, self.location.origin).origin !== self.location.origin) url = "/";
+  } catch { url = "/"; }
+  return {
+    title: text(declared.title, data.title) || "Qorgau",
+    options: {
+      body: text(declared.body, data.body),
+      tag: text(declared.tag, data.tag) || undefined,
+      lang: text(declared.lang, data.lang) || undefined,
+      dir: ["ltr", "rtl", "auto"].includes(declared.dir) ? declared.dir : "auto",
+      silent: false,
+      icon: "/icons/icon-192.png",
+      badge: "/icons/icon-192.png",
+      requireInteraction: Boolean(data.require_interaction),
+      data: { url },
+    },
+  };
+}
+
+function pushData(event) {
+  if (!event.data) return {};
+  try {
+    const data = event.data.json();
+    return data && typeof data === "object" ? data : {};
   } catch {
-    data = { title: "Qorgau", body: event.data ? event.data.text() : "" };
+    return { title: "Qorgau", body: event.data.text() };
   }
+}
+
+self.addEventListener("push", (event) => {
+  const data = pushData(event);
+  const { title, options } = notificationFor(data);
   event.waitUntil((async () => {
-    if (data.incident && data.incident_id) {
-      try {
+    try {
+      if (data.incident && data.incident_id) {
         // The payload's incident summary has no id of its own; only the case
         // number and status are taken (its classification is a short form).
         await applyServerIncident({ id: data.incident_id,
           case_number: data.case_number || data.incident.case_number,
           status: data.incident.status });
         announce({ type: "outbox-changed" });
-      } catch { /* not an incident on this phone */ }
-    }
-    await self.registration.showNotification(data.title || "Qorgau", {
-      body: data.body || "",
-      tag: data.tag || undefined,
-      icon: "/icons/icon-192.png",
-      badge: "/icons/icon-192.png",
-      requireInteraction: Boolean(data.require_interaction),
-      data: { url: data.url || "/" },
-    });
-    // Open screens refresh (the police list) without waiting for their timer.
-    const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
-    for (const client of windows) {
-      client.postMessage({ type: "push", kind: data.type || null,
-        incident_id: data.incident_id || null });
-    }
+      }
+    } catch { /* not an incident on this phone */ }
+    // Always, whatever happened above.
+    await self.registration.showNotification(title, options);
+    try {
+      // Open screens refresh (the police list) without waiting for their timer.
+      const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+      for (const client of windows) {
+        client.postMessage({ type: "push", kind: data.type || null,
+          incident_id: data.incident_id || null });
+      }
+    } catch { /* no open screen to tell */ }
   })());
 });
 

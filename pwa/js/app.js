@@ -14,6 +14,7 @@ import * as store from "./store.js";
 import {
   fetchIncident, fetchMe, flush, onAnnouncement, refreshFromServer, SYNC_TAG,
 } from "./sync.js";
+import { urgentWaiting } from "./outbox.js";
 import { formatTime, renderIncident, renderList } from "./ui.js";
 import { APP_VERSION } from "./version.js";
 
@@ -206,14 +207,22 @@ async function afterLocalChange() {
 
 // ---------------------------------------------------------------- sync
 
-let failures = 0;
-let serverWait = 0;  // ms the server asked for with Retry-After, honoured once
+// The retry timer's state. Exported so that a test can stand in for a long
+// outage (a high failure count, the worst jitter) without waiting through it.
+export const retry = {
+  failures: 0,
+  serverWait: 0,       // ms the server asked for with Retry-After, honoured once
+  urgent: false,       // an urgent record is waiting (outbox.js: urgentWaiting)
+  random: Math.random,
+  delay: null,         // the delay last scheduled (ms)
+};
 let timer = null;
 
 function nextDelay() {
-  const asked = serverWait;
-  serverWait = 0;
-  return retryDelay(failures, asked);
+  const asked = retry.serverWait;
+  retry.serverWait = 0;
+  retry.delay = retryDelay(retry.failures, asked, retry.random, retry.urgent);
+  return retry.delay;
 }
 
 function schedule() {
@@ -234,6 +243,8 @@ async function requestFlush({ manual = false } = {}) {
     result = { state: "error", status: err && err.name ? err.name : "?" };
   }
   handleResult(result, manual);
+  // A sign-in cannot be hurried by trying more often: urgent records then wait like the others.
+  retry.urgent = result.state !== "signin" && await urgentWaiting().catch(() => false);
   schedule();
   return result;
 }
@@ -241,7 +252,7 @@ async function requestFlush({ manual = false } = {}) {
 function handleResult(result, manual) {
   switch (result.state) {
     case "synced":
-      failures = 0;
+      retry.failures = 0;
       state.signinNeeded = false;
       state.syncMessage = result.rejected
         ? { key: "sync_rejected", values: { n: result.rejected } }
@@ -250,22 +261,22 @@ function handleResult(result, manual) {
       if (state.route.name === "incident") loadServerEvents(state.route.id);
       break;
     case "idle":
-      failures = 0;
+      retry.failures = 0;
       if (manual) state.syncMessage = null;
       break;
     case "signin":
-      failures += 1;
+      retry.failures += 1;
       state.signinNeeded = true;
       state.syncMessage = null;
       break;
     case "offline":
-      failures += 1;
+      retry.failures += 1;
       state.syncMessage = { key: "sync_offline" };
       registerBackgroundSync();
       break;
     default:
-      failures += 1;
-      serverWait = (result.retryAfter || 0) * 1000;
+      retry.failures += 1;
+      retry.serverWait = (result.retryAfter || 0) * 1000;
       state.syncMessage = { key: "sync_error", values: { status: result.status } };
       registerBackgroundSync();
   }
@@ -396,7 +407,7 @@ async function onAuth(event) {
     loadConsole();
     loadPolice();
     loadPush();
-    failures = 0;
+    retry.failures = 0;
     requestFlush();
   } else {
     state.signinNeeded = true;
@@ -473,7 +484,7 @@ function bind() {
       if (state.route.name === "incident") loadServerEvents(state.route.id);
     });
   });
-  window.addEventListener("online", () => { failures = 0; requestFlush(); });
+  window.addEventListener("online", () => { retry.failures = 0; requestFlush(); });
   window.addEventListener("offline", () => {
     state.syncMessage = { key: "sync_offline" };
     renderChrome();
