@@ -20,7 +20,7 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "b70f0f267feb";
+const BUILD_ID = "cdc3e8426139";
 const PRECACHE = {
   "/css/app.css": "ce203c055ea5c352a53af0a838973bc75a68f512a8a8f61a9c7549e81ba72306",
   "/css/console.css": "28fde32dda3a30cb99dc297ce5b04b13caaf65b9436d62ab9dab03bed1a94e35",
@@ -32,7 +32,7 @@ const PRECACHE = {
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
   "/index.html": "dafc1399572b02472dfcd20856cba720e0f9204c998ceff0ce29372f5e087f73",
   "/js/api.js": "1ed5231b15dd807d92dd818f19f04e23d33131093108ce5ec9099c9c58aefe47",
-  "/js/app.js": "564f74e5ee681eb3e8c9abc82b2149fd9030c8f64bae5c036afd084b559dbbe2",
+  "/js/app.js": "c98a1109cd5905fef6c6d565a22b3f06ce78e70a7d09d64644d4f2513bca7b24",
   "/js/auth.js": "88d4e85566a3d2deb42428f8f31040b9d35a76b3baf157b099ad41a678c15120",
   "/js/backoff.js": "5d99b0cde2985aee340d84ef1009786d9ec80cc3876a4f38cc64c62efe7a7e6a",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
@@ -46,7 +46,7 @@ const PRECACHE = {
   "/js/store.js": "c4c7551183b081785ef8f3c2061f9f214c8bceb1e24c1bd394e99af6105647e8",
   "/js/sync.js": "b9be29381822e7367998d3fd1f3ac8eefcb4b92dcbb852731798427f8b146fd9",
   "/js/ui.js": "3aa5182809c21aaca2549605dd0d4c1018a1b85f2dcaae60a6ab14b001391520",
-  "/js/version.js": "55bf7e8a4d233e5054c37196f56502819553334c277b1e009404791ccdc9f72a",
+  "/js/version.js": "a3729e34c6c8b338e13c1a81b3662d2de73ce0e9e89b5ce5e07d1370f0491705",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END
@@ -137,17 +137,17 @@ function notificationFor(data) {
   const declared = data && typeof data.notification === "object" && data.notification
     ? data.notification : {};
   const text = (...values) => values.find((v) => typeof v === "string" && v) || "";
-  let url = text(declared.navigate, data.url) || "/";
+  let url = text(data.url, declared.navigate) || "/";
   try {
     // Only ever open a page of this app.
     if (new URL(url, self.location.origin).origin !== self.location.origin) url = "/";
   } catch { url = "/"; }
   return {
-    title: text(declared.title, data.title) || "Qorgau",
+    title: text(data.title, declared.title) || "Qorgau",
     options: {
-      body: text(declared.body, data.body),
-      tag: text(declared.tag, data.tag) || undefined,
-      lang: text(declared.lang, data.lang) || undefined,
+      body: text(data.body, declared.body),
+      tag: text(data.tag, declared.tag) || undefined,
+      lang: text(data.lang, declared.lang) || undefined,
       dir: ["ltr", "rtl", "auto"].includes(declared.dir) ? declared.dir : "auto",
       silent: false,
       icon: "/icons/icon-192.png",

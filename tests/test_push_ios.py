@@ -170,7 +170,7 @@ def test_every_push_shows_a_notification_in_the_service_worker(push_app, push_se
         assert shown["title"] == doc["notification"]["title"], kind
         assert shown["body"] == doc["notification"]["body"], kind
         assert shown["tag"] == doc["tag"], kind
-        assert shown["url"] == doc["notification"]["navigate"], kind
+        assert shown["url"] == doc["url"], kind  # the same page as `navigate`
         assert shown["requireInteraction"] is doc["require_interaction"], kind
 
     # A declarative message and nothing else (another server, a future version).

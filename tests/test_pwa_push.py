@@ -222,8 +222,9 @@ def test_a_push_shows_the_notification_and_updates_my_incidents_offline(context,
     title = messages.text("acknowledged_title", "en", case=case)
     body = messages.text("acknowledged_body", "en", post="City Hospital No. 7",
                          officer="Lt. Serikbayev") + f" ({case})"
-    payload = messages.payload("incident.acknowledged", incident, "en", title, body,
-                               created_at=datetime.now(UTC))
+    with live.app.app_context():  # the declarative copy's link is on the app's BASE_URL
+        payload = messages.payload("incident.acknowledged", incident, "en", title, body,
+                                   created_at=datetime.now(UTC))
     deliver(context, page, live, payload)
 
     shown = wait_for_notification(page, f"incident-{record['id']}")
@@ -256,9 +257,10 @@ def test_a_new_passkey_push_without_an_incident_shows_and_links_to_my_devices(co
     now = datetime.now(UTC)
     person = SimpleNamespace(language=SimpleNamespace(value="en"), role="crew")
     title, body = messages.passkey_added(person, "Intruder's laptop", now)
-    payload = messages.account_payload("account.passkey_added", "en", title, body,
-                                       tag="passkey-7", created_at=now,
-                                       require_interaction=True)
+    with live.app.app_context():
+        payload = messages.account_payload("account.passkey_added", "en", title, body,
+                                           tag="passkey-7", created_at=now,
+                                           require_interaction=True)
     deliver(context, page, live, payload)
 
     shown = wait_for_notification(page, "passkey-7")

@@ -243,10 +243,19 @@ async function requestFlush({ manual = false } = {}) {
     result = { state: "error", status: err && err.name ? err.name : "?" };
   }
   handleResult(result, manual);
-  // A sign-in cannot be hurried by trying more often: urgent records then wait like the others.
-  retry.urgent = result.state !== "signin" && await urgentWaiting().catch(() => false);
+  retry.urgent = worthHurrying(result) && await urgentWaiting().catch(() => false);
   schedule();
   return result;
+}
+
+// Whether trying again within seconds can help an urgent record: with no
+// answer, or the server failing or busy. A sign-in that ran out, or a request
+// the server refuses as such, waits like any other.
+function worthHurrying(result) {
+  if (result.state === "error") {
+    return typeof result.status !== "number" || result.status >= 500 || result.status === 429;
+  }
+  return result.state !== "signin";
 }
 
 function handleResult(result, manual) {

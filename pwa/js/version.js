@@ -1,3 +1,3 @@
 // Written by scripts/build_pwa.py: the build the phone runs (sent as app_version).
-export const APP_VERSION = "0.1.0+b70f0f267feb";
-export const BUILD_ID = "b70f0f267feb";
+export const APP_VERSION = "0.1.0+cdc3e8426139";
+export const BUILD_ID = "cdc3e8426139";
