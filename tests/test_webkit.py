@@ -157,6 +157,7 @@ def test_urgent_record_arrives_within_seconds_after_a_long_outage(webkit, app_se
         const { listIncidents } = await import('/js/store.js');
         return (await listIncidents()).find((r) => r.police_needed).id;""")
 
+    starting = time.monotonic()
     app_server.start()
     back = time.monotonic()  # gunicorn answered /api/health: reachable
     arrived = None
@@ -167,6 +168,8 @@ def test_urgent_record_arrives_within_seconds_after_a_long_outage(webkit, app_se
             break
         time.sleep(0.1)
     assert arrived is not None, f"not sent 30 s after the server came back: {retry_state(webkit)}"
+    print(f"urgent record on the server {arrived:.1f} s after it answered /api/health "
+          f"({back - starting:.1f} s after gunicorn was started)")
     # The requirement itself: an urgent record is on the server within 10 s of its return.
     assert arrived <= 10, f"arrived {arrived:.1f} s after the server came back"
     wait_unsynced(webkit, 0)
