@@ -10,7 +10,6 @@ passkey), sent by the real worker to the loopback push service
 Chromium, each decrypted payload goes into the real service worker.
 """
 
-import json
 import re
 import uuid
 from pathlib import Path
@@ -22,7 +21,7 @@ from playwright.sync_api import expect
 from api.db import utcnow
 from api.extensions import db
 from api.push import service as push
-from tests import test_pwa, test_pwa_push
+from tests.browser import deliver, notifications, open_app
 from tests.factories import make_person, make_post, make_station
 from tests.incident_helpers import record, sync
 
@@ -132,10 +131,6 @@ def test_a_long_body_is_shortened_in_both_copies(push_app):
 
 # ---------------------------------------------------------------- in the service worker
 
-context = test_pwa.context
-live, pw, browser, pwa_dir = test_pwa.live, test_pwa.pw, test_pwa.browser, test_pwa.pwa_dir
-
-
 def shown_after(context, page, live, payload):
     """Deliver `payload` (a JSON document, or raw text) into the service worker;
     the one notification it shows."""
@@ -143,12 +138,9 @@ def shown_after(context, page, live, payload):
         const reg = await navigator.serviceWorker.ready;
         for (const n of await reg.getNotifications()) n.close();
     }""")
-    cdp, reg = test_pwa_push.registration_id(context, page, live)
-    data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
-    cdp.send("ServiceWorker.deliverPushMessage",
-             {"origin": live.url, "registrationId": reg, "data": data})
+    deliver(context, page, live, payload)
     for _ in range(200):
-        shown = test_pwa_push.notifications(page)
+        shown = notifications(page)
         if shown:
             assert len(shown) == 1, shown
             return shown[0]
@@ -163,7 +155,7 @@ def test_every_push_shows_a_notification_in_the_service_worker(push_app, push_se
     push_app.config["BASE_URL"] = live.url  # the origin the service worker runs on
     sent = every_kind(push_app, push_service, client, login, subscribe, worker, clock)
     context.grant_permissions(["notifications"])
-    page = test_pwa.open_app(context)
+    page = open_app(context)
     for kind, received in sent:
         doc = received.payload
         shown = shown_after(context, page, live, doc)

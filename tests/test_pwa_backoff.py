@@ -6,8 +6,6 @@ import json
 
 import pytest
 
-from tests.test_law_js import base_url, page  # noqa: F401  (fixtures)
-
 pytestmark = pytest.mark.browser
 
 
@@ -18,7 +16,7 @@ def delays(browser_page, cases, urgent=False):
     }""", [cases, urgent])
 
 
-def test_idle_and_backoff_bounds(page):  # noqa: F811
+def test_idle_and_backoff_bounds(page):
     idle, first, fifth, huge, floor = delays(page, [
         [0, 0, 0.5], [1, 0, 1.0], [5, 0, 1.0], [30, 0, 1.0], [3, 0, 0.0]])
     assert idle == 30_000              # open and healthy: every 30 s
@@ -28,13 +26,13 @@ def test_idle_and_backoff_bounds(page):  # noqa: F811
     assert floor == 1_000              # never a busy loop
 
 
-def test_retry_after_is_a_floor(page):  # noqa: F811
+def test_retry_after_is_a_floor(page):
     lucky, idle = delays(page, [[1, 7_000, 0.0], [0, 45_000, 0.0]])
     assert lucky == 7_000   # the jitter drew 0 s; the server asked for 7
     assert idle == 45_000
 
 
-def test_api_errors_carry_retry_after(page, base_url):  # noqa: F811
+def test_api_errors_carry_retry_after(page, base_url):
     problem = {"type": "https://qorgau.kz/problems/database-unavailable",
                "title": "Service Unavailable", "status": 503}
     page.route("**/api/v1/incidents/sync", lambda route: route.fulfill(
@@ -51,7 +49,7 @@ def test_api_errors_carry_retry_after(page, base_url):  # noqa: F811
     assert caught == ["ApiError", 503, "database-unavailable", 7]
 
 
-def test_urgent_records_are_tried_every_few_seconds_however_long_the_outage(page):  # noqa: F811
+def test_urgent_records_are_tried_every_few_seconds_however_long_the_outage(page):
     # After a 150 s outage the failure count is about 7: a normal record's next
     # try may be minutes away, an urgent one's 2.5 to 5 s (then within 10 s of
     # the server's return, counting the request itself).
@@ -63,13 +61,13 @@ def test_urgent_records_are_tried_every_few_seconds_however_long_the_outage(page
         assert (low, high, middle) == (2_500, 5_000, 3_750)
 
 
-def test_urgent_retries_honour_retry_after_up_to_30_s(page):  # noqa: F811
+def test_urgent_retries_honour_retry_after_up_to_30_s(page):
     asked, capped = delays(page, [[3, 7_000, 0.0], [3, 120_000, 1.0]], urgent=True)
     assert asked == 7_000     # the server asked for 7 s while its database restarts
     assert capped == 30_000   # never more than 30 s while police are needed now
 
 
-def test_only_a_waiting_recent_police_needed_record_is_urgent(page):  # noqa: F811
+def test_only_a_waiting_recent_police_needed_record_is_urgent(page):
     answers = page.evaluate("""async () => {
       const store = await import('/js/store.js');
       const { isUrgent, urgentWaiting, URGENT_WINDOW_MS } = await import('/js/outbox.js');

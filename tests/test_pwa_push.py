@@ -27,20 +27,19 @@ from api.extensions import db
 from api.push import messages
 from api.push.models import PushSubscription
 from api.push.vapid import public_key
-from tests import test_pwa
+from tests.browser import (
+    deliver,
+    incidents_in_idb,
+    open_app,
+    sign_in,
+    tap,
+    unsynced,
+    wait_for_notification,
+)
 from tests.factories import make_person, make_post, make_station
 from tests.push_service import PushService, vapid_pem
 
 pytestmark = pytest.mark.browser
-
-# The browser fixtures and helpers of tests/test_pwa.py, shared.
-context = test_pwa.context
-live, pw, browser, pwa_dir = test_pwa.live, test_pwa.pw, test_pwa.browser, test_pwa.pwa_dir
-incidents_in_idb = test_pwa.incidents_in_idb
-open_app = test_pwa.open_app
-sign_in = test_pwa.sign_in
-tap = test_pwa.tap
-unsynced = test_pwa.unsynced
 
 FAKE_PUSH = """
 (() => {
@@ -109,46 +108,6 @@ def subscriptions(live, person_id):
         rows = db.session.scalars(select(PushSubscription).where(
             PushSubscription.person_id == person_id)).all()
         return [(r.endpoint, r.device_id, r.p256dh, r.auth) for r in rows]
-
-
-def registration_id(context, page, live):
-    cdp = context.new_cdp_session(page)
-    registrations = []
-    cdp.on("ServiceWorker.workerRegistrationUpdated",
-           lambda e: registrations.extend(e["registrations"]))
-    cdp.send("ServiceWorker.enable")
-    for _ in range(100):
-        if any(r["scopeURL"].startswith(live.url) and not r["isDeleted"] for r in registrations):
-            break
-        page.wait_for_timeout(50)
-    reg = next(r for r in registrations
-               if r["scopeURL"].startswith(live.url) and not r["isDeleted"])
-    return cdp, reg["registrationId"]
-
-
-def deliver(context, page, live, payload):
-    cdp, reg = registration_id(context, page, live)
-    cdp.send("ServiceWorker.deliverPushMessage", {
-        "origin": live.url, "registrationId": reg,
-        "data": json.dumps(payload, ensure_ascii=False)})
-
-
-def notifications(page):
-    return page.evaluate("""async () => {
-        const reg = await navigator.serviceWorker.ready;
-        return (await reg.getNotifications()).map((n) => ({
-            title: n.title, body: n.body, tag: n.tag, url: n.data && n.data.url,
-            requireInteraction: n.requireInteraction }));
-    }""")
-
-
-def wait_for_notification(page, tag):
-    for _ in range(200):
-        shown = [n for n in notifications(page) if n["tag"] == tag]
-        if shown:
-            return shown[0]
-        page.wait_for_timeout(50)
-    raise AssertionError(f"no notification {tag}: {notifications(page)}")
 
 
 # ---------------------------------------------------------------- on and off

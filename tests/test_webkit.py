@@ -16,8 +16,7 @@ from sqlalchemy import select
 
 from api.extensions import db
 from api.incidents.models import Incident, IncidentStatus
-from tests.factories import make_person, make_post, make_station
-from tests.test_review import make_incident
+from tests.factories import make_incident, make_person, make_post, make_station
 from tests.webkit import run, sign_in, until
 
 # The xvfb, webkit and app_server fixtures.
