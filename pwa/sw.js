@@ -11,15 +11,16 @@
 //   is in IndexedDB, which an update never touches.
 // - Background Sync ("qorgau-outbox") flushes the outbox with the same code
 //   the page uses (js/sync.js), under the same Web Lock.
-// - Push: shows the notification, records the case number on the phone and
-//   tells open screens (postMessage); pushsubscriptionchange resubscribes.
+// - Push: always shows a notification (our payload or a Declarative Web Push
+//   one), records the case number on the phone and tells open screens
+//   (postMessage); pushsubscriptionchange resubscribes.
 
 import { applyServerIncident } from "./js/outbox.js";
 import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "27b3014b1894";
+const BUILD_ID = "d78dd099f104";
 const PRECACHE = {
   "/css/app.css": "89f0dd32f78c6d7fa7129805b22f236f6bcb0255908da43b878ff4504cec6ad8",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
@@ -31,22 +32,22 @@ const PRECACHE = {
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
   "/index.html": "fd6d40fafa354b7ba5b737aa2a2d4952d3797b08b234a5be6452fb717928a0c8",
   "/js/api.js": "1ed5231b15dd807d92dd818f19f04e23d33131093108ce5ec9099c9c58aefe47",
-  "/js/app.js": "b6462fcab83fafc36b5b49ae65f55c435e9cdb9b9bafd70351a54dbee3f50600",
+  "/js/app.js": "fb517ffdce35a0beeadde9c5b2f9bbeca241a7bfa7534b5d73c752052fc82602",
   "/js/auth.js": "7a0a48d58c3c1985784630fd45fe11f40b0318248db07e359b9ae7fe9eafef37",
-  "/js/backoff.js": "18c974e237c7808aa427e09a68c454dc56ed17f1e8ce12535c8045e994861db6",
+  "/js/backoff.js": "5d99b0cde2985aee340d84ef1009786d9ec80cc3876a4f38cc64c62efe7a7e6a",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
   "/js/console.js": "1644d2b338d471aca3cc9d127eda22bc66887f606bf802b8b02760b1c8ec17b6",
   "/js/dom.js": "c7bd673984e4652e1645c378ae0d3260c9e5db0824fdb27d4ca12087814b27d1",
   "/js/history.js": "4ff60c8c43efc3ad44bcdbae833d614a37c993f55f12acf98eaed2b5bf6aac42",
-  "/js/i18n.js": "ad6cc05b7d7a45c09c3f87d937923cf2a15dd666df76b9026259d798a42d57e7",
+  "/js/i18n.js": "29eb74b3463f8b3f3200b21b3a678832543397f321d36133d373c63bf306f32d",
   "/js/law.js": "a6faf638d22907fa5cbea20ece30ce4e7abb049d38b8274a13a3599b30c4eebe",
-  "/js/outbox.js": "250f2dc5a5f1f2c4f39f1e02a27e2407dddd0eb5e9c8c6e35b475c795f5f4572",
+  "/js/outbox.js": "3db13e6dfdedcca1c09229570e7b94fad68171f62606cd041af9198692bcfaa8",
   "/js/police.js": "92d30f4b09ce709ce431a17b79032155beddc7e8594394baff680e0256d1a023",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
   "/js/store.js": "d91a79893abdd649d40dd1376d4067877c44d48ed2683b6f47158538d195d2b1",
   "/js/sync.js": "d9a0056e8e1d6d3d96305c456d8d10d78570f40c5090063847256be82213907a",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "512a4777e420e158b7f4c810aa66e59c4eb4c39e8251421cac5539182ef0f0a3",
+  "/js/version.js": "6eb81d6ccd1e0b94c39b1c16d19bf8bb4ac0b8e9718bafe9f319369477a0f47d",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END
@@ -128,16 +129,52 @@ self.addEventListener("sync", (event) => {
   })());
 });
 
-self.addEventListener("push", (event) => {
-  let data = {};
+// What to show for a push, from either shape: our own fields (title, body,
+// url, tag), or a Declarative Web Push message ("web_push": 8030 and a
+// `notification` member, which iOS 18.4+ shows by itself). Whatever arrives,
+// something is shown: iOS revokes the subscription of a site whose pushes
+// show no notification.
+function notificationFor(data) {
+  const declared = data && typeof data.notification === "object" && data.notification
+    ? data.notification : {};
+  const text = (...values) => values.find((v) => typeof v === "string" && v) || "";
+  let url = text(data.url, declared.navigate) || "/";
   try {
-    data = event.data ? event.data.json() : {};
+    // Only ever open a page of this app.
+    if (new URL(url, self.location.origin).origin !== self.location.origin) url = "/";
+  } catch { url = "/"; }
+  return {
+    title: text(data.title, declared.title) || "Qorgau",
+    options: {
+      body: text(data.body, declared.body),
+      tag: text(data.tag, declared.tag) || undefined,
+      lang: text(data.lang, declared.lang) || undefined,
+      dir: ["ltr", "rtl", "auto"].includes(declared.dir) ? declared.dir : "auto",
+      silent: false,
+      icon: "/icons/icon-192.png",
+      badge: "/icons/icon-192.png",
+      requireInteraction: Boolean(data.require_interaction),
+      data: { url },
+    },
+  };
+}
+
+function pushData(event) {
+  if (!event.data) return {};
+  try {
+    const data = event.data.json();
+    return data && typeof data === "object" ? data : {};
   } catch {
-    data = { title: "Qorgau", body: event.data ? event.data.text() : "" };
+    return { title: "Qorgau", body: event.data.text() };
   }
+}
+
+self.addEventListener("push", (event) => {
+  const data = pushData(event);
+  const { title, options } = notificationFor(data);
   event.waitUntil((async () => {
-    if (data.incident && data.incident_id) {
-      try {
+    try {
+      if (data.incident && data.incident_id) {
         // The payload's incident summary has no id of its own; only the case
         // number and status are taken (its classification is a short form).
         const known = { id: data.incident_id,
@@ -149,22 +186,18 @@ self.addEventListener("push", (event) => {
         }
         await applyServerIncident(known);
         announce({ type: "outbox-changed" });
-      } catch { /* not an incident on this phone */ }
-    }
-    await self.registration.showNotification(data.title || "Qorgau", {
-      body: data.body || "",
-      tag: data.tag || undefined,
-      icon: "/icons/icon-192.png",
-      badge: "/icons/icon-192.png",
-      requireInteraction: Boolean(data.require_interaction),
-      data: { url: data.url || "/" },
-    });
-    // Open screens refresh (the police list) without waiting for their timer.
-    const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
-    for (const client of windows) {
-      client.postMessage({ type: "push", kind: data.type || null,
-        incident_id: data.incident_id || null });
-    }
+      }
+    } catch { /* not an incident on this phone */ }
+    // Always, whatever happened above.
+    await self.registration.showNotification(title, options);
+    try {
+      // Open screens refresh (the police list) without waiting for their timer.
+      const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+      for (const client of windows) {
+        client.postMessage({ type: "push", kind: data.type || null,
+          incident_id: data.incident_id || null });
+      }
+    } catch { /* no open screen to tell */ }
   })());
 });
 

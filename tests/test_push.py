@@ -216,7 +216,8 @@ def test_sync_alerts_the_post_and_confirms_to_the_crew_once(scene, client, worke
     assert p["incident"]["status"] == "routed"
     assert p["incident"]["post"]["name"] == "City Hospital No. 4"
     assert p["incident"]["classification"] == {"status": "within", "part": 3}
-    assert confirm.urgency == "high"  # police needed now
+    # A confirmation, even with police needed now: the police alert is the urgent push.
+    assert confirm.urgency == "normal"
     assert confirm.ttl == str(push_app.config["PUSH_TTL_DEFAULT"])
 
     # Delivered once: more ticks, and replaying the same sync, send nothing more.

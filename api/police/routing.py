@@ -150,7 +150,7 @@ def tell_reporter_received(incident: Incident, post: PolicePost | None,
     body = f"{messages.classification_text(incident, lang)}; {tail}"
     notify(person, kind, incident,
            messages.text("received_title", lang, case=incident.case_number), body,
-           urgency=Urgency.HIGH if incident.police_needed else Urgency.NORMAL)
+           urgency=Urgency.NORMAL)  # a confirmation; the police alert is the urgent one
 
 
 def on_incident_synced(incident: Incident) -> None:

@@ -4,10 +4,17 @@ A payload is built per recipient, so an officer reading Kazakh and a feldsher
 reading Russian each get their own words. The service worker shows `title`
 and `body` as they are and opens `url` on a tap; `tag` makes a later push about
 the same incident replace the earlier notification instead of piling up.
+
+Every payload is also a Declarative Web Push message (`"web_push": 8030` and a
+`notification` member; see declarative()), so iOS 18.4 and later show it with
+no service worker running. Every push shows a notification: iOS revokes the
+subscription of a site whose pushes show none (after three).
 """
 
 import json
 from datetime import UTC
+
+from flask import current_app
 
 from api.law import service as law
 from api.orgs.models import Role
@@ -258,7 +265,7 @@ def payload(kind: str, incident, lang: str, title: str, body: str, *,
         "created_at": created_at.isoformat(),
         "incident": incident_summary(incident),
     }
-    return fit(doc)
+    return fit(declarative(doc))
 
 
 # "My devices" in the PWA (js/auth.js draws it on the account screen).
@@ -286,7 +293,7 @@ def account_payload(kind: str, lang: str, title: str, body: str, *, tag: str,
                     require_interaction: bool = False) -> dict:
     """A push about the person's account, not an incident: the same shape without
     the incident fields (the service worker shows title and body and opens url)."""
-    return fit({
+    return fit(declarative({
         "v": PAYLOAD_VERSION,
         "type": kind,
         "lang": lang,
@@ -296,7 +303,34 @@ def account_payload(kind: str, lang: str, title: str, body: str, *, tag: str,
         "tag": tag,
         "require_interaction": require_interaction,
         "created_at": created_at.isoformat(),
-    })
+    }))
+
+
+# Declarative Web Push (W3C Push API; WebKit since iOS/iPadOS 18.4 and Safari 18.4):
+# a push whose JSON has "web_push": 8030 is shown by the browser itself from its
+# `notification` member; `navigate` (an absolute URL) opens on a tap. "mutable"
+# lets a service worker, where one runs, handle it first (ours keeps the case
+# number on the phone and shows the same words); if it shows nothing, the
+# browser shows this one. Browsers without it just see the fields our service
+# worker reads.
+DECLARATIVE_WEB_PUSH = 8030
+
+
+def declarative(doc: dict) -> dict:
+    """Add the Declarative Web Push members to `doc` (from its title, body, url, tag, lang)."""
+    base = current_app.config["BASE_URL"].rstrip("/")
+    doc["web_push"] = DECLARATIVE_WEB_PUSH
+    doc["notification"] = {
+        "title": doc["title"],
+        "body": doc["body"],
+        "navigate": base + doc["url"],
+        "lang": doc["lang"],
+        "dir": "ltr",       # Russian, Kazakh and English all run left to right
+        "tag": doc["tag"],
+        "silent": False,    # a push nobody sees or hears is what iOS punishes
+    }
+    doc["mutable"] = True
+    return doc
 
 
 def size(doc: dict) -> int:
@@ -309,4 +343,6 @@ def fit(doc: dict) -> dict:
         excess = size(doc) - MAX_PAYLOAD_BYTES
         # Cyrillic is two bytes a character, so cutting `excess` characters always fits.
         doc["body"] = doc["body"][: max(1, len(doc["body"]) - excess - 1)] + "…"
+        if "notification" in doc:
+            doc["notification"]["body"] = doc["body"]  # the declarative copy says the same
     return doc

@@ -205,3 +205,25 @@ export async function applyServerIncident(incident) {
     }
   });
 }
+
+// ---------------------------------------------------------------- urgent records
+
+// How long after its tap a record still counts as urgent for the retry timer
+// (backoff.js): past it, "police needed now" is history, and the record waits
+// with the others.
+export const URGENT_WINDOW_MS = 30 * 60 * 1000;
+
+/**
+ * Whether the record asks for the police now. An SOS, when it exists, is an
+ * incident marked police-needed-now (DESIGN.md), so it is urgent by this same rule.
+ */
+export function isUrgent(record) {
+  return record.police_needed === true;
+}
+
+/** Whether an urgent record, tapped within URGENT_WINDOW_MS, is still waiting to be sent. */
+export async function urgentWaiting(now = Date.now()) {
+  const pending = await pendingIncidents();
+  return pending.some((r) => isSendable(r) && isUrgent(r)
+    && now - Date.parse(r.tapped_at) < URGENT_WINDOW_MS);
+}
