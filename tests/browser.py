@@ -122,7 +122,12 @@ def incidents_in_idb(page):
 
 
 def tap(page, name="Log incident"):
-    page.get_by_role("button", name=name, exact=True).click()
+    """Tap the big button; from another screen, first the crew bar's Home tab, as a
+    person would (the big button shows on the home screen only)."""
+    button = page.get_by_role("button", name=name, exact=True)
+    if not button.is_visible():
+        page.locator(".crew-nav a.crew-tab[href='#/']").click()
+    button.click()
 
 
 # ---------------------------------------------------------------- law.js on a static server

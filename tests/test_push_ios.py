@@ -44,6 +44,11 @@ DELIVERY = {
     "incident.closed": ("normal", "PUSH_TTL_DEFAULT"),
     # Someone may be signing in as them right now.
     "account.passkey_added": ("high", "PUSH_TTL_DEFAULT"),
+    # The stated time corrected: it may move the part the officer investigates;
+    # for the crew member it is news.
+    "incident.time_corrected": ({"officer": "high", "crew": "normal"}, "PUSH_TTL_DEFAULT"),
+    "incident.time_pending": ("normal", "PUSH_TTL_DEFAULT"),
+    "incident.time_rejected": ("normal", "PUSH_TTL_DEFAULT"),
 }
 
 
@@ -56,7 +61,7 @@ def kinds_in_the_code() -> set[str]:
 
 
 def every_kind(push_app, push_service, client, login, subscribe, worker, clock):
-    """Make each kind of push the way the app does; returns [(kind, Received)]."""
+    """Make each kind of push the way the app does; returns [(kind, role, Received)]."""
     first, second = make_post(name="City Hospital No. 4"), make_post(name="City Hospital No. 7")
     station = make_station(default_post=first)
     people = {"officer_first": make_person("police", post=first, language="kk"),
@@ -83,12 +88,23 @@ def every_kind(push_app, push_service, client, login, subscribe, worker, clock):
                        json={"erdr_number": "267500031000123"}).status_code == 200
     assert officer.post(f"{POLICE}/{ident}/status",
                         json={"status": "closed", "note": "Передано в суд"}).status_code == 200
+    # The crew states when it happened: shortly before the tap (the post is told),
+    # then ten days before it (a manager must confirm), which the manager rejects.
+    sync(crew, record(ident, revision=3, kind="violence", police_needed=True,
+                      destination_post_id=second.id, occurred_at="2026-06-01T09:10:00+05:00"))
+    sync(crew, record(ident, revision=4, kind="violence", police_needed=True,
+                      destination_post_id=second.id, occurred_at="2026-05-22T09:10:00+05:00"))
+    assert clients["manager"].post(
+        f"/api/v1/review/incidents/{ident}/time-correction",
+        json={"decision": "reject", "occurred_at": "2026-05-22T09:10:00+05:00"}).status_code == 200
     # A passkey added to the crew member's account (as api.auth announces it).
     push.notify_passkey_added(SimpleNamespace(person=people["crew"], device_label="iPhone",
                                               created_at=utcnow(), id=1))
     db.session.commit()
     worker.tick()
-    return [(r.payload["type"], r) for sub in subs.values() for r in push_service.delivered(sub)]
+    role = {name: name.split("_")[0] for name in subs}
+    return [(r.payload["type"], role[name], r)
+            for name, sub in subs.items() for r in push_service.delivered(sub)]
 
 
 @pytest.fixture
@@ -98,16 +114,18 @@ def sent(push_app, push_service, client, login, subscribe, worker, clock):
 
 def test_each_kind_has_its_urgency_and_ttl(push_app, sent):
     assert set(DELIVERY) == kinds_in_the_code()
-    assert {kind for kind, _ in sent} == set(DELIVERY)  # every kind was really sent
-    for kind, received in sent:
+    assert {kind for kind, _, _ in sent} == set(DELIVERY)  # every kind was really sent
+    for kind, role, received in sent:
         urgency, ttl = DELIVERY[kind]
+        if isinstance(urgency, dict):
+            urgency = urgency[role]
         assert (kind, received.urgency, received.ttl) == \
             (kind, urgency, str(push_app.config[ttl]))
 
 
 def test_each_kind_is_a_declarative_web_push_message(push_app, sent):
     base = push_app.config["BASE_URL"].rstrip("/")
-    for kind, received in sent:
+    for kind, _, received in sent:
         doc = received.payload
         assert doc["web_push"] == 8030 and doc["mutable"] is True, kind
         note = doc["notification"]
@@ -156,7 +174,7 @@ def test_every_push_shows_a_notification_in_the_service_worker(push_app, push_se
     sent = every_kind(push_app, push_service, client, login, subscribe, worker, clock)
     context.grant_permissions(["notifications"])
     page = open_app(context)
-    for kind, received in sent:
+    for kind, _, received in sent:
         doc = received.payload
         shown = shown_after(context, page, live, doc)
         assert shown["title"] == doc["notification"]["title"], kind

@@ -188,7 +188,7 @@ def test_manager_console_list_and_detail(webkit, app_server):
                               note="Ударил по лицу", lat=43.2389, lon=76.8897)
         make_incident(doctor, now - timedelta(days=2), part=1, police_needed=True)
         case = first.case_number
-    sign_in(webkit, app_server, manager)
+    sign_in(webkit, app_server, manager, lang="en")
     webkit.get(app_server.url + "/")
     until(webkit, "return location.hash === '#/review'"
                   " && document.querySelectorAll('#rv-list tbody tr').length === 2")
@@ -212,7 +212,7 @@ def test_police_alerts_list(webkit, app_server):
         older = make_incident(crew, now - timedelta(hours=3), post=post).case_number
         urgent = make_incident(crew, now - timedelta(hours=1), post=post, kind="violence",
                                part=2, police_needed=True).case_number
-    sign_in(webkit, app_server, officer)
+    sign_in(webkit, app_server, officer, lang="en")
     webkit.get(app_server.url + "/")
     until(webkit, "return location.hash === '#/police'"
                   " && document.querySelectorAll('#pl-list .pl-item').length === 2")

@@ -135,8 +135,9 @@ def app_server(database_url, tmp_path):
             db.engine.dispose()
 
 
-def sign_in(driver, server: AppServer, person_id: int) -> None:
-    """A session made on the server, its cookie set in the browser (no WebAuthn here)."""
+def sign_in(driver, server: AppServer, person_id: int, lang: str | None = None) -> None:
+    """A session made on the server, its cookie set in the browser (no WebAuthn here);
+    `lang` is the language picked on this device (the device's own wins otherwise)."""
     from api.auth.access import SESSION_COOKIE
     from api.auth.sessions import start_session
     from api.extensions import db
@@ -147,6 +148,8 @@ def sign_in(driver, server: AppServer, person_id: int) -> None:
     driver.get(server.url + "/api/health")  # a cookie needs a page of its origin
     driver.add_cookie({"name": SESSION_COOKIE, "value": token, "path": "/",
                        "httpOnly": True})
+    if lang:
+        driver.execute_script("localStorage.setItem('qorgau.lang', arguments[0])", lang)
 
 
 def until(driver, body: str, *args, seconds: float = TIMEOUT):
