@@ -3,12 +3,14 @@ production CSP and the shim that serves the app under it; the PWA served by the
 shared `live_server` (Live) and the helpers that drive it. The fixtures built on
 these (pw, browser, pwa_dir, live, context, base_url, page) are in conftest.py."""
 
+import contextlib
 import json
 import re
 import sys
 from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from api.auth.access import SESSION_COOKIE
@@ -128,6 +130,10 @@ def tap(page, name="Log incident"):
     if not button.is_visible():
         page.locator(".crew-nav a.crew-tab[href='#/']").click()
     button.click()
+    # Once saved, the app opens the new incident's screen; wait for it, so the next
+    # tap starts from where a person would be (a save that fails stays home).
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_function("location.hash.startsWith('#/incidents/')", timeout=5000)
 
 
 # ---------------------------------------------------------------- law.js on a static server
