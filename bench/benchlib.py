@@ -230,12 +230,13 @@ def start_gunicorn(env: dict, port: int, workers: int, threads: int = 1, *,
                    extra_args: tuple = ()) -> subprocess.Popen:
     """gunicorn in its own process group. `config`: with deploy/gunicorn.conf.py
     (gthread workers, the shipped timeouts), as in production."""
-    cmd = [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}",
-           "--workers", str(workers), "--threads", str(threads), "--log-level", "warning"]
-    if config:
+    cmd = [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
+    if config:  # its workers and threads, unless extra_args say otherwise
         cmd[1:1] = ["-c", str(ROOT / "deploy" / "gunicorn.conf.py")]
-    elif threads > 1:
-        cmd[1:1] = ["--worker-class", "gthread"]
+    else:
+        cmd += ["--workers", str(workers), "--threads", str(threads)]
+        if threads > 1:
+            cmd[1:1] = ["--worker-class", "gthread"]
     cmd += [*extra_args, app]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
     wait_http(f"http://127.0.0.1:{port}/api/health", proc)
