@@ -52,6 +52,11 @@ DEFAULTS = {
     "PUSH_TTL_DEFAULT": 86400,
     # The review list counts a text search's matches up to here, then says "more than".
     "REVIEW_SEARCH_TOTAL_CAP": 1000,
+    # Load shedding (api/shedding.py): a request that waited longer than this
+    # (nginx's X-Request-Start) is answered 503 + Retry-After before any work;
+    # at most this many syncs run at once per process (gunicorn worker).
+    "QUEUE_DEADLINE_SECONDS": 5.0,
+    "SYNC_MAX_IN_FLIGHT": 2,
     # Unacknowledged alerts go to the region's other posts and the station managers.
     "POLICE_ESCALATE_AFTER_SECONDS": 300,
 }

@@ -34,6 +34,9 @@ DEFAULTS = {
     "log_dir": "/var/log/nginx",
     "state_dir": "/var/lib/nginx",
     "acme_root": "/var/www/letsencrypt",
+    # Syncs nginx lets through to gunicorn at once (all phones together): about
+    # three times gunicorn's threads (workers x threads, deploy/gunicorn.conf.py).
+    "sync_in_flight": "32",
 }
 
 
@@ -69,6 +72,9 @@ def _port(address: str) -> int:
 def parameters(options: dict) -> dict:
     """The template's placeholders from the (lower-case) options."""
     opts = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
+    if not re.fullmatch(r"[1-9][0-9]*", str(opts["sync_in_flight"])):
+        raise ValueError(f"sync_in_flight must be a positive number, "
+                         f"not {opts['sync_in_flight']!r}")
     if not re.fullmatch(r"[0-9]+[kKmM]?", str(opts["body_limit"])):
         raise ValueError(f"body_limit must be an nginx size, not {opts['body_limit']!r}")
     for name in ("server_name", "cert", "key", "pwa_root", "upstream", "log_dir",
@@ -90,6 +96,7 @@ def parameters(options: dict) -> dict:
         "PWA_ROOT": str(opts["pwa_root"]).rstrip("/") or "/",
         "UPSTREAM": opts["upstream"],
         "BODY_LIMIT": str(opts["body_limit"]),
+        "SYNC_IN_FLIGHT": str(opts["sync_in_flight"]),
         "USER_LINE": f"user {opts['user']};" if opts["user"] else "",
         "LOG_DIR": opts["log_dir"],
         "STATE_DIR": opts["state_dir"],

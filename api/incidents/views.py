@@ -21,6 +21,7 @@ from api.openapi import spec
 from api.orgs.models import Role
 from api.requests import json_body
 from api.review.service import log_access
+from api.shedding import sync_slot
 
 bp = Blueprint("incidents", __name__)
 
@@ -39,15 +40,17 @@ def sync():
     received_at = utcnow()
     limit = current_app.config.get("SYNC_MAX_CONTENT_LENGTH", SYNC_MAX_BODY)
     request.max_content_length = limit
-    try:
-        body = SyncRequestSchema().load(json_body())
-    except RequestEntityTooLarge as err:
-        raise Problem(413, "Request Entity Too Large",
-                      f"The request body is larger than the limit of {limit} bytes; "
-                      "send fewer records per batch.") from err
-    # Each incident comes back already as IncidentSummarySchema's plain dict
-    # (service.summary), taken before the commit: no reload, no per-record dump.
-    results = service.sync(current_person(), received_at=received_at, **body)
+    # Over this process's limit of syncs in flight: 503 + Retry-After at once.
+    with sync_slot():
+        try:
+            body = SyncRequestSchema().load(json_body())
+        except RequestEntityTooLarge as err:
+            raise Problem(413, "Request Entity Too Large",
+                          f"The request body is larger than the limit of {limit} bytes; "
+                          "send fewer records per batch.") from err
+        # Each incident comes back already as IncidentSummarySchema's plain dict
+        # (service.summary), taken before the commit: no reload, no per-record dump.
+        results = service.sync(current_person(), received_at=received_at, **body)
     return {"server_time": utcnow().isoformat(), "results": results}
 
 
