@@ -1,6 +1,8 @@
 """Incident endpoints: the crew's batch sync, and reading within one's scope."""
 
-from flask import Blueprint, abort, current_app, request
+import hashlib
+
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -56,17 +58,43 @@ def sync():
 
 @bp.get("/incidents")
 @spec(summary="Incidents in the caller's scope, newest first (keyset pagination)",
-      query=ListQuerySchema, responses={200: IncidentPageSchema}, tags=["incidents"])
+      query=ListQuerySchema, responses={200: IncidentPageSchema, 304: None},
+      tags=["incidents"])
 @require(Role.CREW, Role.MANAGER, Role.POLICE)
 def list_incidents():
-    """Crew see their own, managers their stations', police those routed to their post."""
+    """Crew see their own, managers their stations', police those routed to their post.
+
+    The page has a weak ETag: a phone that sends it back in If-None-Match gets
+    304 and no body while nothing on the page changed.
+    """
+    person = current_person()
     query = ListQuerySchema().load(request.args.to_dict())
     try:
-        items, next_cursor = service.list_incidents(current_person(), query["limit"],
-                                                    query["cursor"])
+        items, next_cursor = service.list_incidents(person, query["limit"], query["cursor"])
     except ValueError as err:
         raise ValidationError({"cursor": [str(err)]}) from err
-    return {"items": IncidentSchema(many=True).dump(items), "next_cursor": next_cursor}
+    etag = _page_etag(person, query, items, next_cursor)
+    if request.if_none_match.contains_weak(etag):
+        response = Response(status=304)
+    else:
+        response = jsonify({"items": IncidentSchema(many=True).dump(items),
+                            "next_cursor": next_cursor})
+    response.set_etag(etag, weak=True)
+    return response
+
+
+def _page_etag(person, query: dict, items, next_cursor) -> str:
+    """Who asks, which page, and each row's version: every change to an
+    incident appends an event, which moves its updated_at (service._new_event);
+    the other columns a phone shows are in it too, as a second guard."""
+    digest = hashlib.sha256(repr((
+        person.id, person.role.value, sorted(person.station_ids_in_scope())
+        if person.role == Role.MANAGER else person.post_id,
+        query["limit"], query["cursor"], next_cursor,
+        [(str(i.id), i.updated_at.isoformat(), i.revision, str(i.status), i.post_id,
+          i.case_number, i.erdr_number, i.legal_status, i.legal_part) for i in items],
+    )).encode())
+    return digest.hexdigest()[:32]
 
 
 @bp.get("/incidents/<uuid:incident_id>")

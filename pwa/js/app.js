@@ -12,7 +12,7 @@ import { retryDelay } from "./backoff.js";
 import { announceLanguage, chooseLanguage, setLanguage, t } from "./i18n.js";
 import * as store from "./store.js";
 import {
-  fetchIncident, fetchMe, flush, onAnnouncement, refreshFromServer, SYNC_TAG,
+  fetchIncident, fetchMe, flush, onAnnouncement, refreshFromServer, rememberToken, SYNC_TAG,
 } from "./sync.js";
 import { formatTime, renderIncident, renderList } from "./ui.js";
 import { APP_VERSION } from "./version.js";
@@ -246,7 +246,9 @@ function handleResult(result, manual) {
       state.syncMessage = result.rejected
         ? { key: "sync_rejected", values: { n: result.rejected } }
         : { key: "sync_done" };
-      refreshFromServer().catch(() => {});
+      // The list is fetched only for the screen that shows it (the sync's own
+      // answer already carries each record's case number and routing).
+      if (state.route.name === "incidents") refreshFromServer().catch(() => {});
       if (state.route.name === "incident") loadServerEvents(state.route.id);
       break;
     case "idle":
@@ -385,6 +387,9 @@ function startSignIn() {
 // body, or null when signed out). A new session lets the outbox carry on.
 async function onAuth(event) {
   const body = event.detail;
+  // The outbox sends with this session's token. (A null here may only mean
+  // "offline at start": the token is forgotten on the server's 401 instead.)
+  if (body && body.csrf_token) await rememberToken(body.csrf_token);
   if (body && body.person) {
     state.me = body.person;
     state.signinNeeded = false;
@@ -521,6 +526,7 @@ async function start() {
   loadPolice();
   await renderRoute();
   if (state.route.name === "incident") loadServerEvents(state.route.id);
+  if (state.route.name === "incidents") refreshFromServer().catch(() => {});
 }
 
 start();

@@ -23,8 +23,26 @@ const LOCK_NAME = "qorgau-outbox-flush";
 const MAX_BATCHES = 20; // per flush; the rest waits for the next trigger
 
 // Whether api.js holds this session's CSRF token in this context (the page's
-// auth module may have set it too; the service worker fetches its own).
+// auth module may have set it too). The token is also kept in IndexedDB
+// ("csrf"), so a restarted app or the service worker sends the outbox without
+// asking /auth/me first: the session is known, or a 401/403 says it is not.
 let haveToken = false;
+
+/** Keep (or, with null, forget) the session's CSRF token here and on the phone. */
+export async function rememberToken(token) {
+  setCsrfToken(token || "");
+  haveToken = Boolean(token);
+  await setMeta("csrf", token || null);
+}
+
+async function loadToken() {
+  if (haveToken) return true;
+  const token = await getMeta("csrf");
+  if (!token) return false;
+  setCsrfToken(token);
+  haveToken = true;
+  return true;
+}
 
 // Tabs and the service worker tell each other when the outbox changed.
 const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel("qorgau") : null;
@@ -45,13 +63,12 @@ export function onAnnouncement(handler) {
 export async function fetchMe() {
   try {
     const body = await api(ME_URL);
-    setCsrfToken(body.csrf_token);
-    haveToken = Boolean(body.csrf_token);
+    await rememberToken(body.csrf_token);
     if (body.person) await setMeta("me", body.person);
     return body;
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
-      haveToken = false;
+      await rememberToken(null);
       return null;
     }
     throw err;
@@ -79,7 +96,7 @@ async function flushUnlocked() {
     if (!records.length) break;
     let answer;
     try {
-      if (!haveToken && !(await fetchMe())) return { state: "signin", ...totals };
+      if (!(await loadToken()) && !(await fetchMe())) return { state: "signin", ...totals };
       try {
         answer = await postBatch(records);
       } catch (err) {
@@ -90,7 +107,7 @@ async function flushUnlocked() {
       }
     } catch (err) {
       if (err instanceof ApiError) {
-        if (err.status === 401) { haveToken = false; return { state: "signin", ...totals }; }
+        if (err.status === 401) { await rememberToken(null); return { state: "signin", ...totals }; }
         return { state: "error", status: err.status, retryAfter: err.retryAfter, ...totals };
       }
       // fetch rejects only without a response; a body that is not JSON lands here too.
@@ -139,10 +156,24 @@ export function flush() {
   return running;
 }
 
-/** Refresh the server's view (case number, routing, police acknowledgement) of our incidents. */
+/**
+ * Refresh the server's view (case number, routing, police acknowledgement) of
+ * our incidents, for the screen that lists them. Conditional: the page's ETag
+ * is kept, and a 304 (nothing changed) costs no body and no writes.
+ */
 export async function refreshFromServer(limit = 100) {
-  const body = await api(`/api/v1/incidents?limit=${limit}`);
+  const url = `/api/v1/incidents?limit=${limit}`;
+  const cached = await getMeta("incidents-etag");
+  const headers = cached && cached.url === url ? { "If-None-Match": cached.etag } : {};
+  const response = await fetch(url, { credentials: "same-origin", cache: "no-store", headers });
+  if (response.status === 304) return null;
+  if (!response.ok) {
+    throw new ApiError(response.status, await response.json().catch(() => null));
+  }
+  const body = await response.json();
   for (const item of (body && body.items) || []) await applyServerIncident(item);
+  const etag = response.headers.get("ETag");
+  await setMeta("incidents-etag", etag ? { url, etag } : null);
   announce({ type: "outbox-changed" });
   return (body && body.items) || [];
 }
