@@ -424,7 +424,7 @@ def verify(db_url: str, acknowledged: list[str], sent: set[str] | list[str]) -> 
                   for k, v in by_key.items())
     return {"sent": len(sent), "acknowledged": len(set(acknowledged)),
             "stored": len(stored), "stored_distinct": len(set(stored)),
-            "lost": len(sent - set(stored)),
+            "not_stored": len(sent - set(stored)),
             "acknowledged_but_missing": len(set(acknowledged) - set(stored)),
             "unexpected": len(set(stored) - sent),
             "created_events": events,
