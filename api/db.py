@@ -37,8 +37,32 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# psycopg parses a query's %(name)s placeholders on every execute, and caches
+# the result only for queries under 4 KiB with at most 50 parameters. A sync's
+# multi-row INSERTs (SQLAlchemy's insertmanyvalues: 20 incidents x 30 columns)
+# are far longer, so each batch parsed them again: about 7 % of a sync worker's
+# time in bench/sync_ingest.py under py-spy. They are the same few statements
+# every time, so they are cached too (the cache keeps at most 128 queries).
+PSYCOPG_CACHED_QUERY_LENGTH = 256 * 1024
+PSYCOPG_CACHED_QUERY_PARAMS = 4096
+
+
+def _cache_long_queries() -> None:
+    try:
+        from psycopg import _queries
+    except ImportError:  # psycopg is not installed: SQLite only
+        return
+    if hasattr(_queries, "MAX_CACHED_STATEMENT_LENGTH"):
+        _queries.MAX_CACHED_STATEMENT_LENGTH = max(_queries.MAX_CACHED_STATEMENT_LENGTH,
+                                                   PSYCOPG_CACHED_QUERY_LENGTH)
+    if hasattr(_queries, "MAX_CACHED_STATEMENT_PARAMS"):
+        _queries.MAX_CACHED_STATEMENT_PARAMS = max(_queries.MAX_CACHED_STATEMENT_PARAMS,
+                                                   PSYCOPG_CACHED_QUERY_PARAMS)
+
+
 def init_db(app: Flask) -> None:
     _bound_connect_time(app)
+    _cache_long_queries()
     db.init_app(app)
     # Import every model so the metadata is complete for Alembic and create_all.
     import api.models  # noqa: F401

@@ -182,8 +182,11 @@ def main(argv: list[str] | None = None) -> int:
             cpu_before = benchlib.cpu_snapshot({"gunicorn": proc.pid}, name)
             elapsed, latencies, sent_ids, errors, all_ids = asyncio.run(
                 load(creds, base, args.batch, args.seconds, args.rate))
-            cpu = benchlib.cpu_split(cpu_before,
-                                     benchlib.cpu_snapshot({"gunicorn": proc.pid}, name), elapsed)
+            cpu_after = benchlib.cpu_snapshot({"gunicorn": proc.pid}, name)
+            cpu = benchlib.cpu_split(cpu_before, cpu_after, elapsed)
+            hz = os.sysconf("SC_CLK_TCK")
+            gunicorn_cpu = sum(t - cpu_before["gunicorn"].get(pid, 0)
+                               for pid, t in cpu_after["gunicorn"].items()) / hz
         finally:
             benchlib.stop([proc])
         check = verify(db_url, sent_ids, all_ids)
@@ -202,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ratio to ceiling: {sustained / best:.2f} (of the best pg_ceiling figure, "
               f"{best:,.0f} incidents/s; target at least 0.50)")
     print("cpu:", cpu)
+    if latencies:
+        # CPU time per batch: less sensitive to a busy machine than throughput.
+        print(f"gunicorn cpu per batch of {args.batch}: "
+              f"{gunicorn_cpu / len(latencies) * 1000:.1f} ms")
     print("after:", benchlib.machine_load())
     print("database check:", check)
     ok = (check["missing"] == 0 and check["unexpected"] == 0 and not errors
