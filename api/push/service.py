@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.auth.models import AuthSession
 from api.auth.sessions import register_listener
-from api.db import is_postgres, utcnow
+from api.db import insert_rows, is_postgres, utcnow
 from api.errors import Problem
 from api.extensions import db
 from api.orgs.models import Person
@@ -195,7 +195,7 @@ class Notifications:
             rows.extend(_outbox_row(person.id, sub_id, kind, doc, incident, urgency, ttl, now)
                         for sub_id in devices)
         if rows:
-            db.session.execute(insert(PushOutbox), rows)
+            insert_rows(insert(PushOutbox.__table__), rows)
             wake_workers()
         return len(rows)
 
