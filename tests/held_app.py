@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from api import create_app
-from api.incidents import service
+from api.incidents import records
 
 
 def create(directory: str):
@@ -26,5 +26,5 @@ def create(directory: str):
                 time.sleep(0.05)
 
     app = create_app()
-    service.register_hook(Hold())
+    records.register_hook(Hold())
     return app

@@ -16,21 +16,22 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
-from tests.test_nginx import (  # noqa: F401  (module-scoped fixtures, shared)
+from tests.nginx_helpers import (
     GUNICORN,
-    ROOT,
-    certificate,
+    HOST,
     fetch,
     free_port,
-    gunicorn,
-    start_nginx,
+    render,
     stop,
+    tls_context,
     wait_for,
 )
 
+ROOT = Path(__file__).resolve().parent.parent
 SYNC = "/api/v1/incidents/sync"
 
 
@@ -105,7 +106,7 @@ def stored_ids(url: str) -> list[str]:
 
 
 def test_syncs_over_the_limit_in_flight_get_503_with_retry_after_and_nothing_is_lost(
-        start_nginx, held_app):  # noqa: F811
+        start_nginx, held_app):
     server = start_nginx(held_app["upstream"], sync_in_flight="1")
     held, entered, release = (held_app["dir"] / n for n in ("held", "entered", "release"))
     held.touch()
@@ -163,8 +164,6 @@ def _burst(server, n: int, cookies: list[str]) -> list[int]:
     request i carrying session cookie cookies[i % len(cookies)]."""
     import http.client
 
-    from tests.test_nginx import HOST, tls_context
-
     def worker(k):
         conn = http.client.HTTPSConnection(HOST, server.https_port, timeout=10,
                                            context=tls_context(server))
@@ -179,7 +178,7 @@ def _burst(server, n: int, cookies: list[str]) -> list[int]:
         return [s for part in pool.map(worker, range(8)) for s in part]
 
 
-def test_phones_behind_one_address_are_limited_per_session(start_nginx, gunicorn):  # noqa: F811
+def test_phones_behind_one_address_are_limited_per_session(start_nginx, gunicorn):
     server = start_nginx(gunicorn)
     # 100 phones behind one carrier address, 5 requests each at once: more than
     # the per-address burst (300), and all answered.
@@ -193,8 +192,6 @@ def test_phones_behind_one_address_are_limited_per_session(start_nginx, gunicorn
 
 
 def test_render_refuses_a_bad_sync_in_flight(tmp_path):
-    from tests.test_nginx import render
-
     with pytest.raises(ValueError):
         render.render(tmp_path, sync_in_flight="0")
     with pytest.raises(ValueError):

@@ -6,25 +6,24 @@ shows it, conditionally (304 when nothing changed)."""
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_pwa import (  # noqa: F401  (fixtures and helpers shared with test_pwa.py)
-    browser,
-    context,
-    crew,
-    live,
-    open_app,
-    pw,
-    pwa_dir,
-    sign_in,
-    tap,
-    unsynced,
-)
+from tests.browser import open_app, sign_in, tap, unsynced
+from tests.factories import make_person, make_post, make_station
 
 pytestmark = pytest.mark.browser
 
 ME, SYNC, LIST = "/api/v1/auth/me", "/api/v1/incidents/sync", "/api/v1/incidents"
 
 
-def calls(live, method, path, status=None, since=0):  # noqa: F811
+@pytest.fixture
+def crew(live):
+    """A feldsher at a station with a default police post (the person's id)."""
+    with live.app.app_context():
+        post = make_post(name="City Hospital No. 7")
+        return make_person("crew", station=make_station(default_post=post),
+                           position="feldsher", language="en").id
+
+
+def calls(live, method, path, status=None, since=0):
     return [c for c in live.recorder.calls[since:]
             if c[0] == method and c[1] == path and (status is None or c[2] == status)]
 
@@ -39,7 +38,7 @@ def eventually(page, check, what):
 
 
 def test_a_restarted_app_retries_its_outbox_without_asking_who_is_signed_in(
-        context, live, crew):  # noqa: F811
+        context, live, crew):
     sign_in(context, live, crew)
     page = open_app(context)  # the first start asks /auth/me and keeps the token
     context.set_offline(True)
@@ -65,7 +64,7 @@ def test_a_restarted_app_retries_its_outbox_without_asking_who_is_signed_in(
 
 
 def test_the_list_is_fetched_only_when_shown_and_then_conditionally(
-        context, live, crew):  # noqa: F811
+        context, live, crew):
     sign_in(context, live, crew)
     page = open_app(context)
     tap(page)  # online: saved, then synced at once; the app shows the incident

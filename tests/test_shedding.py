@@ -11,7 +11,7 @@ import requests
 from sqlalchemy import func, select
 
 from api.extensions import db
-from api.incidents import service
+from api.incidents import records
 from api.incidents.models import Incident
 from api.shedding import queued_for
 from tests.factories import make_person, make_station
@@ -76,7 +76,7 @@ def test_a_sync_over_the_limit_in_flight_gets_503_at_once_and_nothing_is_lost(
             entered.set()
             release.wait(30)
 
-    monkeypatch.setattr(service, "incident_hooks", [*service.incident_hooks, Hold()])
+    monkeypatch.setattr(records, "incident_hooks", [*records.incident_hooks, Hold()])
     http = requests.Session()
     http.cookies.set("qorgau_session", token)
     http.headers["X-CSRF-Token"] = csrf

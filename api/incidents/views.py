@@ -6,23 +6,23 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from api.access_log import log_access
 from api.auth.access import current_person, require
 from api.db import utcnow
 from api.errors import Problem
-from api.incidents import service
+from api.incidents import records
+from api.incidents import sync as sync_service
 from api.incidents.schemas import (
     DeviceListSchema,
     IncidentDetailSchema,
     IncidentPageSchema,
-    IncidentSchema,
     ListQuerySchema,
     SyncRequestSchema,
     SyncResponseSchema,
 )
-from api.openapi import spec
+from api.openapi import query_schema, response_schema, spec
 from api.orgs.models import Role
-from api.requests import json_body
-from api.review.service import log_access
+from api.requests import endpoint_name, json_body
 from api.shedding import sync_slot
 
 bp = Blueprint("incidents", __name__)
@@ -51,41 +51,41 @@ def sync():
                           f"The request body is larger than the limit of {limit} bytes; "
                           "send fewer records per batch.") from err
         # Each incident comes back already as IncidentSummarySchema's plain dict
-        # (service.summary), taken before the commit: no reload, no per-record dump.
-        results = service.sync(current_person(), received_at=received_at, **body)
+        # (sync_service.summary), taken before the commit: no reload, no per-record dump.
+        results = sync_service.sync(current_person(), received_at=received_at, **body)
     return {"server_time": utcnow().isoformat(), "results": results}
 
 
 @bp.get("/incidents")
 @spec(summary="Incidents in the caller's scope, newest first (keyset pagination)",
-      query=ListQuerySchema, responses={200: IncidentPageSchema, 304: None},
-      tags=["incidents"])
+      responses={304: None}, tags=["incidents"])
 @require(Role.CREW, Role.MANAGER, Role.POLICE)
-def list_incidents():
+@query_schema(ListQuerySchema)
+@response_schema(IncidentPageSchema)
+def list_incidents(query: dict):
     """Crew see their own, managers their stations', police those routed to their post.
 
     The page has a weak ETag: a phone that sends it back in If-None-Match gets
     304 and no body while nothing on the page changed.
     """
     person = current_person()
-    query = ListQuerySchema().load(request.args.to_dict())
     try:
-        items, next_cursor = service.list_incidents(person, query["limit"], query["cursor"])
+        items, next_cursor = records.list_incidents(person, query["limit"], query["cursor"])
     except ValueError as err:
         raise ValidationError({"cursor": [str(err)]}) from err
     etag = _page_etag(person, query, items, next_cursor)
     if request.if_none_match.contains_weak(etag):
         response = Response(status=304)
     else:
-        response = jsonify({"items": IncidentSchema(many=True).dump(items),
-                            "next_cursor": next_cursor})
+        response = jsonify(IncidentPageSchema().dump({"items": items,
+                                                      "next_cursor": next_cursor}))
     response.set_etag(etag, weak=True)
     return response
 
 
 def _page_etag(person, query: dict, items, next_cursor) -> str:
     """Who asks, which page, and each row's version: every change to an
-    incident appends an event, which moves its updated_at (service._new_event);
+    incident appends an event, which moves its updated_at (records._new_event);
     the other columns a phone shows are in it too, as a second guard."""
     digest = hashlib.sha256(repr((
         person.id, person.role.value, sorted(person.station_ids_in_scope())
@@ -103,18 +103,19 @@ def _page_etag(person, query: dict, items, next_cursor) -> str:
 @require(Role.CREW, Role.MANAGER, Role.POLICE)
 def get_incident(incident_id):
     """One incident; unknown and out-of-scope ids get the same 404."""
-    incident = service.get_incident(current_person(), incident_id)
+    incident = records.get_incident(current_person(), incident_id)
     if incident is None:
         abort(404)
     body = IncidentDetailSchema().dump(incident)
-    log_access(current_person(), incident)  # managers' and officers' views only
+    log_access(current_person(), incident, endpoint_name())  # managers' and officers' views only
     return body
 
 
 @bp.get("/sync/devices")
 @spec(summary="Crew devices of the manager's stations and their unsynced records",
-      responses={200: DeviceListSchema}, tags=["incidents"])
+      tags=["incidents"])
 @require(Role.MANAGER)
+@response_schema(DeviceListSchema)
 def devices():
     """Which crew devices still hold records (outbox size) and when they last synced."""
-    return DeviceListSchema().dump({"devices": service.devices_for(current_person())})
+    return {"devices": records.devices_for(current_person())}
