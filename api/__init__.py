@@ -22,6 +22,9 @@ def create_app(config: dict | None = None) -> Flask:
     from api.push.worker import start_worker_thread
 
     configure_proxy(app)
+    from api.shedding import init_shedding
+
+    init_shedding(app)  # its before_request runs first: refusing is cheaper than any work
     configure_logging(app)
     configure_extensions(app)
     configure_listeners()

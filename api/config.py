@@ -70,6 +70,11 @@ DEFAULTS = {
     # A crew member may state when an incident happened up to this many days
     # before the tap; an earlier time waits for a manager of the station.
     "STATED_TIME_MAX_DAYS_BEFORE_TAP": 7,
+    # Load shedding (api/shedding.py): a request that waited longer than this
+    # (nginx's X-Request-Start) is answered 503 + Retry-After before any work;
+    # at most this many syncs run at once per process (gunicorn worker).
+    "QUEUE_DEADLINE_SECONDS": 5.0,
+    "SYNC_MAX_IN_FLIGHT": 2,
     # Unacknowledged alerts go to the region's other posts and the station managers.
     "POLICE_ESCALATE_AFTER_SECONDS": 300,
 }

@@ -37,6 +37,9 @@ DEFAULTS = {
     # How long nginx waits for gunicorn to read a request or answer it (504 after);
     # a little more than gunicorn's own worker timeout (deploy/gunicorn.conf.py).
     "api_timeout": "35s",
+    # Syncs nginx lets through to gunicorn at once (all phones together): about
+    # three times gunicorn's threads (workers x threads, deploy/gunicorn.conf.py).
+    "sync_in_flight": "32",
 }
 
 
@@ -72,6 +75,9 @@ def _port(address: str) -> int:
 def parameters(options: dict) -> dict:
     """The template's placeholders from the (lower-case) options."""
     opts = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
+    if not re.fullmatch(r"[1-9][0-9]*", str(opts["sync_in_flight"])):
+        raise ValueError(f"sync_in_flight must be a positive number, "
+                         f"not {opts['sync_in_flight']!r}")
     if not re.fullmatch(r"[0-9]+[kKmM]?", str(opts["body_limit"])):
         raise ValueError(f"body_limit must be an nginx size, not {opts['body_limit']!r}")
     if not re.fullmatch(r"[0-9]+(ms|s|m)?", str(opts["api_timeout"])):
@@ -96,6 +102,7 @@ def parameters(options: dict) -> dict:
         "UPSTREAM": opts["upstream"],
         "BODY_LIMIT": str(opts["body_limit"]),
         "API_TIMEOUT": str(opts["api_timeout"]),
+        "SYNC_IN_FLIGHT": str(opts["sync_in_flight"]),
         "USER_LINE": f"user {opts['user']};" if opts["user"] else "",
         "LOG_DIR": opts["log_dir"],
         "STATE_DIR": opts["state_dir"],

@@ -20,7 +20,7 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "d78dd099f104";
+const BUILD_ID = "bc521155eef8";
 const PRECACHE = {
   "/css/app.css": "89f0dd32f78c6d7fa7129805b22f236f6bcb0255908da43b878ff4504cec6ad8",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
@@ -32,7 +32,7 @@ const PRECACHE = {
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
   "/index.html": "fd6d40fafa354b7ba5b737aa2a2d4952d3797b08b234a5be6452fb717928a0c8",
   "/js/api.js": "1ed5231b15dd807d92dd818f19f04e23d33131093108ce5ec9099c9c58aefe47",
-  "/js/app.js": "fb517ffdce35a0beeadde9c5b2f9bbeca241a7bfa7534b5d73c752052fc82602",
+  "/js/app.js": "ca856afd45e8fb74743b98c8f9c2b06d10300174f7d9a63f37c7b9a7a63457fc",
   "/js/auth.js": "7a0a48d58c3c1985784630fd45fe11f40b0318248db07e359b9ae7fe9eafef37",
   "/js/backoff.js": "5d99b0cde2985aee340d84ef1009786d9ec80cc3876a4f38cc64c62efe7a7e6a",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
@@ -45,9 +45,9 @@ const PRECACHE = {
   "/js/police.js": "92d30f4b09ce709ce431a17b79032155beddc7e8594394baff680e0256d1a023",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
   "/js/store.js": "d91a79893abdd649d40dd1376d4067877c44d48ed2683b6f47158538d195d2b1",
-  "/js/sync.js": "d9a0056e8e1d6d3d96305c456d8d10d78570f40c5090063847256be82213907a",
+  "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "6eb81d6ccd1e0b94c39b1c16d19bf8bb4ac0b8e9718bafe9f319369477a0f47d",
+  "/js/version.js": "a06b79d78734edf13b35ad6fa99ea32ac386d9e9bc548ee7241dca8c51a8d216",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -71,6 +71,7 @@ class Received:
     vapid_claims: dict | None   # the verified JWT claims
     vapid_key: str | None       # the k= public key of the VAPID header
     errors: list = field(default_factory=list)
+    at: float = 0.0             # time.time() when the request arrived (bench/push_latency.py)
 
     @property
     def ttl(self):
@@ -146,6 +147,7 @@ class PushService:
     # The push service's side ----------------------------------------------
 
     def _handle(self, handler: BaseHTTPRequestHandler):
+        arrived = time.time()
         endpoint = self.origin + handler.path
         body = handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
         headers = {k.lower(): v for k, v in handler.headers.items()}
@@ -156,7 +158,7 @@ class PushService:
         if sub is None:
             status = 404
         record = Received(endpoint, status if isinstance(status, int) else None, headers,
-                          None, None, None)
+                          None, None, None, at=arrived)
         self._verify_vapid(headers.get("authorization", ""), record)
         if sub is not None:
             self._decrypt(sub, headers, body, record)

@@ -1,6 +1,8 @@
 """Incident endpoints: the crew's batch sync, and reading within one's scope."""
 
-from flask import Blueprint, abort, current_app, request
+import hashlib
+
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -21,6 +23,7 @@ from api.incidents.schemas import (
 from api.openapi import query_schema, response_schema, spec
 from api.orgs.models import Role
 from api.requests import endpoint_name, json_body
+from api.shedding import sync_slot
 
 bp = Blueprint("incidents", __name__)
 
@@ -39,32 +42,59 @@ def sync():
     received_at = utcnow()
     limit = current_app.config.get("SYNC_MAX_CONTENT_LENGTH", SYNC_MAX_BODY)
     request.max_content_length = limit
-    try:
-        body = SyncRequestSchema().load(json_body())
-    except RequestEntityTooLarge as err:
-        raise Problem(413, "Request Entity Too Large",
-                      f"The request body is larger than the limit of {limit} bytes; "
-                      "send fewer records per batch.") from err
-    # Each incident comes back already as IncidentSummarySchema's plain dict
-    # (sync_service.summary), taken before the commit: no reload, no per-record dump.
-    results = sync_service.sync(current_person(), received_at=received_at, **body)
+    # Over this process's limit of syncs in flight: 503 + Retry-After at once.
+    with sync_slot():
+        try:
+            body = SyncRequestSchema().load(json_body())
+        except RequestEntityTooLarge as err:
+            raise Problem(413, "Request Entity Too Large",
+                          f"The request body is larger than the limit of {limit} bytes; "
+                          "send fewer records per batch.") from err
+        # Each incident comes back already as IncidentSummarySchema's plain dict
+        # (sync_service.summary), taken before the commit: no reload, no per-record dump.
+        results = sync_service.sync(current_person(), received_at=received_at, **body)
     return {"server_time": utcnow().isoformat(), "results": results}
 
 
 @bp.get("/incidents")
 @spec(summary="Incidents in the caller's scope, newest first (keyset pagination)",
-      tags=["incidents"])
+      responses={304: None}, tags=["incidents"])
 @require(Role.CREW, Role.MANAGER, Role.POLICE)
 @query_schema(ListQuerySchema)
 @response_schema(IncidentPageSchema)
 def list_incidents(query: dict):
-    """Crew see their own, managers their stations', police those routed to their post."""
+    """Crew see their own, managers their stations', police those routed to their post.
+
+    The page has a weak ETag: a phone that sends it back in If-None-Match gets
+    304 and no body while nothing on the page changed.
+    """
+    person = current_person()
     try:
-        items, next_cursor = records.list_incidents(current_person(), query["limit"],
-                                                    query["cursor"])
+        items, next_cursor = records.list_incidents(person, query["limit"], query["cursor"])
     except ValueError as err:
         raise ValidationError({"cursor": [str(err)]}) from err
-    return {"items": items, "next_cursor": next_cursor}
+    etag = _page_etag(person, query, items, next_cursor)
+    if request.if_none_match.contains_weak(etag):
+        response = Response(status=304)
+    else:
+        response = jsonify(IncidentPageSchema().dump({"items": items,
+                                                      "next_cursor": next_cursor}))
+    response.set_etag(etag, weak=True)
+    return response
+
+
+def _page_etag(person, query: dict, items, next_cursor) -> str:
+    """Who asks, which page, and each row's version: every change to an
+    incident appends an event, which moves its updated_at (records._new_event);
+    the other columns a phone shows are in it too, as a second guard."""
+    digest = hashlib.sha256(repr((
+        person.id, person.role.value, sorted(person.station_ids_in_scope())
+        if person.role == Role.MANAGER else person.post_id,
+        query["limit"], query["cursor"], next_cursor,
+        [(str(i.id), i.updated_at.isoformat(), i.revision, str(i.status), i.post_id,
+          i.case_number, i.erdr_number, i.legal_status, i.legal_part) for i in items],
+    )).encode())
+    return digest.hexdigest()[:32]
 
 
 @bp.get("/incidents/<uuid:incident_id>")

@@ -32,7 +32,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.db import dialect_insert, utcnow
+from api.db import dialect_insert, insert_rows, utcnow
 from api.extensions import db
 from api.incidents.models import Incident, IncidentEvent
 from api.ledger import keys
@@ -292,9 +292,8 @@ def issue_receipts(entries: Iterable[tuple[str, Incident]], received_at: datetim
                   key, key_id)
             for ident, incident in sorted(todo.items(), key=lambda kv: str(kv[0]))
             if ident in heads]
-    if rows:
-        db.session.execute(dialect_insert(Receipt).on_conflict_do_nothing(
-            index_elements=["incident_id", "revision"]), rows)
+    insert_rows(dialect_insert(Receipt.__table__).on_conflict_do_nothing(
+        index_elements=["incident_id", "revision"]), rows)
     for row in rows:
         out[row["incident_id"]] = receipt_view(Receipt(**row))
     return out

@@ -26,7 +26,7 @@ from flask import current_app
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from api.db import is_postgres, utcnow
+from api.db import insert_rows, is_postgres, utcnow
 from api.extensions import db
 from api.incidents import records as incidents
 from api.incidents.models import Incident, IncidentStatus
@@ -101,11 +101,10 @@ def _record_route(incident: Incident, post: PolicePost | None, reason: str,
 
 def _store_alerts(alerts: list[PoliceAlert]) -> None:
     """The batch's police alerts in one multi-row INSERT."""
-    if alerts:
-        db.session.execute(insert(PoliceAlert), [
-            {"incident_id": a.incident_id, "post_id": a.post_id, "reason": a.reason,
-             "distance_km": a.distance_km, "routed_at": a.routed_at,
-             "region_code": a.region_code} for a in alerts])
+    insert_rows(insert(PoliceAlert.__table__), [
+        {"incident_id": a.incident_id, "post_id": a.post_id, "reason": a.reason,
+         "distance_km": a.distance_km, "routed_at": a.routed_at,
+         "region_code": a.region_code} for a in alerts])
 
 
 def _store_routes(choices: list[tuple], now: datetime) -> None:

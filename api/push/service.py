@@ -39,7 +39,7 @@ from sqlalchemy import delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from api.auth.models import AuthSession
-from api.db import is_postgres, utcnow
+from api.db import insert_rows, is_postgres, utcnow
 from api.errors import Problem
 from api.extensions import db
 from api.orgs.models import Person
@@ -199,7 +199,7 @@ class Notifications:
             rows.extend(_outbox_row(person.id, sub_id, kind, doc, incident, urgency, ttl, now)
                         for sub_id in devices)
         if rows:
-            db.session.execute(insert(PushOutbox), rows)
+            insert_rows(insert(PushOutbox.__table__), rows)
             wake_workers()
         return len(rows)
 

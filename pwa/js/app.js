@@ -12,7 +12,7 @@ import { retryDelay } from "./backoff.js";
 import { announceLanguage, chooseLanguage, setLanguage, t } from "./i18n.js";
 import * as store from "./store.js";
 import {
-  fetchIncident, fetchMe, flush, onAnnouncement, refreshFromServer, SYNC_TAG,
+  fetchIncident, fetchMe, flush, onAnnouncement, refreshFromServer, rememberToken, SYNC_TAG,
 } from "./sync.js";
 import { urgentWaiting } from "./outbox.js";
 import { formatTime, renderIncident, renderList } from "./ui.js";
@@ -282,8 +282,9 @@ function handleResult(result, manual) {
           ? { key: "sync_rejected", values: { n: result.rejected } }
           : { key: "sync_done" };
       state.health = "ok"; // the server has just answered
-      refreshFromServer().then(() => renderRoute({ full: false })).catch(() => {});
-      if (state.route.name === "incident") loadServerEvents(state.route.id);
+      // The list is fetched only for the screen that shows it (the sync's own
+      // answer already carries each record's case number and routing).
+      refreshScreen();
       break;
     case "idle":
       retry.failures = 0;
@@ -430,6 +431,9 @@ function startSignIn() {
 // body, or null when signed out). A new session lets the outbox carry on.
 async function onAuth(event) {
   const body = event.detail;
+  // The outbox sends with this session's token. (A null here may only mean
+  // "offline at start": the token is forgotten on the server's 401 instead.)
+  if (body && body.csrf_token) await rememberToken(body.csrf_token);
   if (body && body.person) {
     state.me = body.person;
     state.signinNeeded = false;

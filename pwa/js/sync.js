@@ -36,8 +36,26 @@ const MAX_BATCHES = 20; // per flush; the rest waits for the next trigger
 export const NARROW_AFTER = 2; // failed attempts of the same batch before it is narrowed down
 
 // Whether api.js holds this session's CSRF token in this context (the page's
-// auth module may have set it too; the service worker fetches its own).
+// auth module may have set it too). The token is also kept in IndexedDB
+// ("csrf"), so a restarted app or the service worker sends the outbox without
+// asking /auth/me first: the session is known, or a 401/403 says it is not.
 let haveToken = false;
+
+/** Keep (or, with null, forget) the session's CSRF token here and on the phone. */
+export async function rememberToken(token) {
+  setCsrfToken(token || "");
+  haveToken = Boolean(token);
+  await setMeta("csrf", token || null);
+}
+
+async function loadToken() {
+  if (haveToken) return true;
+  const token = await getMeta("csrf");
+  if (!token) return false;
+  setCsrfToken(token);
+  haveToken = true;
+  return true;
+}
 
 // Tabs and the service worker tell each other when the outbox changed.
 const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel("qorgau") : null;
@@ -58,13 +76,12 @@ export function onAnnouncement(handler) {
 export async function fetchMe() {
   try {
     const body = await api(ME_URL);
-    setCsrfToken(body.csrf_token);
-    haveToken = Boolean(body.csrf_token);
+    await rememberToken(body.csrf_token);
     if (body.person) await setMeta("me", body.person);
     return body;
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
-      haveToken = false;
+      await rememberToken(null);
       return null;
     }
     throw err;
@@ -91,7 +108,7 @@ async function postBatch(records) {
  */
 async function attempt(records) {
   try {
-    if (!haveToken && !(await fetchMe())) return { stop: { state: "signin" } };
+    if (!(await loadToken()) && !(await fetchMe())) return { stop: { state: "signin" } };
     try {
       return { answer: await postBatch(records) };
     } catch (err) {
@@ -102,7 +119,7 @@ async function attempt(records) {
     }
   } catch (err) {
     if (err instanceof ApiError) {
-      if (err.status === 401) { haveToken = false; return { stop: { state: "signin" } }; }
+      if (err.status === 401) { await rememberToken(null); return { stop: { state: "signin" } }; }
       const result = { state: "error", status: err.status, retryAfter: err.retryAfter };
       return err.status >= 500 || err.status === 413 ? { failed: result } : { stop: result };
     }
@@ -267,10 +284,24 @@ export function flush() {
   return running;
 }
 
-/** Refresh the server's view (case number, routing, police acknowledgement) of our incidents. */
+/**
+ * Refresh the server's view (case number, routing, police acknowledgement) of
+ * our incidents, for the screen that lists them. Conditional: the page's ETag
+ * is kept, and a 304 (nothing changed) costs no body and no writes.
+ */
 export async function refreshFromServer(limit = 100) {
-  const body = await api(`/api/v1/incidents?limit=${limit}`);
+  const url = `/api/v1/incidents?limit=${limit}`;
+  const cached = await getMeta("incidents-etag");
+  const headers = cached && cached.url === url ? { "If-None-Match": cached.etag } : {};
+  const response = await fetch(url, { credentials: "same-origin", cache: "no-store", headers });
+  if (response.status === 304) return null;
+  if (!response.ok) {
+    throw new ApiError(response.status, await response.json().catch(() => null));
+  }
+  const body = await response.json();
   for (const item of (body && body.items) || []) await applyServerIncident(item);
+  const etag = response.headers.get("ETag");
+  await setMeta("incidents-etag", etag ? { url, etag } : null);
   announce({ type: "outbox-changed" });
   return (body && body.items) || [];
 }
