@@ -67,6 +67,7 @@ def configure_blueprints(app: Flask) -> None:
     app.url_map.converters["pwa_path"] = PwaPathConverter
     from api.auth.views import bp as auth_bp
     from api.core.views import bp as core_bp
+    from api.hazards.views import bp as hazards_bp
     from api.incidents.views import bp as incidents_bp
     from api.law.views import bp as law_bp
     from api.ledger.views import bp as ledger_bp
@@ -86,6 +87,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(push_bp, url_prefix="/api/v1/push")
     app.register_blueprint(police_bp, url_prefix="/api/v1/police")
     app.register_blueprint(review_bp, url_prefix="/api/v1/review")
+    app.register_blueprint(hazards_bp, url_prefix="/api/v1/hazards")
 
 
 def configure_cli(app: Flask) -> None:

@@ -1,6 +1,7 @@
 """Every domain's models, imported once so the metadata is complete."""
 
 from api.auth.models import AuthSession, Challenge, Invitation, Passkey, RateLimitHit  # noqa: F401
+from api.hazards.models import HazardFlag  # noqa: F401
 from api.incidents.models import CaseCounter, Incident, IncidentEvent, SyncDevice  # noqa: F401
 from api.ledger.models import Receipt  # noqa: F401
 from api.orgs.models import Person, PolicePost, Region, Station  # noqa: F401
