@@ -19,9 +19,9 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "049518476583";
+const BUILD_ID = "29ee56a602f3";
 const PRECACHE = {
-  "/css/app.css": "ce203c055ea5c352a53af0a838973bc75a68f512a8a8f61a9c7549e81ba72306",
+  "/css/app.css": "0ebd97c8b34877185f890f5d822943d8e114e9b76195aa8f2e38670191955400",
   "/css/console.css": "28fde32dda3a30cb99dc297ce5b04b13caaf65b9436d62ab9dab03bed1a94e35",
   "/css/police.css": "434bec70e4118337d376bd81eb0838cc65512fe92c8bdd3ee7b77b08efd3868e",
   "/css/print.css": "5c60b83ac4c38f70f89566af11675adb3e3e908c8273fc4c70f5cadb0aa9762f",
@@ -30,22 +30,26 @@ const PRECACHE = {
   "/icons/icon-512.png": "3fdee4dec5401ae7eb604b3ef13eabe4829407e0f32174932666477c88e7fe54",
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
   "/index.html": "dafc1399572b02472dfcd20856cba720e0f9204c998ceff0ce29372f5e087f73",
+  "/js/address.js": "ba25e755ce1c4c205f3cdf5bb6a19d80a2d127057c8056f7ab12a1432cc6e3b5",
   "/js/api.js": "1ed5231b15dd807d92dd818f19f04e23d33131093108ce5ec9099c9c58aefe47",
-  "/js/app.js": "5ff43dc889d6ea68e6033424591725deb6caac360365ddfc0145f87a1898182f",
-  "/js/auth.js": "88d4e85566a3d2deb42428f8f31040b9d35a76b3baf157b099ad41a678c15120",
+  "/js/app.js": "3e7af8cf91faab4964e9ff51935fc30b6b6bd8aa9d456a78d9b3c42480bd0e4e",
+  "/js/auth.js": "e58cd98db171e7bac3c2f08bb68d3733c7a508673dda7f15a9548ff009e5f6d7",
   "/js/backoff.js": "18c974e237c7808aa427e09a68c454dc56ed17f1e8ce12535c8045e994861db6",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
-  "/js/console.js": "bdca49d5ea6bf48a9f400aa5bfa17727ebe66d743d64140fa939277d746e546e",
+  "/js/console.js": "e5486adb120a56942c7519436c6ab468c431bc3dbaa39da8e5d4812f4704dc5b",
   "/js/dom.js": "e012da1b70eb8561ff62d08d4f081d26f75cea7980604621e20264ec5047079c",
-  "/js/i18n.js": "fe6fe26fb34e34070a1c77ffc99890f7ea002f2a34102a219c81031f1ed754e2",
+  "/js/hazard_console.js": "907ab0e74e1b17357ada2b0871ecb5ae8c56208dadddd471854d18565e301e5c",
+  "/js/hazards.js": "d50b6f2a8de7fc23f82df79639d2ca81efe181da872880e2edd302b69644bdc2",
+  "/js/i18n.js": "4bf389e69fcd0ec02f9e220c241ce54f85d8837ab71d53677696713c0596e5af",
+  "/js/i18n_hazards.js": "6804b0a895b4453ac254e0dfab1c20588d782445486f5131788eaa88de511229",
   "/js/law.js": "923fa196b02f09a536ba7a5a12ab6d929f5add49be9939b6ca7e7d246394f41d",
   "/js/outbox.js": "e28f2e32ee285bb59f1aa3319f47f68d16c7fe191e55f8886e359f0e474357ac",
-  "/js/police.js": "684261d833d865b02146d4e73aeae9cfda3cfb8cfe62864484c76ccaab2f9270",
+  "/js/police.js": "8e70be78bd7210084ba8c9c1e38ac75040b8574ee052229947a1ab2d48a56612",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
   "/js/store.js": "c4c7551183b081785ef8f3c2061f9f214c8bceb1e24c1bd394e99af6105647e8",
   "/js/sync.js": "b9be29381822e7367998d3fd1f3ac8eefcb4b92dcbb852731798427f8b146fd9",
   "/js/ui.js": "3aa5182809c21aaca2549605dd0d4c1018a1b85f2dcaae60a6ab14b001391520",
-  "/js/version.js": "1477eb0b895eee01dd72925b868ff915d96dba38503a26507ac0ef7de63a08e9",
+  "/js/version.js": "748f1dccf33618f6a1b0ccfa02ffdd5b8b78562d82360d4f5c967cd8c528b5a5",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -23,7 +23,7 @@ from api.db import utcnow
 from api.errors import Problem
 from api.extensions import db
 from api.hazards.address import address_key
-from api.hazards.models import HazardFlag
+from api.hazards.models import HazardFlag, HazardReason
 from api.incidents.models import Incident
 from api.orgs.models import Person, Role
 from api.push import messages
@@ -71,7 +71,8 @@ def raise_flag(manager: Person, data: dict) -> HazardFlag:
     flag = HazardFlag(id=uuid.uuid4(), incident_id=incident.id, station_id=incident.station_id,
                       region_code=incident.station.region_code, address=data["address"].strip(),
                       address_key=address_key(data["address"]), lat=data["lat"],
-                      lon=data["lon"], radius_m=data["radius_m"], reason=data["reason"],
+                      lon=data["lon"], radius_m=data["radius_m"],
+                      reason=HazardReason(data["reason"]),
                       raised_by_id=manager.id, raised_at=now,
                       expires_at=add_months(now, data["months"]))
     db.session.add(flag)

@@ -13,6 +13,7 @@
 import { api, ApiError } from "./api.js";
 import { barChart, stackedColumns } from "./charts.js";
 import { h, localTime, ZONE } from "./dom.js";
+import { hazardSection } from "./hazard_console.js";
 import { currentLanguage, t } from "./i18n.js";
 
 const BASE = "/api/v1/review";
@@ -338,6 +339,7 @@ async function renderDetail(view, id) {
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_manager_note")),
       h("p", { class: "rv-note print-only" }, body.manager_note ? body.manager_note.note : "—"),
       noteForm),
+    hazardSection(id, body),
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_history")), events),
     h("p", { class: "no-print" }, h("a", { href: "#/review" }, tr("rv_back"))));
 }
