@@ -60,6 +60,15 @@ def signed_in(browser, live_server, person_id, **options):
     return context
 
 
+def assert_no_serious_axe_violations(page):
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    serious = [v for v in results.response["violations"]
+               if v["impact"] in ("serious", "critical")]
+    assert serious == [], json.dumps(serious, indent=1)[:4000]
+
+
 def kept_flags(page):
     return page.evaluate("""async () => {
         const { getMeta } = await import('/js/store.js');
@@ -115,6 +124,7 @@ def test_raised_in_the_console_reaches_the_phone_which_warns_offline(browser, li
     expect(page.locator("#hz-flags li")).to_have_count(1)
     expect(page.locator("#hz-flags li")).to_contain_text("weapon")
     expect(page.locator("#hz-flags li")).to_contain_text("in force")
+    assert_no_serious_axe_violations(page)
     desk.close()
 
     phone = signed_in(browser, live_server, world["crew"], locale="en-GB")
@@ -214,8 +224,6 @@ def test_inside_the_circle_the_phone_warns_without_an_address(browser, live_serv
 def test_the_warning_in_each_language_has_no_serious_axe_violations(browser, live_server,
                                                                     world, locale, lang,
                                                                     title, ask):
-    from axe_playwright_python.sync_playwright import Axe
-
     from api.orgs.models import Language, Person
 
     with live_server.app.app_context():
@@ -234,8 +242,5 @@ def test_the_warning_in_each_language_has_no_serious_axe_violations(browser, liv
     assert "undefined" not in warning.inner_text() and "null" not in warning.inner_text()
     page.set_viewport_size({"width": 360, "height": 740})
     assert page.evaluate("document.documentElement.scrollWidth <= 360")
-    results = Axe().run(page)
-    serious = [v for v in results.response["violations"]
-               if v["impact"] in ("serious", "critical")]
-    assert serious == [], json.dumps(serious, indent=1)[:4000]
+    assert_no_serious_axe_violations(page)
     phone.close()
