@@ -19,9 +19,9 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "29ee56a602f3";
+const BUILD_ID = "6f24b2bd534e";
 const PRECACHE = {
-  "/css/app.css": "0ebd97c8b34877185f890f5d822943d8e114e9b76195aa8f2e38670191955400",
+  "/css/app.css": "dcf86563b2996f18f4fe1c08dcbdec7d77a4ee3c493682eb81547ea227f16418",
   "/css/console.css": "28fde32dda3a30cb99dc297ce5b04b13caaf65b9436d62ab9dab03bed1a94e35",
   "/css/police.css": "434bec70e4118337d376bd81eb0838cc65512fe92c8bdd3ee7b77b08efd3868e",
   "/css/print.css": "5c60b83ac4c38f70f89566af11675adb3e3e908c8273fc4c70f5cadb0aa9762f",
@@ -41,7 +41,7 @@ const PRECACHE = {
   "/js/hazard_console.js": "907ab0e74e1b17357ada2b0871ecb5ae8c56208dadddd471854d18565e301e5c",
   "/js/hazards.js": "d50b6f2a8de7fc23f82df79639d2ca81efe181da872880e2edd302b69644bdc2",
   "/js/i18n.js": "4bf389e69fcd0ec02f9e220c241ce54f85d8837ab71d53677696713c0596e5af",
-  "/js/i18n_hazards.js": "6804b0a895b4453ac254e0dfab1c20588d782445486f5131788eaa88de511229",
+  "/js/i18n_hazards.js": "a852914cab9789a4cc4703a6b530285998c6a54e73f54f18e841e3423e06db48",
   "/js/law.js": "923fa196b02f09a536ba7a5a12ab6d929f5add49be9939b6ca7e7d246394f41d",
   "/js/outbox.js": "e28f2e32ee285bb59f1aa3319f47f68d16c7fe191e55f8886e359f0e474357ac",
   "/js/police.js": "8e70be78bd7210084ba8c9c1e38ac75040b8574ee052229947a1ab2d48a56612",
@@ -49,7 +49,7 @@ const PRECACHE = {
   "/js/store.js": "c4c7551183b081785ef8f3c2061f9f214c8bceb1e24c1bd394e99af6105647e8",
   "/js/sync.js": "b9be29381822e7367998d3fd1f3ac8eefcb4b92dcbb852731798427f8b146fd9",
   "/js/ui.js": "3aa5182809c21aaca2549605dd0d4c1018a1b85f2dcaae60a6ab14b001391520",
-  "/js/version.js": "748f1dccf33618f6a1b0ccfa02ffdd5b8b78562d82360d4f5c967cd8c528b5a5",
+  "/js/version.js": "c0dc0effa1843e6bcef9aada1c1978c1c6d2c736ad7c18a5a8269df601eaacd1",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -3,7 +3,7 @@
 export const HAZARD_STRINGS = {
   ru: {
     hz_check_title: "Адрес вызова",
-    hz_address_label: "Адрес вызова (улица и дом)",
+    hz_address_label: "Улица (или микрорайон) и дом",
     hz_address_hint: "Телефон проверит, нет ли у этого дома отметки об опасности. Работает без сети.",
     hz_check: "Проверить адрес",
     hz_warning_title: "Опасный адрес",
@@ -44,7 +44,7 @@ export const HAZARD_STRINGS = {
   },
   kk: {
     hz_check_title: "Шақырту мекенжайы",
-    hz_address_label: "Шақырту мекенжайы (көше және үй)",
+    hz_address_label: "Көше (немесе шағын аудан) және үй",
     hz_address_hint: "Телефон бұл үйде қауіп белгісі бар-жоғын тексереді. Желісіз де жұмыс істейді.",
     hz_check: "Мекенжайды тексеру",
     hz_warning_title: "Қауіпті мекенжай",
@@ -85,7 +85,7 @@ export const HAZARD_STRINGS = {
   },
   en: {
     hz_check_title: "Address of the call",
-    hz_address_label: "Address of the call (street and house)",
+    hz_address_label: "Street (or microdistrict) and house",
     hz_address_hint: "The phone checks whether this building is flagged as dangerous. Works offline.",
     hz_check: "Check address",
     hz_warning_title: "Dangerous address",
