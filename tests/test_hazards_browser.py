@@ -244,3 +244,18 @@ def test_the_warning_in_each_language_has_no_serious_axe_violations(browser, liv
     assert page.evaluate("document.documentElement.scrollWidth <= 360")
     assert_no_serious_axe_violations(page)
     phone.close()
+
+
+def test_sign_out_takes_the_flags_off_the_phone(browser, live_server, world):
+    raise_flag(live_server, world)
+    phone = signed_in(browser, live_server, world["crew"], locale="en-GB")
+    page = crew_phone(phone, expect_flags=1)
+    page.goto("/#/account")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_function("""async () => {
+        const { getMeta } = await import('/js/store.js');
+        return !(await getMeta('hazards'));
+    }""")
+    page.goto("/#/")
+    expect(page.locator("#hz-address")).to_have_count(0)
+    phone.close()
