@@ -1,15 +1,11 @@
 """Qorgau API: one Flask application built by create_app()."""
 
 import logging
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from flask import Flask
 
-try:
-    __version__ = version("qorgau")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+source"
+from api.config import VERSION as __version__  # noqa: F401  (api.__version__)
 
 ROOT = Path(__file__).resolve().parent.parent
 PWA_DIR = ROOT / "pwa"
@@ -28,6 +24,7 @@ def create_app(config: dict | None = None) -> Flask:
     configure_proxy(app)
     configure_logging(app)
     configure_extensions(app)
+    configure_listeners()
     configure_blueprints(app)
     configure_cli(app)
     # Only the one-process local run sets PUSH_WORKER_THREAD; production runs
@@ -51,9 +48,53 @@ def configure_extensions(app: Flask) -> None:
     from api.extensions import db, migrate
 
     init_db(app)
+    # Import every model so the metadata is complete for Alembic and create_all.
+    import api.models  # noqa: F401
     init_access(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     register_error_handlers(app)
+
+
+_listeners_configured = False
+
+
+def configure_listeners() -> None:
+    """Who hears whom, all in this one place. The domains run one way (see
+    docs/architecture.md and the import-linter contract in pyproject.toml): a
+    lower one tells a higher one of its changes through a listener list
+    (api/listeners.py), never by importing it.
+
+    Once per process, by the first app: the lists are module-level, as the code
+    they wire is (and a test may empty one for its own run)."""
+    global _listeners_configured
+    if _listeners_configured:
+        return
+    _listeners_configured = True
+    from api import listeners
+    from api.auth import service as auth
+    from api.auth import sessions
+    from api.incidents import records as incidents
+    from api.incidents import sync
+    from api.ledger import service as ledger
+    from api.orgs import service as orgs
+    from api.police import routing
+    from api.push import service as push
+    from api.push import worker
+
+    # orgs -> auth: a deactivated person keeps no passkey, session or invitation.
+    listeners.add(orgs.person_listeners, auth.PersonEvents)
+    # auth -> push: revoked sessions and devices lose their push subscriptions;
+    # a new passkey is announced to the person's other devices.
+    sessions.register_listener(push.DeviceEvents)
+    # incidents -> ledger: every incident event is sealed into its hash chain when
+    # flushed; each sync's answer carries signed receipts.
+    ledger.install_session_events()
+    listeners.add(sync.sync_listeners, ledger)
+    # incidents -> police: each newly synced incident is routed to a police post,
+    # whose officers get a push (api.push); a revision may reroute it.
+    incidents.register_hook(routing)
+    # push -> police: every tick of the push worker first escalates overdue alerts.
+    listeners.add(worker.tick_listeners, routing)
 
 
 def configure_blueprints(app: Flask) -> None:
@@ -65,6 +106,7 @@ def configure_blueprints(app: Flask) -> None:
         regex = r"(?!api/)[^/].*?"
 
     app.url_map.converters["pwa_path"] = PwaPathConverter
+    from api.auth.org_views import bp as orgs_bp
     from api.auth.views import bp as auth_bp
     from api.core.views import bp as core_bp
     from api.hazards.views import bp as hazards_bp
@@ -72,7 +114,6 @@ def configure_blueprints(app: Flask) -> None:
     from api.law.views import bp as law_bp
     from api.ledger.views import bp as ledger_bp
     from api.openapi import bp as openapi_bp
-    from api.orgs.views import bp as orgs_bp
     from api.police.views import bp as police_bp
     from api.push.views import bp as push_bp
     from api.review.views import bp as review_bp
@@ -91,9 +132,9 @@ def configure_blueprints(app: Flask) -> None:
 
 
 def configure_cli(app: Flask) -> None:
+    from api.auth.org_cli import orgs_cli, people_cli
     from api.core.cli import demo_cli
     from api.ledger.cli import ledger_cli
-    from api.orgs.cli import orgs_cli, people_cli
     from api.push.cli import push_cli
 
     app.cli.add_command(push_cli)

@@ -10,7 +10,13 @@ environment or is generated once into the instance folder.
 import os
 import secrets
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+try:
+    VERSION = version("qorgau")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    VERSION = "0.0.0+source"
 
 ENV_PREFIX = "QORGAU"
 

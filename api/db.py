@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from api.extensions import db
@@ -37,11 +38,27 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso_utc(value: datetime) -> str:
+    """An aware instant as the API writes it: ISO 8601 with a Z (2026-06-01T05:05:00Z)."""
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def str_enum(enum_cls, name):
+    """An enum column stored as plain strings with a CHECK, so adding a value is a
+    simple migration."""
+    return db.Enum(enum_cls, name=name, native_enum=False, create_constraint=True,
+                   values_callable=lambda e: [m.value for m in e], length=16)
+
+
+def dialect_insert(model):
+    """INSERT with the dialect's ON CONFLICT (PostgreSQL's or SQLite's)."""
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
 def init_db(app: Flask) -> None:
     _bound_connect_time(app)
     db.init_app(app)
-    # Import every model so the metadata is complete for Alembic and create_all.
-    import api.models  # noqa: F401
 
 
 def _unicode_lower(value):

@@ -1,16 +1,21 @@
 """The OpenAPI document, generated from the marshmallow schemas that validate.
 
-Views describe themselves with @spec(...); the generator walks the URL map, so
-an endpoint without @spec is still listed (with its docstring), never missed.
+Views describe themselves with @spec(...) (summary, tags), and let the schemas
+do the work with @body_schema, @query_schema and @response_schema, which load
+the request and dump the answer with the schema they declare and document it,
+all from that one declaration. @spec may still declare body/query/responses for a view that
+loads and dumps by hand. The generator walks the URL map, so an endpoint
+without @spec is still listed (with its docstring), never missed.
 """
 
 import functools
 import re
 
-from flask import Blueprint, current_app
+from flask import Blueprint, Response, current_app, request
 from marshmallow import Schema, fields
 
-from api import __version__
+from api.config import VERSION
+from api.requests import load_body
 
 bp = Blueprint("openapi", __name__)
 
@@ -31,6 +36,72 @@ def spec(*, summary: str | None = None, body: type[Schema] | Schema | None = Non
 
 def _schema_instance(schema):
     return schema() if isinstance(schema, type) else schema
+
+
+def _declared(view) -> dict:
+    """What @body_schema, @query_schema and @response_schema declared; shared by
+    every wrapper of the view (functools.wraps copies the reference)."""
+    return view.__dict__.setdefault("openapi_io", {})
+
+
+def body_schema(schema: type[Schema] | Schema):
+    """Load the JSON body with `schema` (a 422 naming each bad field) and pass it
+    to the view as `body`. Put it below @require(...): the caller is checked first."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            return view(*args, body=load_body(_schema_instance(schema)), **kwargs)
+
+        _declared(wrapper)["body"] = schema
+        return wrapper
+
+    return decorator
+
+
+def query_schema(schema: type[Schema] | Schema):
+    """Load the query string with `schema` and pass it to the view as `query`.
+    Put it below @require(...)."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            loaded = _schema_instance(schema).load(request.args.to_dict())
+            return view(*args, query=loaded, **kwargs)
+
+        _declared(wrapper)["query"] = schema
+        return wrapper
+
+    return decorator
+
+
+def response_schema(schema: type[Schema] | Schema, status: int = 200):
+    """Dump what the view returns with `schema` (a Response passes as it is)."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            result = view(*args, **kwargs)
+            if isinstance(result, Response):
+                return result
+            return _schema_instance(schema).dump(result)
+
+        _declared(wrapper).setdefault("responses", {})[status] = schema
+        return wrapper
+
+    return decorator
+
+
+def _meta(view) -> dict:
+    """@spec's metadata, with what the schema decorators declared."""
+    meta = dict(getattr(view, "openapi", {}))
+    declared = getattr(view, "openapi_io", {})
+    for key in ("body", "query"):
+        if declared.get(key) is not None:
+            meta[key] = declared[key]
+    if declared.get("responses"):
+        meta["responses"] = {**(meta.get("responses") or {}), **declared["responses"]}
+    return meta
 
 
 # marshmallow field -> JSON Schema (the parts Qorgau uses).
@@ -157,7 +228,7 @@ def build_document(app) -> dict:
         if not rule.rule.startswith("/api/"):
             continue
         view = app.view_functions[rule.endpoint]
-        meta = getattr(view, "openapi", {})
+        meta = _meta(view)
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         params = [{"name": arg, "in": "path", "required": True,
                    "schema": _path_schema(conv)}
@@ -203,7 +274,7 @@ def build_document(app) -> dict:
     components["Problem"] = PROBLEM_SCHEMA
     return {
         "openapi": "3.0.3",
-        "info": {"title": "Qorgau API", "version": __version__},
+        "info": {"title": "Qorgau API", "version": VERSION},
         "paths": paths,
         "components": {
             "schemas": components,

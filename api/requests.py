@@ -53,3 +53,8 @@ def no_nul(value: str) -> None:
     (a clear 422 naming the field) rather than fail on insert (a 500)."""
     if isinstance(value, str) and "\x00" in value:
         raise ValidationError("Must not contain NUL characters.")
+
+
+def endpoint_name() -> str:
+    """The view answering this request, as the access log names it."""
+    return request.endpoint or request.path

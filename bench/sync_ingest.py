@@ -41,7 +41,7 @@ def app_without_hooks():
     """gunicorn entry point for --no-hooks: the sync path alone, without the
     hooks other domains register (push routing and notifications)."""
     from api import create_app
-    from api.incidents import service
+    from api.incidents import records as service
 
     app = create_app()
     service.incident_hooks.clear()

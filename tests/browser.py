@@ -1,4 +1,25 @@
-"""What every browser test shares: Debian's Chromium, never a downloaded one."""
+"""What every browser test shares: Debian's Chromium, never a downloaded one; the
+production CSP and the shim that serves the app under it; the PWA served by the
+shared `live_server` (Live) and the helpers that drive it. The fixtures built on
+these (pw, browser, pwa_dir, live, context, base_url, page) are in conftest.py."""
+
+import re
+import sys
+from http.server import SimpleHTTPRequestHandler
+from pathlib import Path
+
+from playwright.sync_api import expect
+
+from api.auth.access import SESSION_COOKIE
+from api.auth.sessions import start_session
+from api.extensions import db
+from api.law import service as law_service
+from api.orgs.models import Person
+
+ROOT = Path(__file__).resolve().parent.parent
+PWA = ROOT / "pwa"
+sys.path.insert(0, str(ROOT / "scripts"))
+import build_pwa  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 # Background networking off: this machine's network is closed, and Chromium
@@ -6,3 +27,121 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
+TIMEOUT = 15_000  # ms; a ceiling for waits, never an assertion on speed
+
+# The Content-Security-Policy nginx sends in production (nginx/; checked by test_nginx).
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; worker-src 'self'; manifest-src 'self'; frame-ancestors 'none'; "
+       "base-uri 'none'; form-action 'self'; object-src 'none'")
+
+
+def serve_with_csp(page, url: str) -> None:
+    """The dev server sets no CSP (nginx does): serve the page at `url` under it."""
+
+    def with_csp(route):
+        response = route.fetch()
+        route.fulfill(response=response,
+                      headers={**response.headers, "content-security-policy": CSP})
+
+    page.route(url, with_csp)
+
+
+# ---------------------------------------------------------------- the PWA on live_server
+
+class Recorder:
+    """WSGI middleware that notes every request (method, path, status) the app answered."""
+
+    def __init__(self, app):
+        self.app = app
+        self.calls: list[tuple[str, str, int]] = []
+
+    def __call__(self, environ, start_response):
+        method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
+
+        def recording_start(status, headers, exc_info=None):
+            self.calls.append((method, path, int(status.split()[0])))
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, recording_start)
+
+    def count(self, method, path):
+        return sum(1 for m, p, _ in self.calls if m == method and p == path)
+
+
+class Live:
+    """The shared `live_server` (tests/conftest.py) serving a built copy of pwa/."""
+
+    def __init__(self, live_server, pwa_dir: Path):
+        self.app = live_server.app
+        self.url = live_server.url
+        self.pwa_dir = pwa_dir
+        self.app.config["PWA_DIR"] = str(pwa_dir)  # read per request
+        self.recorder = Recorder(self.app.wsgi_app)
+        self.app.wsgi_app = self.recorder
+
+    def has_route(self, rule: str, method: str = "GET") -> bool:
+        return any(r.rule == rule and method in r.methods for r in self.app.url_map.iter_rules())
+
+    def rebuild(self) -> str:
+        build_id, _ = build_pwa.build(self.pwa_dir)
+        return build_id
+
+
+def sign_in(context, live, person_id):
+    with live.app.app_context():
+        token, _ = start_session(db.session.get(Person, person_id), user_agent="playwright")
+    context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": live.url}])
+
+
+# ---------------------------------------------------------------- helpers
+
+def open_app(context, path="/"):
+    """Open the app and wait until its service worker controls the page (the shell is cached)."""
+    page = context.new_page()
+    page.goto(path)
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    expect(page.locator("#unsynced")).to_have_attribute("data-count", re.compile(r"\d+"))
+    # The rules are fetched once online and kept in IndexedDB for offline use.
+    page.wait_for_function("""async () => {
+        const { getMeta } = await import('/js/store.js');
+        return Boolean(await getMeta('rules'));
+    }""")
+    return page
+
+
+def unsynced(page):
+    return page.locator("#unsynced")
+
+
+def incidents_in_idb(page):
+    return page.evaluate("""async () => {
+        const { listIncidents } = await import('/js/store.js');
+        return await listIncidents();
+    }""")
+
+
+def tap(page, name="Log incident"):
+    page.get_by_role("button", name=name, exact=True).click()
+
+
+# ---------------------------------------------------------------- law.js on a static server
+
+class Handler(SimpleHTTPRequestHandler):
+    """The PWA's files, the rules at their API path, and a blank page to run in."""
+
+    def do_GET(self):
+        if self.path == "/api/v1/law/rules":
+            return self._send(law_service.rules_bytes(), "application/json")
+        if self.path == "/blank.html":
+            return self._send(b"<!doctype html><title>law.js</title>", "text/html")
+        return super().do_GET()
+
+    def _send(self, body: bytes, mimetype: str):
+        self.send_response(200)
+        self.send_header("Content-Type", mimetype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):  # keep pytest output clean
+        pass

@@ -7,12 +7,23 @@ clean database: on SQLite a fresh copy of a migrated template file, on
 PostgreSQL a transaction that is rolled back after the test.
 """
 
+import http.client
+import logging
 import os
 import shutil
+import signal
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
 from flask_sqlalchemy.session import _app_ctx_id
+from playwright.sync_api import sync_playwright
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import scoped_session, sessionmaker
@@ -20,6 +31,27 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 from api import create_app
 from api.config import normalise_database_url
 from api.extensions import db
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PWA,
+    ROOT,
+    TIMEOUT,
+    Handler,
+    Live,
+    build_pwa,
+)
+from tests.nginx_helpers import (
+    GUNICORN,
+    HOST,
+    Nginx,
+    free_port,
+    make_certificate,
+    nginx_command,
+    render_for_test,
+    stop,
+    wait_for,
+)
 
 PG_URL = os.environ.get("QORGAU_TEST_DATABASE_URL")
 
@@ -176,3 +208,144 @@ def live_server(database_url, tmp_path):
         thread.join(timeout=10)
         with app.app_context():
             db.engine.dispose()
+
+
+# ---------------------------------------------------------------- browsers (tests/browser.py)
+
+@pytest.fixture
+def pwa_dir(tmp_path):
+    """A built copy of pwa/, so a test may change it without touching the repository."""
+    target = tmp_path / "pwa"
+    shutil.copytree(ROOT / "pwa", target)
+    build_pwa.build(target)
+    return target
+
+
+@pytest.fixture
+def live(live_server, pwa_dir):
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise
+    return Live(live_server, pwa_dir)
+
+
+@pytest.fixture(scope="module")
+def pw():
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def browser(pw):
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture
+def context(browser, live):
+    ctx = browser.new_context(base_url=live.url, locale="en-GB")
+    ctx.set_default_timeout(TIMEOUT)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(PWA)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def page(base_url):
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{base_url}/blank.html")
+            yield page
+        finally:
+            browser.close()
+
+
+# ---------------------------------------------------------------- nginx (tests/nginx_helpers.py)
+# Module-scoped: each of test_nginx.py and test_nginx_browser.py gets its own.
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    return make_certificate(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def gunicorn(tmp_path_factory) -> Iterator[str]:
+    """The real app under gunicorn with the shipped settings; yields host:port."""
+    from flask_migrate import upgrade
+
+    from api import create_app
+    from api.extensions import db
+
+    tmp = tmp_path_factory.mktemp("gunicorn")
+    url = f"sqlite:///{tmp / 'qorgau.db'}"
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "x" * 32})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QORGAU_", "DATABASE_"))}
+    env.update(DATABASE_URL=url, QORGAU_SECRET_KEY="test-secret-key-" + "x" * 32,
+               QORGAU_PROXY_COUNT="1", QORGAU_RP_ID=HOST)
+    log = tmp / "gunicorn.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(GUNICORN), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+             "-b", f"127.0.0.1:{port}", "--workers", "2", "--threads", "2",
+             "api:create_app()"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def healthy():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            conn.request("GET", "/api/health")
+            return conn.getresponse().status == 200
+        finally:
+            conn.close()
+
+    try:
+        wait_for(healthy, "gunicorn", proc, log)
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def start_nginx(tmp_path_factory, certificate):
+    """Start a fresh nginx (its own rate-limit zones) with the project's config."""
+    started: list[Nginx] = []
+
+    def _start(upstream: str, pwa_root: Path = PWA, **overrides) -> Nginx:
+        prefix = tmp_path_factory.mktemp("nginx")
+        server = render_for_test(prefix, *certificate, pwa_root, upstream, **overrides)
+        log = prefix / "nginx.log"
+        with log.open("wb") as out:
+            server.proc = subprocess.Popen(nginx_command(prefix, server.conf),
+                                           stdout=out, stderr=subprocess.STDOUT)
+        started.append(server)
+
+        def listening():
+            with socket.create_connection(("127.0.0.1", server.https_port), timeout=1):
+                return True
+
+        wait_for(listening, "nginx", server.proc, log)
+        return server
+
+    yield _start
+    for server in started:
+        stop(server.proc, signal.SIGQUIT)  # graceful: let workers finish

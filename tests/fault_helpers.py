@@ -348,7 +348,7 @@ def _mutate(mutant: str) -> None:
     """
     if not mutant:
         return
-    from api.incidents import service
+    from api.incidents import sync as service
 
     if mutant == "no-idempotency":
         validate = service.validate_records

@@ -43,6 +43,17 @@ def result(client, rec, **kwargs):
 @pytest.fixture(name="no_hooks")
 def no_hooks_fixture(monkeypatch):
     """Other domains' hooks (push routing) are tested there; here, none run."""
-    from api.incidents import service
+    from api.incidents import records as service
 
     monkeypatch.setattr(service, "incident_hooks", [])
+
+
+# Every kind of the law rules, for revisions that differ in every field.
+KINDS = ["unspecified", "threat", "violence", "violence_dangerous", "other"]
+
+
+def version(ident, n):
+    """Revision n of one incident: every crew-editable field depends on n."""
+    return record(ident, revision=n, kind=KINDS[n % len(KINDS)], note=f"revision {n}",
+                  police_needed=n % 2 == 0, aggravating=["group"] if n % 3 == 0 else [],
+                  location={"lat": 43 + n / 100, "lon": 76.9, "source": "gps"})

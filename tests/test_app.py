@@ -70,7 +70,7 @@ def test_wrong_method_is_problem_405_with_allow(client):
 
 
 def test_unexpected_error_is_500_without_internals(app, client, monkeypatch):
-    from api.orgs import views
+    from api.auth import org_views as views
 
     def explode(*args, **kwargs):
         raise RuntimeError("db password is hunter2")

@@ -9,7 +9,7 @@ expired one, a replayed challenge and a wrong origin are refused.
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from api.auth import service as auth
@@ -17,22 +17,11 @@ from api.auth.models import Invitation, Passkey
 from api.auth.sessions import start_session
 from api.db import utcnow
 from api.extensions import db
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import make_person
 
 pytestmark = pytest.mark.browser
 
 I18N = {}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 class Phone:

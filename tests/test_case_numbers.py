@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from api.extensions import db
 from api.incidents.models import CaseCounter, Incident
-from api.incidents.service import case_number
+from api.incidents.sync import case_number
 from tests.factories import make_person, make_station
 from tests.incident_helpers import (
     NOW,

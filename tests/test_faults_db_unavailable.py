@@ -123,7 +123,7 @@ def test_a_connection_lost_inside_a_sync_hook_is_503_and_stores_nothing(app, cli
     """A hook's failure is normally logged and the records kept; a lost database
     cannot keep anything, so the whole sync answers 503 and the phone retries."""
 
-    from api.incidents import service
+    from api.incidents import records as service
     from api.incidents.models import Incident
     from tests.factories import make_person
     from tests.incident_helpers import batch, record

@@ -17,8 +17,13 @@ from hypothesis import strategies as st
 
 from api.law.service import classify, rules
 from tests.factories import make_person
-from tests.incident_helpers import URL, batch, frozen_clock_fixture, no_hooks_fixture  # noqa: F401
-from tests.test_sync_properties import version
+from tests.incident_helpers import (  # noqa: F401
+    URL,
+    batch,
+    frozen_clock_fixture,
+    no_hooks_fixture,
+    version,
+)
 
 # --- sync: several incidents, interleaved ---------------------------------------------
 

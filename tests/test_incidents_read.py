@@ -7,7 +7,7 @@ import pytest
 
 from api.extensions import db
 from api.incidents.models import Incident, IncidentStatus
-from api.incidents.service import append_event
+from api.incidents.records import append_event
 from tests.factories import make_person, make_post, make_station
 from tests.incident_helpers import (
     frozen_clock_fixture,  # noqa: F401 (fixtures)

@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from api.extensions import db
-from api.incidents import service
+from api.incidents import records
+from api.incidents import sync as sync_service
 from api.incidents.models import Incident, IncidentEvent, IncidentStatus, SyncDevice
 from tests.factories import make_person, make_post
 from tests.incident_helpers import (
@@ -188,7 +189,7 @@ def test_a_uuid_of_someone_else_is_refused_without_revealing_it(client, login, c
     login(other)
     res = result(client, {**rec, "revision": 5, "note": "overwrite"})
     assert res == {"id": rec["id"], "status": "rejected",
-                   "errors": [{"field": "id", "message": service.FOREIGN_ID}]}
+                   "errors": [{"field": "id", "message": sync_service.FOREIGN_ID}]}
     # The same answer for a replay of the exact record: nothing distinguishes them.
     assert result(client, rec) == res
     stored = db.session.get(Incident, uuid.UUID(rec["id"]))
@@ -345,7 +346,7 @@ class Recorder:
         before = incident.post_id
         incident.post_id = self.post_id
         incident.status = IncidentStatus.ROUTED
-        service.append_event(incident, None, "routed", {"post_id": (before, incident.post_id)})
+        records.append_event(incident, None, "routed", {"post_id": (before, incident.post_id)})
 
     def on_incident_event(self, incident, event):
         self.events.append((incident.id, event.kind))
@@ -353,8 +354,8 @@ class Recorder:
 
 def test_hooks_run_in_the_sync_transaction(client, crew, monkeypatch):
     recorder = Recorder(make_post().id)
-    monkeypatch.setattr(service, "incident_hooks", [])
-    service.register_hook(recorder)
+    monkeypatch.setattr(records, "incident_hooks", [])
+    records.register_hook(recorder)
     rec = record()
     res = result(client, rec)
     ident = uuid.UUID(rec["id"])
@@ -374,7 +375,7 @@ def test_a_failing_hook_never_loses_the_record(client, crew, monkeypatch):
             incident.note = "half-done write"
             raise RuntimeError("push is down")
 
-    monkeypatch.setattr(service, "incident_hooks", [Broken()])
+    monkeypatch.setattr(records, "incident_hooks", [Broken()])
     res = result(client, record(note="kept"))
     assert res["status"] == "created"
     db.session.expire_all()
@@ -403,7 +404,7 @@ def test_append_event_records_who_when_what(client, crew):
     res = result(client, record())
     incident = db.session.get(Incident, uuid.UUID(res["id"]))
     officer = make_person("police")
-    event = service.append_event(incident, officer, "erdr",
+    event = records.append_event(incident, officer, "erdr",
                                  {"erdr_number": (None, "261234567890123")})
     db.session.commit()
     assert event.id and event.actor_id == officer.id and event.at is not None

@@ -6,66 +6,14 @@ return the same dict, texts included.
 """
 
 import json
-import threading
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from api.law import service
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
-PWA = Path(__file__).resolve().parent.parent / "pwa"
-
-
-class Handler(SimpleHTTPRequestHandler):
-    """The PWA's files, the rules at their API path, and a blank page to run in."""
-
-    def do_GET(self):
-        if self.path == "/api/v1/law/rules":
-            return self._send(service.rules_bytes(), "application/json")
-        if self.path == "/blank.html":
-            return self._send(b"<!doctype html><title>law.js</title>", "text/html")
-        return super().do_GET()
-
-    def _send(self, body: bytes, mimetype: str):
-        self.send_response(200)
-        self.send_header("Content-Type", mimetype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format, *args):  # keep pytest output clean
-        pass
-
-
-@pytest.fixture(scope="module")
-def base_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(PWA)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture(scope="module")
-def page(base_url):
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(f"{base_url}/blank.html")
-            yield page
-        finally:
-            browser.close()
-
+# `page` (a blank page served with the PWA's files and the rules) is in conftest.py.
 
 RUN_JS = """
 async (cases) => {

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api import create_app
 from api.extensions import db
-from api.incidents import service as incidents
+from api.incidents import records as incidents
 from api.incidents.models import Incident, IncidentEvent
 from api.ledger import keys
 from api.ledger import service as ledger

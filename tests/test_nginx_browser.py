@@ -7,14 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.test_nginx import (  # noqa: F401  (module-scoped fixtures, shared)
-    CSP,
-    PWA,
-    certificate,
-    gunicorn,
-    start_nginx,
-)
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, CSP, PWA
 
 pytestmark = pytest.mark.browser
 
@@ -30,7 +23,7 @@ document.addEventListener("securitypolicyviolation", (e) => {
 
 
 @pytest.fixture(scope="module")
-def site(start_nginx, gunicorn):  # noqa: F811
+def site(start_nginx, gunicorn):
     """nginx serving the real pwa/ directory."""
     return start_nginx(gunicorn, PWA)
 
@@ -53,7 +46,7 @@ def spki_pin(cert_path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def browser(certificate):  # noqa: F811
+def browser(certificate):
     pin = "--ignore-certificate-errors-spki-list=" + spki_pin(certificate[0])
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, pin])

@@ -23,9 +23,9 @@ from api.extensions import db
 from api.push import messages
 from api.push import service as push
 from api.push.models import OutboxStatus, PushOutbox, PushSubscription
+from tests.auth_helpers import ORIGIN, enrol, invite, sign_in
 from tests.factories import make_person, make_post, make_station
 from tests.incident_helpers import record, sync
-from tests.test_auth import ORIGIN, enrol, invite, sign_in
 from tests.webauthn_soft import SoftAuthenticator
 
 pytest_plugins = ["tests.push_service"]

@@ -9,115 +9,33 @@ tested in test_auth*.py.
 """
 
 import json
-import logging
 import re
-import shutil
-import sys
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from api.auth.access import SESSION_COOKIE
-from api.auth.sessions import start_session
-from api.extensions import db
 from api.law import service as law
-from api.orgs.models import Person
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    TIMEOUT,
+    build_pwa,
+    incidents_in_idb,
+    open_app,
+    sign_in,
+    tap,
+    unsynced,
+)
 from tests.factories import make_person, make_post, make_station
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-import build_pwa  # noqa: E402
-
-from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 LOCAL_ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
-TIMEOUT = 15_000  # ms; a ceiling for waits, never an assertion on speed
 
 
 # ---------------------------------------------------------------- fixtures
-
-class Recorder:
-    """WSGI middleware that notes every request (method, path, status) the app answered."""
-
-    def __init__(self, app):
-        self.app = app
-        self.calls: list[tuple[str, str, int]] = []
-
-    def __call__(self, environ, start_response):
-        method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
-
-        def recording_start(status, headers, exc_info=None):
-            self.calls.append((method, path, int(status.split()[0])))
-            return start_response(status, headers, exc_info)
-
-        return self.app(environ, recording_start)
-
-    def count(self, method, path):
-        return sum(1 for m, p, _ in self.calls if m == method and p == path)
-
-
-class Live:
-    """The shared `live_server` (tests/conftest.py) serving a built copy of pwa/."""
-
-    def __init__(self, live_server, pwa_dir: Path):
-        self.app = live_server.app
-        self.url = live_server.url
-        self.pwa_dir = pwa_dir
-        self.app.config["PWA_DIR"] = str(pwa_dir)  # read per request
-        self.recorder = Recorder(self.app.wsgi_app)
-        self.app.wsgi_app = self.recorder
-
-    def has_route(self, rule: str, method: str = "GET") -> bool:
-        return any(r.rule == rule and method in r.methods for r in self.app.url_map.iter_rules())
-
-    def rebuild(self) -> str:
-        build_id, _ = build_pwa.build(self.pwa_dir)
-        return build_id
-
-
-@pytest.fixture
-def pwa_dir(tmp_path):
-    """A built copy of pwa/, so a test may change it without touching the repository."""
-    target = tmp_path / "pwa"
-    shutil.copytree(ROOT / "pwa", target)
-    build_pwa.build(target)
-    return target
-
-
-@pytest.fixture
-def live(live_server, pwa_dir):
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise
-    return Live(live_server, pwa_dir)
-
-
-@pytest.fixture(scope="module")
-def pw():
-    with sync_playwright() as playwright:
-        yield playwright
-
-
-@pytest.fixture(scope="module")
-def browser(pw):
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    try:
-        yield browser
-    finally:
-        browser.close()
-
-
-@pytest.fixture
-def context(browser, live):
-    ctx = browser.new_context(base_url=live.url, locale="en-GB")
-    ctx.set_default_timeout(TIMEOUT)
-    try:
-        yield ctx
-    finally:
-        ctx.close()
-
 
 @pytest.fixture
 def crew(live):
@@ -127,42 +45,6 @@ def crew(live):
         return make_person("crew", station=make_station(default_post=post),
                            position="feldsher", language="en").id
 
-
-def sign_in(context, live, person_id):
-    with live.app.app_context():
-        token, _ = start_session(db.session.get(Person, person_id), user_agent="playwright")
-    context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": live.url}])
-
-
-# ---------------------------------------------------------------- helpers
-
-def open_app(context, path="/"):
-    """Open the app and wait until its service worker controls the page (the shell is cached)."""
-    page = context.new_page()
-    page.goto(path)
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
-    expect(page.locator("#unsynced")).to_have_attribute("data-count", re.compile(r"\d+"))
-    # The rules are fetched once online and kept in IndexedDB for offline use.
-    page.wait_for_function("""async () => {
-        const { getMeta } = await import('/js/store.js');
-        return Boolean(await getMeta('rules'));
-    }""")
-    return page
-
-
-def unsynced(page):
-    return page.locator("#unsynced")
-
-
-def incidents_in_idb(page):
-    return page.evaluate("""async () => {
-        const { listIncidents } = await import('/js/store.js');
-        return await listIncidents();
-    }""")
-
-
-def tap(page, name="Log incident"):
-    page.get_by_role("button", name=name, exact=True).click()
 
 
 # ---------------------------------------------------------------- build and install

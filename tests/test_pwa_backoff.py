@@ -5,8 +5,6 @@ import json
 
 import pytest
 
-from tests.test_law_js import base_url, page  # noqa: F401  (fixtures)
-
 pytestmark = pytest.mark.browser
 
 
@@ -17,7 +15,7 @@ def delays(browser_page, cases):
     }""", cases)
 
 
-def test_idle_and_backoff_bounds(page):  # noqa: F811
+def test_idle_and_backoff_bounds(page):
     idle, first, fifth, huge, floor = delays(page, [
         [0, 0, 0.5], [1, 0, 1.0], [5, 0, 1.0], [30, 0, 1.0], [3, 0, 0.0]])
     assert idle == 30_000              # open and healthy: every 30 s
@@ -27,13 +25,13 @@ def test_idle_and_backoff_bounds(page):  # noqa: F811
     assert floor == 1_000              # never a busy loop
 
 
-def test_retry_after_is_a_floor(page):  # noqa: F811
+def test_retry_after_is_a_floor(page):
     lucky, idle = delays(page, [[1, 7_000, 0.0], [0, 45_000, 0.0]])
     assert lucky == 7_000   # the jitter drew 0 s; the server asked for 7
     assert idle == 45_000
 
 
-def test_api_errors_carry_retry_after(page, base_url):  # noqa: F811
+def test_api_errors_carry_retry_after(page, base_url):
     problem = {"type": "https://qorgau.kz/problems/database-unavailable",
                "title": "Service Unavailable", "status": 503}
     page.route("**/api/v1/incidents/sync", lambda route: route.fulfill(

@@ -15,20 +15,12 @@ from api.auth.access import CSRF_HEADER
 from api.auth.sessions import start_session
 from api.extensions import db
 from api.orgs.models import Person
-from tests import test_pwa
+from tests.browser import TIMEOUT, open_app, serve_with_csp, sign_in, tap, unsynced
 from tests.factories import make_person, make_post, make_station
 from tests.incident_helpers import batch, record
-from tests.test_review_browser import CSP
 
 pytestmark = pytest.mark.browser
 
-# The browser fixtures and helpers of tests/test_pwa.py, shared.
-live, pw, browser, pwa_dir = test_pwa.live, test_pwa.pw, test_pwa.browser, test_pwa.pwa_dir
-open_app = test_pwa.open_app
-sign_in = test_pwa.sign_in
-tap = test_pwa.tap
-unsynced = test_pwa.unsynced
-TIMEOUT = 15_000
 
 
 @pytest.fixture
@@ -114,12 +106,7 @@ def test_officer_acknowledges_records_erdr_and_closes(browser, live, post_world)
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
 
-        def with_csp(route):
-            response = route.fetch()
-            route.fulfill(response=response,
-                          headers={**response.headers, "content-security-policy": CSP})
-
-        page.route(f"{live.url}/", with_csp)
+        serve_with_csp(page, f"{live.url}/")
         page.goto("/")
         expect(page).to_have_url(f"{live.url}/#/police")
         cards = page.locator("#pl-list .pl-item")

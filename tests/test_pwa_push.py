@@ -27,20 +27,11 @@ from api.extensions import db
 from api.push import messages
 from api.push.models import PushSubscription
 from api.push.vapid import public_key
-from tests import test_pwa
+from tests.browser import incidents_in_idb, open_app, sign_in, tap, unsynced
 from tests.factories import make_person, make_post, make_station
 from tests.push_service import PushService, vapid_pem
 
 pytestmark = pytest.mark.browser
-
-# The browser fixtures and helpers of tests/test_pwa.py, shared.
-context = test_pwa.context
-live, pw, browser, pwa_dir = test_pwa.live, test_pwa.pw, test_pwa.browser, test_pwa.pwa_dir
-incidents_in_idb = test_pwa.incidents_in_idb
-open_app = test_pwa.open_app
-sign_in = test_pwa.sign_in
-tap = test_pwa.tap
-unsynced = test_pwa.unsynced
 
 FAKE_PUSH = """
 (() => {

@@ -3,7 +3,6 @@ exports, device health and the access log."""
 
 import csv
 import io
-import itertools
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -11,47 +10,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from api.access_log import AccessLog
 from api.extensions import db
-from api.incidents.models import Incident, IncidentEvent, IncidentStatus, SyncDevice
-from api.police.models import PoliceAlert
+from api.incidents.models import IncidentStatus, SyncDevice
 from api.push.models import PushSubscription
-from api.review.models import AccessLog
-from api.review.service import percentile
-from tests.factories import make_person, make_post, make_station
+from api.review.figures import percentile
+from tests.factories import T0, make_incident, make_person, make_post, make_station
 
 BASE = "/api/v1/review"
-T0 = datetime(2026, 4, 10, 6, 0, tzinfo=UTC)  # 11:00 in Almaty
-_n = itertools.count(1)
-
-
-def make_incident(reporter, occurred_at=T0, *, delay_s=60, kind="threat", part=1,
-                  status=IncidentStatus.LOGGED, post=None, police_needed=False, note="",
-                  victim_role=None, lat=None, lon=None, ack_after_s=None, erdr=None):
-    """An incident written straight to the database, every time under the test's control."""
-    n = next(_n)
-    received = occurred_at + timedelta(seconds=delay_s)
-    acknowledged = received + timedelta(seconds=ack_after_s) if ack_after_s is not None else None
-    incident = Incident(
-        id=uuid.uuid4(), case_number=f"QG-75-2026-{n:06d}", reporter_id=reporter.id,
-        station_id=reporter.station_id, reporter_position=reporter.position,
-        tapped_at=occurred_at, tapped_offset_min=300, received_at=received, clock_skew_s=0.0,
-        occurred_at=occurred_at, updated_at=received, device_id="phone-1", revision=1,
-        kind=kind, aggravating=[], victim_role=victim_role or reporter.position.value,
-        on_duty=True, police_needed=police_needed, lat=lat, lon=lon, note=note,
-        status=status, post_id=post.id if post else None, erdr_number=erdr,
-        classification={"status": "offence" if part else "not_in_force", "part": part},
-        legal_status="offence" if part else "not_in_force", legal_part=part,
-        acknowledged_at=acknowledged)
-    db.session.add(incident)
-    db.session.flush()
-    db.session.add(IncidentEvent(incident_id=incident.id, actor_id=reporter.id, kind="created",
-                                 revision=1, changes={"kind": [None, kind]}, at=received))
-    if post is not None:
-        db.session.add(PoliceAlert(
-            incident_id=incident.id, post_id=post.id, reason="station_default",
-            routed_at=received, region_code="75", acknowledged_at=acknowledged))
-    db.session.commit()
-    return incident
 
 
 @pytest.fixture

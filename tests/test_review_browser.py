@@ -9,15 +9,10 @@ from playwright.sync_api import expect, sync_playwright
 
 from api.auth.sessions import start_session
 from api.incidents.models import IncidentStatus
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.factories import make_person, make_post, make_station
-from tests.test_review import make_incident
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, serve_with_csp
+from tests.factories import make_incident, make_person, make_post, make_station
 
 pytestmark = pytest.mark.browser
-
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; worker-src 'self'; manifest-src 'self'; frame-ancestors 'none'; "
-       "base-uri 'none'; form-action 'self'; object-src 'none'")
 
 
 @pytest.fixture
@@ -44,12 +39,7 @@ def desk(live_server):
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
 
-        def with_csp(route):
-            response = route.fetch()
-            route.fulfill(response=response,
-                          headers={**response.headers, "content-security-policy": CSP})
-
-        page.route(f"{live_server.url}/", with_csp)
+        serve_with_csp(page, f"{live_server.url}/")
         try:
             yield page, live_server.url, case, errors
         finally:

@@ -6,46 +6,13 @@ signed in with a role it does not admit, it answers 403 before doing anything.
 (Incident scope rows, whose incidents each role sees, live with the incidents.)
 """
 
-import uuid
 
 import pytest
+from flask import Blueprint
 
 from api.orgs.models import Role
+from tests.endpoints import PUBLIC, api_endpoints
 from tests.factories import make_person
-
-# Endpoints anyone may call without signing in. Keep this list short and explicit.
-PUBLIC = {
-    "/api/health",
-    "/api/openapi.json",
-    "/api/v1/regions",
-    "/api/v1/law/rules",
-    "/api/v1/law/classify",
-    "/api/v1/ledger/public-key",
-    "/api/v1/auth/login/options",
-    "/api/v1/auth/login/verify",
-    "/api/v1/auth/register/options",
-    "/api/v1/auth/register/verify",
-    "/api/v1/auth/demo",
-    "/api/v1/auth/demo/people",
-}
-
-
-SAMPLE_ARGS = {"IntegerConverter": 1, "UUIDConverter": uuid.UUID(int=1)}
-
-
-def api_endpoints(app):
-    """(method, url, rule, view) for every /api/ route, path arguments filled in."""
-    out = []
-    adapter = app.url_map.bind("localhost")
-    for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/api/"):
-            continue
-        values = {name: SAMPLE_ARGS.get(type(conv).__name__, "x")
-                  for name, conv in rule._converters.items()}
-        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            url = adapter.build(rule.endpoint, values, method=method)
-            out.append((method, url, rule.rule, app.view_functions[rule.endpoint]))
-    return out
 
 
 def test_the_public_list_names_real_endpoints(app):
@@ -80,3 +47,30 @@ def test_a_role_not_admitted_is_403_everywhere(app, login, role):
             continue
         response = client.open(url, method=method, json={})
         assert response.status_code == 403, f"{role} {method} {rule}: {response.status_code}"
+
+
+# --- the role matrix really covers every endpoint ----------------------------------
+
+def test_the_role_matrix_walks_every_api_rule_the_document_lists(app):
+    from api.openapi import build_document
+
+    walked = {(m, rule) for m, _, rule, _ in api_endpoints(app)}
+    assert len(walked) == sum(len(ops) for ops in build_document(app)["paths"].values())
+    in_map = {(m, r.rule) for r in app.url_map.iter_rules() if r.rule.startswith("/api/")
+              for m in (r.methods or set()) - {"HEAD", "OPTIONS"}}
+    assert walked == in_map
+
+
+def test_the_role_matrix_fails_on_a_new_unprotected_endpoint(app, login):
+    leaky = Blueprint("leaky", __name__)
+
+    @leaky.post("/api/v1/leaky/<int:item_id>")
+    def leak(item_id):
+        return {"everyone's": "data"}
+
+    app.register_blueprint(leaky)
+    client = app.test_client()
+    with pytest.raises(AssertionError, match="/api/v1/leaky/<int:item_id>"):
+        test_every_non_public_endpoint_declares_its_roles(app)
+    with pytest.raises(AssertionError, match="/api/v1/leaky/<int:item_id>"):
+        test_signed_out_every_non_public_endpoint_is_401(app, client)

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from api.extensions import db
 from api.incidents.models import Incident, IncidentEvent
 from api.police.models import PoliceAlert
+from api.police.routing import haversine_km
 from api.push.models import PushOutbox
-from api.push.routing import haversine_km
 from tests.factories import make_person, make_post, make_station
 from tests.incident_helpers import record, sync
 

@@ -14,7 +14,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from flask import Blueprint
 from sqlalchemy import select
 
 from api.auth import service as auth
@@ -25,10 +24,10 @@ from api.db import utcnow
 from api.extensions import db
 from api.incidents.models import Incident
 from api.orgs.models import Person, Role
-from tests import test_role_matrix as matrix
+from tests.auth_helpers import ORIGIN, cookie_header, csrf, enrol, invite, sign_in
+from tests.endpoints import PUBLIC, api_endpoints
 from tests.factories import make_person, make_post, make_station
 from tests.incident_helpers import batch, record
-from tests.test_auth import ORIGIN, cookie_header, csrf, enrol, invite, sign_in
 from tests.webauthn_soft import SoftAuthenticator
 
 # The push_app, push_service and worker fixtures.
@@ -60,33 +59,6 @@ def problem(response, status: int) -> dict:
 def without_instance(body: dict) -> dict:
     """A problem without `instance`, which only echoes the path the caller asked for."""
     return {k: v for k, v in body.items() if k != "instance"}
-
-
-# --- the role matrix really covers every endpoint ----------------------------------
-
-def test_the_role_matrix_walks_every_api_rule_the_document_lists(app):
-    from api.openapi import build_document
-
-    walked = {(m, rule) for m, _, rule, _ in matrix.api_endpoints(app)}
-    assert len(walked) == sum(len(ops) for ops in build_document(app)["paths"].values())
-    in_map = {(m, r.rule) for r in app.url_map.iter_rules() if r.rule.startswith("/api/")
-              for m in (r.methods or set()) - {"HEAD", "OPTIONS"}}
-    assert walked == in_map
-
-
-def test_the_role_matrix_fails_on_a_new_unprotected_endpoint(app, login):
-    leaky = Blueprint("leaky", __name__)
-
-    @leaky.post("/api/v1/leaky/<int:item_id>")
-    def leak(item_id):
-        return {"everyone's": "data"}
-
-    app.register_blueprint(leaky)
-    client = app.test_client()
-    with pytest.raises(AssertionError, match="/api/v1/leaky/<int:item_id>"):
-        matrix.test_every_non_public_endpoint_declares_its_roles(app)
-    with pytest.raises(AssertionError, match="/api/v1/leaky/<int:item_id>"):
-        matrix.test_signed_out_every_non_public_endpoint_is_401(app, client)
 
 
 # --- session fixation and sign-out -----------------------------------------------------
@@ -169,8 +141,8 @@ def test_the_session_cookie_is_httponly_and_samesite(client):
 # --- CSRF on every state-changing endpoint; Origin on the sign-in endpoints ----------
 
 def state_changing(app):
-    return [(m, url, rule, view) for m, url, rule, view in matrix.api_endpoints(app)
-            if m not in SAFE_METHODS and rule not in matrix.PUBLIC]
+    return [(m, url, rule, view) for m, url, rule, view in api_endpoints(app)
+            if m not in SAFE_METHODS and rule not in PUBLIC]
 
 
 def test_every_state_changing_endpoint_refuses_a_missing_or_wrong_csrf_token(app):
@@ -230,8 +202,8 @@ def test_sign_in_endpoints_refuse_a_foreign_origin(app, client, origin):
 
 
 def test_the_sign_in_endpoints_are_exactly_the_public_posts(app):
-    public_posts = {rule for m, _, rule, _ in matrix.api_endpoints(app)
-                    if m not in SAFE_METHODS and rule in matrix.PUBLIC}
+    public_posts = {rule for m, _, rule, _ in api_endpoints(app)
+                    if m not in SAFE_METHODS and rule in PUBLIC}
     # Every public POST but the stateless classifier is a sign-in step, checked above.
     assert public_posts - {"/api/v1/law/classify"} == set(SIGN_IN_POSTS)
 

@@ -9,32 +9,20 @@ import re
 import uuid
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from api.auth.access import CSRF_HEADER, SESSION_COOKIE
 from api.auth.sessions import start_session
 from api.extensions import db
 from api.incidents.models import Incident
 from api.orgs.models import Person
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CSP, ROOT, TIMEOUT
 from tests.factories import make_person, make_post, make_station
 from tests.incident_helpers import batch, record
-from tests.test_nginx import CSP, ROOT
 
 pytestmark = pytest.mark.browser
 
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
-TIMEOUT = 15_000
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from api.auth.access import CSRF_HEADER, SESSION_COOKIE
 from api.auth.models import AuthSession
 from api.auth.sessions import start_session
 from api.extensions import db
-from api.incidents import service
+from api.incidents import sync as service
 from api.incidents.models import CaseCounter, Incident, IncidentEvent, SyncDevice
 from api.ledger.models import Receipt
 from api.orgs.models import Person, Station

@@ -9,17 +9,16 @@ from hypothesis import strategies as st
 from api.extensions import db
 from api.incidents.models import Incident
 from tests.factories import make_person
-from tests.incident_helpers import URL, batch, frozen_clock_fixture, no_hooks_fixture, record  # noqa: F401
+from tests.incident_helpers import (  # noqa: F401
+    URL,
+    batch,
+    frozen_clock_fixture,
+    no_hooks_fixture,
+    record,
+    version,
+)
 
 pytestmark = pytest.mark.usefixtures("frozen_clock", "no_hooks")
-KINDS = ["unspecified", "threat", "violence", "violence_dangerous", "other"]
-
-
-def version(ident, n):
-    """Revision n of one incident: every crew-editable field depends on n."""
-    return record(ident, revision=n, kind=KINDS[n % len(KINDS)], note=f"revision {n}",
-                  police_needed=n % 2 == 0, aggravating=["group"] if n % 3 == 0 else [],
-                  location={"lat": 43 + n / 100, "lon": 76.9, "source": "gps"})
 
 
 # A delivery plan: which revisions arrive (repeats are replays), in which order,

@@ -12,8 +12,10 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
+from pathlib import Path
 
+import segno
 from sqlalchemy import select, update
 from webauthn import (
     generate_authentication_options,
@@ -376,10 +378,6 @@ def may_manage_devices(actor: Person, target: Person) -> bool:
             and target.station_id in actor.station_ids_in_scope())
 
 
-def iso_utc(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
 def flagged_passkeys() -> list[Passkey]:
     """Passkeys held for review after a sign-count regression, oldest first."""
     return list(db.session.scalars(select(Passkey).where(
@@ -394,3 +392,36 @@ def clear_passkey_flag(passkey: Passkey) -> None:
     passkey.flag_reason = None
     passkey.sign_count = 0
     db.session.commit()
+
+
+@dataclass
+class IssuedInvitation:
+    url: str
+    invitation: Invitation
+    qr: segno.QRCode
+
+
+def invite_person(person: Person, *, base_url: str, created_by: Person | None = None,
+                  hours: int = DEFAULT_INVITATION_HOURS) -> IssuedInvitation:
+    """A one-time enrolment link for `person`, and the same link as a QR code."""
+    token, invitation = create_invitation(person, created_by=created_by, hours=hours)
+    url = invitation_url(base_url, token)
+    return IssuedInvitation(url=url, invitation=invitation, qr=segno.make(url, error="m"))
+
+
+def write_invitation_png(issued: IssuedInvitation, instance_path: str) -> Path:
+    """instance/invitations/<person id>.png, readable only by its owner (it is a key)."""
+    folder = Path(instance_path) / "invitations"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{issued.invitation.person_id}.png"
+    issued.qr.save(str(path), kind="png", scale=8, border=4)
+    path.chmod(0o600)
+    return path
+
+
+class PersonEvents:
+    """Auth's part when api.orgs deactivates a person: no live credential stays."""
+
+    @staticmethod
+    def person_deactivated(person_id: int) -> None:
+        revoke_all_devices(person_id)

@@ -28,6 +28,7 @@ from api.auth.schemas import (
     WebAuthnOptionsSchema,
 )
 from api.auth.sessions import revoke_session, start_session
+from api.db import iso_utc
 from api.errors import Problem
 from api.extensions import db
 from api.openapi import spec
@@ -83,7 +84,7 @@ def me_body(session: AuthSession) -> dict:
                                  for s in sorted(person.managed_stations, key=lambda s: s.code)],
         },
         "csrf_token": session.csrf_token,
-        "session": {"id": session.id, "expires_at": service.iso_utc(session.expires_at)},
+        "session": {"id": session.id, "expires_at": iso_utc(session.expires_at)},
         "demo": bool(session.is_demo),
     }
 
@@ -193,16 +194,16 @@ def devices():
     person = current_person()
     passkeys = [{
         "id": p.id, "device_label": p.device_label,
-        "created_at": service.iso_utc(p.created_at),
-        "last_used_at": service.iso_utc(p.last_used_at) if p.last_used_at else None,
+        "created_at": iso_utc(p.created_at),
+        "last_used_at": iso_utc(p.last_used_at) if p.last_used_at else None,
         "transports": list(p.transports or []), "aaguid": p.aaguid,
         "backed_up": bool(p.backed_up), "flagged": p.flagged_at is not None,
         "current": p.id == session.passkey_id,
     } for p in service.live_passkeys(person.id)]
     sessions = [{
-        "id": s.id, "created_at": service.iso_utc(s.created_at),
-        "last_seen_at": service.iso_utc(s.last_seen_at),
-        "expires_at": service.iso_utc(s.expires_at), "user_agent": s.user_agent,
+        "id": s.id, "created_at": iso_utc(s.created_at),
+        "last_seen_at": iso_utc(s.last_seen_at),
+        "expires_at": iso_utc(s.expires_at), "user_agent": s.user_agent,
         "passkey_id": s.passkey_id, "is_demo": bool(s.is_demo), "current": s.id == session.id,
     } for s in service.live_sessions(person.id)]
     return {"passkeys": passkeys, "sessions": sessions}

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from api.db import UTCDateTime, utcnow
+from api.db import UTCDateTime, str_enum, utcnow
 from api.extensions import db
 from api.orgs.models import Person, PolicePost, Position, Station
 
@@ -35,12 +35,6 @@ class DeviceTimeFlag(enum.StrEnum):
 
     FUTURE = "future"  # later than the server's receipt
     PAST = "past"      # implausibly long before the receipt
-
-
-def _enum(enum_cls, name):
-    # Plain strings with a CHECK, as in api.orgs: adding a value is a simple migration.
-    return db.Enum(enum_cls, name=name, native_enum=False, create_constraint=True,
-                   values_callable=lambda e: [m.value for m in e], length=16)
 
 
 # Read by the managers' review filters and figures (api.review.service).
@@ -76,7 +70,7 @@ class Incident(db.Model):
         db.ForeignKey("people.id", ondelete="RESTRICT"))
     station_id: Mapped[int] = mapped_column(
         db.ForeignKey("stations.id", ondelete="RESTRICT"))
-    reporter_position: Mapped[Position] = mapped_column(_enum(Position, "position"))
+    reporter_position: Mapped[Position] = mapped_column(str_enum(Position, "position"))
 
     # Time: the tap on the device (with its UTC offset), the server's first
     # receipt, the device clock's skew at that sync, and the instant the server
@@ -86,7 +80,7 @@ class Incident(db.Model):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     clock_skew_s: Mapped[float] = mapped_column(db.Float)
     device_time_flag: Mapped[DeviceTimeFlag | None] = mapped_column(
-        _enum(DeviceTimeFlag, "device_time_flag"))
+        str_enum(DeviceTimeFlag, "device_time_flag"))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     device_id: Mapped[str] = mapped_column(db.String(64))
@@ -103,13 +97,13 @@ class Incident(db.Model):
     accuracy_m: Mapped[float | None] = mapped_column(db.Float)
     location_fixed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     location_source: Mapped[LocationSource | None] = mapped_column(
-        _enum(LocationSource, "location_source"))
+        str_enum(LocationSource, "location_source"))
     destination_post_id: Mapped[int | None] = mapped_column(
         db.ForeignKey("police_posts.id", ondelete="SET NULL"))
     note: Mapped[str] = mapped_column(db.Text)
 
     # Set by routing and by the police.
-    status: Mapped[IncidentStatus] = mapped_column(_enum(IncidentStatus, "incident_status"))
+    status: Mapped[IncidentStatus] = mapped_column(str_enum(IncidentStatus, "incident_status"))
     # Indexed by ix_incidents_post_occurred (post_id leads it).
     post_id: Mapped[int | None] = mapped_column(
         db.ForeignKey("police_posts.id", ondelete="SET NULL"))

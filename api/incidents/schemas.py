@@ -16,7 +16,7 @@ from marshmallow import (
 from api.incidents.models import DeviceTimeFlag, IncidentStatus, LocationSource
 from api.law.schemas import Instant, StrictBoolean
 from api.law.service import rules
-from api.ledger.schemas import ReceiptSchema
+from api.requests import no_nul
 
 _RULES = rules()
 KINDS = [k["id"] for k in _RULES["kinds"]]
@@ -31,17 +31,28 @@ def _one_of(choices) -> validate.OneOf:
     return validate.OneOf(list(choices), error="Must be one of: {choices}.")
 
 
-def _no_nul(value: str) -> None:
-    # PostgreSQL text cannot hold NUL; refuse it here rather than fail on insert.
-    if "\x00" in value:
-        raise ValidationError("Must not contain NUL characters.")
-
-
 def _no_duplicates(values: list) -> None:
     repeated = sorted({v for v in values if values.count(v) > 1})
     if repeated:
         raise ValidationError(f"Each circumstance may be given once; repeated: "
                               f"{', '.join(repeated)}.")
+
+
+class ReceiptSchema(Schema):
+    """The server's signed word that it stored this revision, with the chain head after it
+    (made by api.ledger, a listener of the sync)."""
+
+    algorithm = fields.String()
+    key_id = fields.String()
+    incident_id = fields.UUID()
+    revision = fields.Integer()
+    event_hash = fields.String(metadata={
+        "description": "The incident's hash-chain head after this revision (hex SHA-256)."})
+    received_at = fields.String(metadata={"description": "ISO 8601 UTC, microseconds."})
+    payload = fields.String(metadata={
+        "description": "The exact canonical JSON that was signed (sorted keys, no spaces)."})
+    signature = fields.String(metadata={
+        "description": "Ed25519 over the payload's UTF-8 bytes, base64url."})
 
 
 class StrictInteger(fields.Integer):
@@ -87,7 +98,7 @@ class SyncRecordSchema(Schema):
     police_needed = StrictBoolean()
     location = fields.Nested(LocationSchema, allow_none=True)
     destination_post_id = StrictInteger(allow_none=True, validate=validate.Range(1, 2**31 - 1))
-    note = fields.String(validate=[validate.Length(max=MAX_NOTE), _no_nul])
+    note = fields.String(validate=[validate.Length(max=MAX_NOTE), no_nul])
 
 
 class RecordBatch(fields.List):
@@ -101,10 +112,10 @@ class RecordBatch(fields.List):
 
 
 class SyncRequestSchema(Schema):
-    device_id = fields.String(required=True, validate=[validate.Length(1, 64), _no_nul])
+    device_id = fields.String(required=True, validate=[validate.Length(1, 64), no_nul])
     outbox_size = StrictInteger(required=True, validate=validate.Range(0, 1_000_000))
     app_version = fields.String(load_default=None, allow_none=True,
-                                validate=[validate.Length(max=40), _no_nul])
+                                validate=[validate.Length(max=40), no_nul])
     sent_at = Instant(required=True, metadata={
         "description": "Device clock when sending; the skew is receipt minus this."})
     records = RecordBatch(fields.Nested(SyncRecordSchema), required=True,

@@ -4,23 +4,23 @@ from flask import Blueprint, abort, current_app, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from api.access_log import log_access
 from api.auth.access import current_person, require
 from api.db import utcnow
 from api.errors import Problem
-from api.incidents import service
+from api.incidents import records
+from api.incidents import sync as sync_service
 from api.incidents.schemas import (
     DeviceListSchema,
     IncidentDetailSchema,
     IncidentPageSchema,
-    IncidentSchema,
     ListQuerySchema,
     SyncRequestSchema,
     SyncResponseSchema,
 )
-from api.openapi import spec
+from api.openapi import query_schema, response_schema, spec
 from api.orgs.models import Role
-from api.requests import json_body
-from api.review.service import log_access
+from api.requests import endpoint_name, json_body
 
 bp = Blueprint("incidents", __name__)
 
@@ -46,24 +46,25 @@ def sync():
                       f"The request body is larger than the limit of {limit} bytes; "
                       "send fewer records per batch.") from err
     # Each incident comes back already as IncidentSummarySchema's plain dict
-    # (service.summary), taken before the commit: no reload, no per-record dump.
-    results = service.sync(current_person(), received_at=received_at, **body)
+    # (sync_service.summary), taken before the commit: no reload, no per-record dump.
+    results = sync_service.sync(current_person(), received_at=received_at, **body)
     return {"server_time": utcnow().isoformat(), "results": results}
 
 
 @bp.get("/incidents")
 @spec(summary="Incidents in the caller's scope, newest first (keyset pagination)",
-      query=ListQuerySchema, responses={200: IncidentPageSchema}, tags=["incidents"])
+      tags=["incidents"])
 @require(Role.CREW, Role.MANAGER, Role.POLICE)
-def list_incidents():
+@query_schema(ListQuerySchema)
+@response_schema(IncidentPageSchema)
+def list_incidents(query: dict):
     """Crew see their own, managers their stations', police those routed to their post."""
-    query = ListQuerySchema().load(request.args.to_dict())
     try:
-        items, next_cursor = service.list_incidents(current_person(), query["limit"],
+        items, next_cursor = records.list_incidents(current_person(), query["limit"],
                                                     query["cursor"])
     except ValueError as err:
         raise ValidationError({"cursor": [str(err)]}) from err
-    return {"items": IncidentSchema(many=True).dump(items), "next_cursor": next_cursor}
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @bp.get("/incidents/<uuid:incident_id>")
@@ -72,18 +73,19 @@ def list_incidents():
 @require(Role.CREW, Role.MANAGER, Role.POLICE)
 def get_incident(incident_id):
     """One incident; unknown and out-of-scope ids get the same 404."""
-    incident = service.get_incident(current_person(), incident_id)
+    incident = records.get_incident(current_person(), incident_id)
     if incident is None:
         abort(404)
     body = IncidentDetailSchema().dump(incident)
-    log_access(current_person(), incident)  # managers' and officers' views only
+    log_access(current_person(), incident, endpoint_name())  # managers' and officers' views only
     return body
 
 
 @bp.get("/sync/devices")
 @spec(summary="Crew devices of the manager's stations and their unsynced records",
-      responses={200: DeviceListSchema}, tags=["incidents"])
+      tags=["incidents"])
 @require(Role.MANAGER)
+@response_schema(DeviceListSchema)
 def devices():
     """Which crew devices still hold records (outbox size) and when they last synced."""
-    return DeviceListSchema().dump({"devices": service.devices_for(current_person())})
+    return {"devices": records.devices_for(current_person())}

@@ -10,8 +10,7 @@ from flask import Blueprint, Response, current_app, request
 from api.errors import Problem
 from api.law import service
 from api.law.schemas import ClassificationSchema, ClassifyRequestSchema
-from api.openapi import spec
-from api.requests import load_body
+from api.openapi import body_schema, response_schema, spec
 
 bp = Blueprint("law", __name__)
 
@@ -32,14 +31,14 @@ def get_rules():
 
 
 @bp.post("/classify")
-@spec(summary="Classify an incident's facts (provisional; nothing is stored)",
-      body=ClassifyRequestSchema, responses={200: ClassificationSchema}, tags=["law"])
-def classify():
+@spec(summary="Classify an incident's facts (provisional; nothing is stored)", tags=["law"])
+@body_schema(ClassifyRequestSchema)
+@response_schema(ClassificationSchema)
+def classify(body: dict):
     """Classify an incident's facts under Article 380-3 (provisional; nothing is stored)."""
-    data = load_body(ClassifyRequestSchema())
-    lang = data.pop("lang")
+    lang = body.pop("lang")
     try:
-        result = service.classify(data, lang)
+        result = service.classify(body, lang)
     except ValueError as err:
         # The schema should have caught it; if a fact still slips through, the
         # client hears which one rather than getting a 500.
@@ -48,4 +47,4 @@ def classify():
         current_app.logger.error("Law configuration error: %s", err)
         raise Problem(500, "Law configuration error", str(err),
                       type_="law-configuration") from err
-    return ClassificationSchema().dump(result)
+    return result

@@ -1,4 +1,5 @@
-"""What the ledger endpoints and the receipts in other answers look like."""
+"""What the ledger endpoints look like (a receipt's shape is api.incidents.schemas.ReceiptSchema:
+the sync answer carries it, and the ledger is above the incidents)."""
 
 from marshmallow import Schema, fields
 
@@ -8,22 +9,6 @@ class PublicKeySchema(Schema):
     public_key = fields.String(metadata={"description": "The raw 32-byte key, base64url."})
     key_id = fields.String(metadata={
         "description": "First 16 hex digits of SHA-256 over the raw key."})
-
-
-class ReceiptSchema(Schema):
-    """The server's signed word that it stored this revision, with the chain head after it."""
-
-    algorithm = fields.String()
-    key_id = fields.String()
-    incident_id = fields.UUID()
-    revision = fields.Integer()
-    event_hash = fields.String(metadata={
-        "description": "The incident's hash-chain head after this revision (hex SHA-256)."})
-    received_at = fields.String(metadata={"description": "ISO 8601 UTC, microseconds."})
-    payload = fields.String(metadata={
-        "description": "The exact canonical JSON that was signed (sorted keys, no spaces)."})
-    signature = fields.String(metadata={
-        "description": "Ed25519 over the payload's UTF-8 bytes, base64url."})
 
 
 class ChainSchema(Schema):

@@ -9,7 +9,7 @@ other; appends to one incident are serialised by the incident's row lock
 (incident_id, seq): two events can never share a prev.
 
 Every event gets sealed in one place, a before_flush listener: whichever
-code adds an IncidentEvent through the ORM (api.incidents.service's
+code adds an IncidentEvent through the ORM (api.incidents.records'
 _new_event, tests' factories), its chain columns are filled in as it is
 flushed, in the order the events were added. Code that inserts events with
 Core instead calls seal_rows() on its row dicts first; a row without them is
@@ -30,10 +30,9 @@ from cryptography.exceptions import InvalidSignature
 from flask import current_app
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from api.db import utcnow
+from api.db import dialect_insert, utcnow
 from api.extensions import db
 from api.incidents.models import Incident, IncidentEvent
 from api.ledger import keys
@@ -48,8 +47,9 @@ EVENTS = IncidentEvent.__table__
 # Canonical form and hashing
 
 
-def iso_utc(instant: datetime) -> str:
-    """ISO 8601 in UTC with microseconds, e.g. 2026-06-01T05:05:00.000000Z."""
+def canonical_utc(instant: datetime) -> str:
+    """ISO 8601 in UTC with microseconds, e.g. 2026-06-01T05:05:00.000000Z: the form
+    hashed and signed (unlike api.db.iso_utc, it always has the microseconds)."""
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -65,7 +65,7 @@ def _normalise(value):
     if isinstance(value, Decimal):
         return repr(float(value))
     if isinstance(value, datetime):
-        return iso_utc(value)
+        return canonical_utc(value)
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, dict):
@@ -85,7 +85,7 @@ def event_document(*, incident_id, seq: int, kind: str, actor_id: int | None,
                    revision: int | None, at: datetime, changes) -> dict:
     """What an event's hash covers (everything stored about it but its row id)."""
     return {"v": CANONICAL_VERSION, "incident_id": str(incident_id), "seq": seq, "kind": kind,
-            "actor_id": actor_id, "revision": revision, "at": iso_utc(at),
+            "actor_id": actor_id, "revision": revision, "at": canonical_utc(at),
             "changes": changes}
 
 
@@ -137,11 +137,6 @@ def _forget_heads(session, *args) -> None:
     session.info.pop(_KNOWN_HEADS, None)
 
 
-# after_soft_rollback fires for every rollback, a savepoint's included.
-sa_event.listen(Session, "after_soft_rollback", _forget_heads)
-
-
-@sa_event.listens_for(Session, "after_transaction_end")
 def _forget_heads_at_end(session, transaction):
     if transaction.parent is None:
         _forget_heads(session)
@@ -196,7 +191,6 @@ def seal_rows(rows: list[dict], connection=None) -> list[dict]:
     return rows
 
 
-@sa_event.listens_for(Session, "before_flush")
 def _seal_new_events(session, flush_context, instances):
     new = [obj for obj in session.new if isinstance(obj, IncidentEvent) and obj.hash is None]
     if not new:
@@ -206,20 +200,30 @@ def _seal_new_events(session, flush_context, instances):
     _seal(new, session.connection(), getattr, setattr, _known_heads(session))
 
 
+# Every session seals the incident events it flushes, and forgets the heads it
+# knew when its transaction ends (after_soft_rollback fires for every rollback,
+# a savepoint's included).
+SESSION_EVENTS = (("before_flush", _seal_new_events),
+                  ("after_soft_rollback", _forget_heads),
+                  ("after_transaction_end", _forget_heads_at_end))
+
+
+def install_session_events() -> None:
+    """Listen to every SQLAlchemy session (idempotent); create_app calls it."""
+    for name, handler in SESSION_EVENTS:
+        if not sa_event.contains(Session, name, handler):
+            sa_event.listen(Session, name, handler)
+
+
 # ---------------------------------------------------------------------------
 # Receipts
-
-
-def _insert(model):
-    dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
 def receipt_view(receipt: Receipt) -> dict:
     """A receipt as the API serves it (ReceiptSchema): the signed bytes travel as they are."""
     return {"algorithm": keys.ALGORITHM, "key_id": receipt.key_id,
             "incident_id": str(receipt.incident_id), "revision": receipt.revision,
-            "event_hash": receipt.event_hash, "received_at": iso_utc(receipt.received_at),
+            "event_hash": receipt.event_hash, "received_at": canonical_utc(receipt.received_at),
             "payload": receipt.payload, "signature": receipt.signature}
 
 
@@ -243,7 +247,7 @@ def _heads(incident_ids) -> dict:
 def _sign(incident: Incident, head: str, received_at: datetime, key, key_id: str) -> dict:
     payload = canonical({"incident_id": str(incident.id), "case_number": incident.case_number,
                          "revision": incident.revision, "event_hash": head,
-                         "received_at": iso_utc(received_at), "key_id": key_id})
+                         "received_at": canonical_utc(received_at), "key_id": key_id})
     signature = keys.b64url(key.sign(payload))
     return {"incident_id": incident.id, "revision": incident.revision, "event_hash": head,
             "received_at": received_at, "key_id": key_id, "payload": payload.decode(),
@@ -289,7 +293,7 @@ def issue_receipts(entries: Iterable[tuple[str, Incident]], received_at: datetim
             for ident, incident in sorted(todo.items(), key=lambda kv: str(kv[0]))
             if ident in heads]
     if rows:
-        db.session.execute(_insert(Receipt).on_conflict_do_nothing(
+        db.session.execute(dialect_insert(Receipt).on_conflict_do_nothing(
             index_elements=["incident_id", "revision"]), rows)
     for row in rows:
         out[row["incident_id"]] = receipt_view(Receipt(**row))

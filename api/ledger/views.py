@@ -4,14 +4,14 @@ from flask import Blueprint, current_app
 
 from api.ledger import keys
 from api.ledger.schemas import PublicKeySchema
-from api.openapi import spec
+from api.openapi import response_schema, spec
 
 bp = Blueprint("ledger", __name__)
 
 
 @bp.get("/public-key")
-@spec(summary="The Ed25519 public key that signs sync receipts",
-      responses={200: PublicKeySchema}, tags=["ledger"])
+@spec(summary="The Ed25519 public key that signs sync receipts", tags=["ledger"])
+@response_schema(PublicKeySchema)
 def public_key():
     """The receipt-signing public key; anyone may verify a receipt with it."""
     app = current_app._get_current_object()

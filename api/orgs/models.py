@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from api.db import UTCDateTime, utcnow
+from api.db import UTCDateTime, str_enum, utcnow
 from api.extensions import db
 
 
@@ -30,12 +30,6 @@ class Language(enum.StrEnum):
     RU = "ru"
     KK = "kk"
     EN = "en"
-
-
-def _enum(enum_cls, name):
-    # Stored as plain strings with a CHECK, so adding a value is a simple migration.
-    return db.Enum(enum_cls, name=name, native_enum=False, create_constraint=True,
-                   values_callable=lambda e: [m.value for m in e], length=16)
 
 
 class Region(db.Model):
@@ -111,13 +105,13 @@ class Person(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     display_name: Mapped[str] = mapped_column(db.String(120))
-    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
-    position: Mapped[Position | None] = mapped_column(_enum(Position, "position"))
+    role: Mapped[Role] = mapped_column(str_enum(Role, "role"))
+    position: Mapped[Position | None] = mapped_column(str_enum(Position, "position"))
     station_id: Mapped[int | None] = mapped_column(
         db.ForeignKey("stations.id", ondelete="RESTRICT"), index=True)
     post_id: Mapped[int | None] = mapped_column(
         db.ForeignKey("police_posts.id", ondelete="RESTRICT"), index=True)
-    language: Mapped[Language] = mapped_column(_enum(Language, "language"), default=Language.RU)
+    language: Mapped[Language] = mapped_column(str_enum(Language, "language"), default=Language.RU)
     active: Mapped[bool] = mapped_column(db.Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

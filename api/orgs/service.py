@@ -3,13 +3,11 @@
 import csv
 import io
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import segno
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from api.auth import service as auth
+from api import listeners
 from api.db import utcnow
 from api.errors import flatten_errors
 from api.extensions import db
@@ -209,6 +207,11 @@ def add_person(values: dict) -> Person:
     return person
 
 
+# Told of changes to people, in the caller's transaction (see api.listeners):
+# person_deactivated(person_id). api.auth listens, registered in create_app.
+person_listeners: list = []
+
+
 def deactivate_person(person_id: int) -> Person | None:
     """Mark a person inactive; they can no longer sign in. Their records stay.
 
@@ -223,33 +226,9 @@ def deactivate_person(person_id: int) -> Person | None:
         person.active = False
         person.deactivated_at = utcnow()
         db.session.commit()
-    auth.revoke_all_devices(person.id)
+    # api.auth revokes every credential (registered in create_app).
+    listeners.call(person_listeners, "person_deactivated", person.id)
     return person
-
-
-@dataclass
-class IssuedInvitation:
-    url: str
-    invitation: object  # api.auth.models.Invitation
-    qr: segno.QRCode
-
-
-def invite_person(person: Person, *, base_url: str, created_by: Person | None = None,
-                  hours: int = auth.DEFAULT_INVITATION_HOURS) -> IssuedInvitation:
-    """A one-time enrolment link for `person`, and the same link as a QR code."""
-    token, invitation = auth.create_invitation(person, created_by=created_by, hours=hours)
-    url = auth.invitation_url(base_url, token)
-    return IssuedInvitation(url=url, invitation=invitation, qr=segno.make(url, error="m"))
-
-
-def write_invitation_png(issued: IssuedInvitation, instance_path: str) -> Path:
-    """instance/invitations/<person id>.png, readable only by its owner (it is a key)."""
-    folder = Path(instance_path) / "invitations"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{issued.invitation.person_id}.png"
-    issued.qr.save(str(path), kind="png", scale=8, border=4)
-    path.chmod(0o600)
-    return path
 
 
 def people_in_scope(actor: Person) -> list[Person]:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 from api.db import utcnow
 from api.errors import Problem
 from api.extensions import db
-from api.incidents import service as incidents
+from api.incidents import records as incidents
 from api.incidents.models import Incident, IncidentEvent, IncidentStatus
 from api.orgs.models import Person
 from api.police.models import PoliceAlert

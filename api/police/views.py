@@ -2,10 +2,11 @@
 
 import uuid
 
-from flask import Blueprint, request
+from flask import Blueprint
 
+from api.access_log import log_access
 from api.auth.access import current_person, require
-from api.openapi import spec
+from api.openapi import query_schema, response_schema, spec
 from api.orgs.models import Role
 from api.police import service
 from api.police.models import PoliceAlert
@@ -17,8 +18,7 @@ from api.police.schemas import (
     PoliceListQuerySchema,
     StatusChangeSchema,
 )
-from api.requests import load_body
-from api.review.service import log_access
+from api.requests import endpoint_name, load_body
 
 bp = Blueprint("police", __name__)
 
@@ -39,13 +39,14 @@ def _one(incident, schema=PoliceIncidentSchema):
 
 @bp.get("/incidents")
 @spec(summary="The post's incidents (and alerts escalated to it), urgent then newest first",
-      query=PoliceListQuerySchema, responses={200: PoliceIncidentListSchema}, tags=["police"])
+      tags=["police"])
 @require(Role.POLICE)
-def list_incidents():
+@query_schema(PoliceListQuerySchema)
+@response_schema(PoliceIncidentListSchema)
+def list_incidents(query: dict):
     """Unacknowledged first (police needed now at the top), then open, then closed."""
-    args = PoliceListQuerySchema().load(request.args)
-    rows = service.list_for(current_person(), **args)
-    return {"items": PoliceIncidentSchema(many=True).dump([_view(i, a) for i, a in rows])}
+    rows = service.list_for(current_person(), **query)
+    return {"items": [_view(i, a) for i, a in rows]}
 
 
 @bp.get("/incidents/<uuid:incident_id>")
@@ -55,7 +56,7 @@ def list_incidents():
 def get_incident(incident_id: uuid.UUID):
     """The incident, its route and alert, and every event (each view is access-logged)."""
     incident = service.get_for(current_person(), incident_id)
-    log_access(current_person(), incident)
+    log_access(current_person(), incident, endpoint_name())
     return _one(incident, PoliceIncidentDetailSchema)
 
 

@@ -12,9 +12,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from api.db import UTCDateTime, utcnow
+from api.db import UTCDateTime, str_enum, utcnow
 from api.extensions import db
-from api.orgs.models import Person, _enum
+from api.orgs.models import Person
 
 
 class PushSubscription(db.Model):
@@ -81,11 +81,11 @@ class PushOutbox(db.Model):
         db.ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(db.String(40))
     payload: Mapped[dict] = mapped_column(db.JSON)
-    urgency: Mapped[Urgency] = mapped_column(_enum(Urgency, "push_urgency"),
+    urgency: Mapped[Urgency] = mapped_column(str_enum(Urgency, "push_urgency"),
                                              default=Urgency.NORMAL)
     topic: Mapped[str | None] = mapped_column(db.String(32))
     ttl: Mapped[int] = mapped_column(db.Integer)
-    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus, "push_outbox_status"),
+    status: Mapped[OutboxStatus] = mapped_column(str_enum(OutboxStatus, "push_outbox_status"),
                                                  default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(db.Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -119,7 +119,8 @@ class PushAttempt(db.Model):
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     worker: Mapped[str] = mapped_column(db.String(64), default="")
     status_code: Mapped[int | None] = mapped_column(db.Integer)
-    outcome: Mapped[AttemptOutcome] = mapped_column(_enum(AttemptOutcome, "push_attempt_outcome"))
+    outcome: Mapped[AttemptOutcome] = mapped_column(
+        str_enum(AttemptOutcome, "push_attempt_outcome"))
     retry_after: Mapped[int | None] = mapped_column(db.Integer)
     error: Mapped[str | None] = mapped_column(db.String(500))
 

@@ -34,7 +34,6 @@ from sqlalchemy import delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from api.auth.models import AuthSession
-from api.auth.sessions import register_listener
 from api.db import is_postgres, utcnow
 from api.errors import Problem
 from api.extensions import db
@@ -268,9 +267,9 @@ def notify_passkey_added(passkey, except_session_id: int | None = None) -> list[
                    except_session_id=except_session_id)
 
 
-@register_listener
 class DeviceEvents:
-    """Push's part when api.auth revokes sessions or stores a passkey."""
+    """Push's part when api.auth revokes sessions or stores a passkey (a listener of
+    api.auth.sessions, registered in create_app)."""
 
     @staticmethod
     def sessions_revoked(session_ids: list[int]) -> None:

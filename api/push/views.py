@@ -4,10 +4,7 @@ from flask import Blueprint, current_app, request
 
 from api.auth.access import current_person, current_session, require
 from api.openapi import spec
-from api.push import (
-    routing,  # noqa: F401  (registers the incidents hook)
-    service,
-)
+from api.push import service
 from api.push.schemas import (
     SubscriptionOutSchema,
     SubscriptionSchema,

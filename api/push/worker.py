@@ -27,6 +27,7 @@ from flask import Flask
 from pywebpush import WebPushException, webpush
 from sqlalchemy import select, update
 
+from api import listeners
 from api.db import is_postgres, utcnow
 from api.extensions import db
 from api.push.models import (
@@ -97,6 +98,11 @@ def parse_retry_after(value: str | None, now: datetime) -> int | None:
     return max(0, int((when - now).total_seconds()))
 
 
+# Told on_tick(now) at the start of every tick, before the sends (see api.listeners):
+# api.police.routing's escalation, registered in create_app.
+tick_listeners: list = []
+
+
 class PushWorker:
     def __init__(self, app: Flask, *, clock: Callable[[], datetime] = utcnow,
                  send: Callable[[PushOutbox, bytes], SendResult] | None = None,
@@ -113,10 +119,9 @@ class PushWorker:
     # One pass -------------------------------------------------------------
 
     def tick(self) -> int:
-        """Escalate overdue alerts, then send every due row. Needs an app context."""
-        from api.push.routing import escalate_overdue
-
-        escalate_overdue(self.clock())
+        """Run the tick listeners (api.police escalates overdue alerts), then send
+        every due row. Needs an app context."""
+        listeners.call(tick_listeners, "on_tick", self.clock())
         return self.drain()
 
     def drain(self, limit: int = 1000) -> int:

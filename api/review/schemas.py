@@ -8,19 +8,16 @@ from api.incidents.schemas import (
     ActorSchema,
     EventSchema,
     IncidentSchema,
+    ReceiptSchema,
 )
-from api.ledger.schemas import ChainSchema, ReceiptSchema
+from api.ledger.schemas import ChainSchema
 from api.police.schemas import AlertSchema
+from api.requests import no_nul
 
 MAX_NOTE = 2000
 MAX_RANGE_DAYS = 366 * 10
 SORTS = ["-occurred_at", "occurred_at", "-received_at", "received_at",
          "-case_number", "case_number"]
-
-
-def _no_nul(value: str) -> None:
-    if "\x00" in value:
-        raise ValidationError("Must not contain NUL characters.")
 
 
 class DateRangeSchema(Schema):
@@ -57,7 +54,7 @@ class FilterSchema(DateRangeSchema):
                              metadata={"description": "The police post it was routed to."})
     police_needed = fields.Boolean(load_default=None, metadata={
         "description": "Urgency: the crew asked for police at once."})
-    q = fields.String(load_default=None, validate=[validate.Length(1, 100), _no_nul],
+    q = fields.String(load_default=None, validate=[validate.Length(1, 100), no_nul],
                       metadata={"description": "Text in the note, case or ЕРДР number."})
     sort = fields.String(load_default="-occurred_at", validate=validate.OneOf(SORTS))
 
@@ -76,7 +73,7 @@ class AccessLogQuerySchema(DateRangeSchema):
 
 
 class NoteSchema(Schema):
-    note = fields.String(required=True, validate=[validate.Length(max=MAX_NOTE), _no_nul],
+    note = fields.String(required=True, validate=[validate.Length(max=MAX_NOTE), no_nul],
                          metadata={"description": "The manager's note; empty clears it."})
 
 

@@ -1,41 +1,37 @@
-"""The station managers' rules: their list, detail, note, figures, export, devices;
-and the access log. No Flask request objects (the views pass what they parsed).
+"""The station managers' rules: their list (filters, keyset pages, totals), one
+incident's detail and note, device health (figures: api.review.figures; export:
+api.review.export). No Flask request objects (the views pass what they parsed).
 
 Scope is never decided here: every incident query starts from
-api.incidents.service.visible_to(person), the one rule for who sees what.
+api.incidents.records.visible_to(person), the one rule for who sees what.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
-import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import DateTime, Float, case, func, literal, or_, select, tuple_, union_all
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy import func, literal, or_, select, tuple_, union_all
+from sqlalchemy.orm import selectinload
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 
-from api.db import is_postgres, utcnow
+from api import keyset
+from api.db import utcnow
 from api.extensions import db
-from api.incidents import service as incidents
+from api.incidents import records as incidents
 from api.incidents.models import Incident, SyncDevice
 from api.law import service as law
 from api.ledger import service as ledger
-from api.orgs.models import Person, PolicePost, Role, Station
+from api.orgs.models import Person, PolicePost, Role
 from api.police.models import PoliceAlert
 from api.push.models import PushSubscription
-from api.review.models import AccessLog, ManagerNote
+from api.review.models import ManagerNote
 
-# Roles whose views of an incident's details are written to the access log.
-LOGGED_ROLES = frozenset({Role.MANAGER, Role.POLICE})
 # A device whose last sync left records on it this long ago is highlighted.
 STALE_AFTER = timedelta(hours=1)
 SORT_COLUMNS = {"occurred_at": Incident.occurred_at, "received_at": Incident.received_at,
@@ -122,7 +118,8 @@ def _scope_stations(scope) -> list[int] | None:
 # The list: keyset pages in any of the offered orders, with the total
 
 
-def _sort(sort: str):
+def sort_order(sort: str):
+    """(column name, column, descending) of a sort such as "-occurred_at"."""
     descending = sort.startswith("-")
     return sort.lstrip("-"), SORT_COLUMNS[sort.lstrip("-")], descending
 
@@ -133,17 +130,15 @@ def _cursor_value(incident: Incident, name: str):
 
 
 def encode_cursor(incident: Incident, sort: str) -> str:
-    name, _, _ = _sort(sort)
-    raw = json.dumps([sort, _cursor_value(incident, name), str(incident.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    name, _, _ = sort_order(sort)
+    return keyset.encode([sort, _cursor_value(incident, name), str(incident.id)])
 
 
 def decode_cursor(cursor: str, sort: str):
     """(value, id) of the last row of the previous page; FilterError('cursor') otherwise."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        made_for, value, ident = json.loads(raw)
-        name, _, _ = _sort(sort)
+        made_for, value, ident = keyset.decode(cursor)
+        name, _, _ = sort_order(sort)
         if made_for != sort:
             raise ValueError("sort")
         if name in ("occurred_at", "received_at"):
@@ -185,7 +180,7 @@ def total_of(person: Person, f: dict, search_cap: int) -> Total:
 def list_incidents(person: Person, f: dict, *, limit: int, cursor: str | None = None,
                    search_cap: int = 1000):
     """(page of incidents, next cursor or None, Total matching the filters)."""
-    name, column, descending = _sort(f["sort"])
+    name, column, descending = sort_order(f["sort"])
     scope, where = incidents.visible_to(person), _filters(f)
     if cursor:
         value, ident = decode_cursor(cursor, f["sort"])
@@ -287,205 +282,6 @@ def set_note(person: Person, incident_id: uuid.UUID, text: str) -> Detail | None
 
 
 # ---------------------------------------------------------------------------
-# Figures
-
-
-def default_range(date_from: date | None, date_to: date | None) -> tuple[date, date]:
-    """Twelve months up to today (local) unless the caller chose."""
-    end = date_to or today_local()
-    if date_from is None:
-        month = end.year * 12 + end.month - 1 - 11
-        date_from = date(month // 12, month % 12 + 1, 1)
-    return date_from, end
-
-
-def months_between(start: date, end: date) -> list[date]:
-    months, current = [], date(start.year, start.month, 1)
-    while current <= end:
-        months.append(current)
-        current = date(current.year + (current.month == 12), current.month % 12 + 1, 1)
-    return months
-
-
-def percentile(sorted_values: list[float], p: float) -> float | None:
-    """Linear interpolation between closest ranks (PostgreSQL's percentile_cont)."""
-    if not sorted_values:
-        return None
-    position = p * (len(sorted_values) - 1)
-    low = int(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
-
-
-def _seconds(later, earlier):
-    if is_postgres():
-        # date_part answers double precision; extract() answers numeric, whose
-        # sort (for the percentiles) is several times slower.
-        return func.date_part("epoch", later - earlier)
-    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
-
-
-def _summary(n: int, cuts) -> dict:
-    return {"count": n, "median_s": _round(cuts[0]) if cuts else None,
-            "p90_s": _round(cuts[1]) if cuts else None}
-
-
-def _delays(where: list) -> tuple[dict, dict]:
-    """count, median and 90th percentile (seconds) of tap-to-sync and of
-    sync-to-police-acknowledgement over the incidents matching `where`: on
-    PostgreSQL one index-only scan of the station index, each fraction pair from
-    one sort of its values."""
-    tap_to_sync = _seconds(Incident.received_at, Incident.occurred_at)
-    sync_to_ack = _seconds(Incident.acknowledged_at, Incident.received_at)
-    acknowledged = Incident.acknowledged_at.is_not(None)
-    if is_postgres():
-        fractions = literal([0.5, 0.9], ARRAY(Float))
-        n_sync, cuts_sync, n_ack, cuts_ack = db.session.execute(select(
-            func.count(), func.percentile_cont(fractions).within_group(tap_to_sync),
-            func.count().filter(acknowledged),
-            func.percentile_cont(fractions).within_group(sync_to_ack).filter(acknowledged))
-            .where(*where)).one()
-        return _summary(n_sync, cuts_sync), _summary(n_ack, cuts_ack)
-    rows = db.session.execute(select(tap_to_sync, sync_to_ack).where(*where)).all()
-    out = []
-    for column in (0, 1):
-        values = sorted(row[column] for row in rows if row[column] is not None)
-        out.append(_summary(len(values), (percentile(values, 0.5), percentile(values, 0.9))
-                            if values else None))
-    return out[0], out[1]
-
-
-def _round(value):
-    return None if value is None else round(value, 3)
-
-
-def _month_bucket(months: list[date]):
-    """The index in `months` of each incident's local month, by comparison with the
-    local month starts: the same answer on both databases, and no time-zone
-    database inside SQL. PostgreSQL finds it by binary search (width_bucket)."""
-    if len(months) == 1:
-        return literal(0)
-    starts = [local_midnight(m) for m in months[1:]]
-    if is_postgres():
-        return func.width_bucket(Incident.occurred_at,
-                                 literal(starts, type_=ARRAY(DateTime(timezone=True))))
-    return case(*((Incident.occurred_at < start, i) for i, start in enumerate(starts)),
-                else_=len(starts))
-
-
-def figures(person: Person, date_from: date | None, date_to: date | None,
-            lang: str = "en") -> dict:
-    """Counts per local month and part, per station and per job; and the two delays."""
-    start, end = default_range(date_from, date_to)
-    where = filter_clauses(person, {"date_from": start, "date_to": end})
-    months = months_between(start, end)
-    per_month = [{"month": m.strftime("%Y-%m"), "total": 0, "by_part": {}} for m in months]
-    per_station: dict[int, int] = defaultdict(int)
-    per_job: dict[str, int] = defaultdict(int)
-    bucket = _month_bucket(months)
-    # One pass over the rows in scope for all three breakdowns (on PostgreSQL an
-    # index-only scan: ix_incidents_station_occurred carries these columns).
-    for index, part, station_id, role, n in db.session.execute(
-            select(bucket, Incident.legal_part, Incident.station_id, Incident.victim_role,
-                   func.count())
-            .where(*where)
-            .group_by(bucket, Incident.legal_part, Incident.station_id, Incident.victim_role)):
-        row = per_month[index]
-        row["total"] += n
-        key = str(part) if part is not None else "none"
-        row["by_part"][key] = row["by_part"].get(key, 0) + n
-        per_station[station_id] += n
-        per_job[role] += n
-    names = dict(db.session.execute(select(Station.id, Station.name)
-                                    .where(Station.id.in_(sorted(per_station)))).all())
-    stations = sorted(((sid, names.get(sid), n) for sid, n in per_station.items()),
-                      key=lambda r: (-r[2], r[0]))
-    roles = {r["id"]: r.get("label", {}) for r in law.rules()["victim_roles"]}
-    jobs = sorted(per_job.items(), key=lambda r: (-r[1], r[0]))
-
-    tap_to_sync, sync_to_ack = _delays(where)
-    return {
-        "date_from": start, "date_to": end,
-        "total": sum(m["total"] for m in per_month),
-        "by_month": per_month,
-        "by_station": [{"key": str(sid), "label": name, "count": n} for sid, name, n in stations],
-        "by_job": [{"key": role, "label": _label(roles.get(role), lang), "count": n}
-                   for role, n in jobs],
-        "tap_to_sync": tap_to_sync,
-        "sync_to_ack": sync_to_ack,
-    }
-
-
-def _label(labels, lang: str):
-    if isinstance(labels, dict):
-        return labels.get(lang) or labels.get("en")
-    return labels
-
-
-# ---------------------------------------------------------------------------
-# Export: the filtered list, streamed in the chosen order
-
-
-EXPORT_COLUMNS = ["case_number", "occurred_at_local", "received_at_local", "station",
-                  "reporter", "reporter_position", "victim_role", "kind", "legal_status",
-                  "legal_part", "aggravating", "status", "police_needed", "post",
-                  "erdr_number", "lat", "lon", "note", "manager_note", "id"]
-
-EXPORT_HEADERS = {
-    "ru": ["Номер дела", "Время (местное)", "Получено (местное)", "Подстанция", "Сотрудник",
-           "Должность", "Пострадавший", "Что произошло", "Квалификация", "Часть ст. 380-3",
-           "Отягчающие обстоятельства", "Статус", "Нужна полиция", "Полицейский пост",
-           "Номер ЕРДР", "Широта", "Долгота", "Заметка бригады", "Заметка руководителя",
-           "Идентификатор"],
-    "kk": ["Іс нөмірі", "Уақыты (жергілікті)", "Алынды (жергілікті)", "Шағын станция",
-           "Қызметкер", "Лауазымы", "Зардап шеккен", "Не болды", "Саралау",
-           "380-3-баптың бөлігі", "Ауырлататын мән-жайлар", "Мәртебесі", "Полиция керек",
-           "Полиция бекеті", "СДТБТ нөмірі", "Ендік", "Бойлық", "Бригада жазбасы",
-           "Басшы жазбасы", "Сәйкестендіргіш"],
-    "en": ["Case number", "Time (local)", "Received (local)", "Station", "Crew member",
-           "Position", "Victim", "What happened", "Classification", "Article 380-3 part",
-           "Aggravating circumstances", "Status", "Police needed", "Police post",
-           "ERDR number", "Latitude", "Longitude", "Crew note", "Manager's note", "Id"],
-}
-
-
-def _local_text(instant: datetime | None) -> str:
-    return instant.astimezone(zone()).strftime("%Y-%m-%d %H:%M") if instant else ""
-
-
-def export_rows(person: Person, f: dict, batch: int = 1000) -> Iterator[dict]:
-    """Every incident matching the filters as flat dicts (EXPORT_COLUMNS), streamed."""
-    _, column, descending = _sort(f["sort"])
-    order = (column.desc(), Incident.id.desc()) if descending else (column.asc(), Incident.id.asc())
-    reporter = aliased(Person)
-    query = (
-        select(Incident.id, Incident.case_number, Incident.occurred_at, Incident.received_at,
-               Station.name, reporter.display_name, Incident.reporter_position,
-               Incident.victim_role, Incident.kind, Incident.legal_status, Incident.legal_part,
-               Incident.aggravating, Incident.status, Incident.police_needed,
-               PolicePost.hospital_name, Incident.erdr_number, Incident.lat, Incident.lon,
-               Incident.note, ManagerNote.note)
-        .join(Station, Station.id == Incident.station_id)
-        .join(reporter, reporter.id == Incident.reporter_id)
-        .outerjoin(PolicePost, PolicePost.id == Incident.post_id)
-        .outerjoin(ManagerNote, ManagerNote.incident_id == Incident.id)
-        .where(*filter_clauses(person, f)).order_by(*order)
-        .execution_options(yield_per=batch))
-    for row in db.session.execute(query):
-        (ident, case_no, occurred, received, station, name, position, victim, kind, legal,
-         part, aggravating, status, police, post, erdr, lat, lon, note, manager_note) = row
-        yield {"id": str(ident), "case_number": case_no or "",
-               "occurred_at_local": _local_text(occurred),
-               "received_at_local": _local_text(received), "station": station,
-               "reporter": name, "reporter_position": str(position.value if position else ""),
-               "victim_role": victim, "kind": kind, "legal_status": legal or "",
-               "legal_part": part, "aggravating": list(aggravating or []),
-               "status": status.value if status else "", "police_needed": bool(police),
-               "post": post or "", "erdr_number": erdr or "", "lat": lat, "lon": lon,
-               "note": note or "", "manager_note": manager_note or ""}
-
-
-# ---------------------------------------------------------------------------
 # Device health
 
 
@@ -519,49 +315,6 @@ def device_health(person: Person, now: datetime | None = None) -> list[dict]:
         })
     out.sort(key=lambda d: (not d["stale"], -d["left_unsynced"], d["last_sync_at"]))
     return out
-
-
-# ---------------------------------------------------------------------------
-# The access log
-
-
-def log_access(person: Person | None, incident: Incident, via: str | None = None) -> None:
-    """Record that `person` viewed `incident`'s details (managers and police only), and commit.
-
-    Call it after the incident was found in the person's scope, in the view
-    that returns the details.
-    """
-    if person is None or incident is None or person.role not in LOGGED_ROLES:
-        return
-    if via is None:
-        from flask import has_request_context, request
-
-        via = (request.endpoint or request.path) if has_request_context() else "service"
-    db.session.add(AccessLog(person_id=person.id, role=person.role.value,
-                             incident_id=incident.id, via=via[:64], at=utcnow()))
-    db.session.commit()
-
-
-def access_log(*, person_id: int | None = None, incident_id: uuid.UUID | None = None,
-               date_from: date | None = None, date_to: date | None = None,
-               cursor: int | None = None, limit: int = 100):
-    """Newest first; (entries, next cursor)."""
-    query = select(AccessLog).options(selectinload(AccessLog.person))
-    if person_id is not None:
-        query = query.where(AccessLog.person_id == person_id)
-    if incident_id is not None:
-        query = query.where(AccessLog.incident_id == incident_id)
-    if date_from is not None:
-        query = query.where(AccessLog.at >= local_midnight(date_from))
-    if date_to is not None:
-        query = query.where(AccessLog.at < local_midnight(date_to + timedelta(days=1)))
-    if cursor is not None:
-        query = query.where(AccessLog.id < cursor)
-    rows = list(db.session.scalars(query.order_by(AccessLog.id.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].id if more and rows else None)
-
 
 
 def filter_options(person: Person) -> dict:

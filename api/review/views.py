@@ -4,17 +4,20 @@ import csv
 import io
 import json
 import uuid
+from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, request, stream_with_context
 from marshmallow import ValidationError
 
+from api import access_log as access
 from api.auth.access import current_person, require
 from api.db import utcnow
 from api.errors import Problem
 from api.openapi import spec
 from api.orgs.models import Role
-from api.requests import load_body
-from api.review import service
+from api.requests import endpoint_name, load_body
+from api.review import export, service
+from api.review import figures as figures_service
 from api.review.schemas import (
     AccessLogPageSchema,
     AccessLogQuerySchema,
@@ -77,7 +80,7 @@ def get_incident(incident_id: uuid.UUID):
     person = current_person()
     detail = service.get_detail(person, incident_id)
     body = _detail_or_404(detail)
-    service.log_access(person, detail.incident)
+    access.log_access(person, detail.incident, endpoint_name())
     return body
 
 
@@ -98,7 +101,7 @@ def put_note(incident_id: uuid.UUID):
 def figures():
     """Local dates; twelve months up to today when no range is given."""
     args = _filters(FiguresQuerySchema())
-    return FiguresSchema().dump(service.figures(current_person(), args["date_from"],
+    return FiguresSchema().dump(figures_service.figures(current_person(), args["date_from"],
                                                 args["date_to"], _lang(args)))
 
 
@@ -138,15 +141,15 @@ def export_csv():
     """Same filters and order as the list; headers in the chosen language; times local."""
     args = _export_args()
     person = current_person()
-    headers = service.EXPORT_HEADERS[_lang(args)]
+    headers = export.EXPORT_HEADERS[_lang(args)]
 
     def generate():
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
         buffer.write("\ufeff")
         writer.writerow(headers)
-        for n, row in enumerate(service.export_rows(person, args), 1):
-            writer.writerow([_cell(row[c]) for c in service.EXPORT_COLUMNS])
+        for n, row in enumerate(export.export_rows(person, args), 1):
+            writer.writerow([_cell(row[c]) for c in export.EXPORT_COLUMNS])
             if n % 500 == 0:
                 yield buffer.getvalue()
                 buffer.seek(0)
@@ -172,7 +175,7 @@ def export_json():
     def generate():
         head = {"exported_at": utcnow().isoformat(), "filters": filters}
         yield json.dumps(head, ensure_ascii=False)[:-1] + ', "items": ['
-        for n, row in enumerate(service.export_rows(person, args)):
+        for n, row in enumerate(export.export_rows(person, args)):
             yield ("," if n else "") + json.dumps(row, ensure_ascii=False)
         yield "]}"
 
@@ -209,7 +212,10 @@ def devices():
 def access_log():
     """Newest first; the incidents' contents are not part of it."""
     args = _filters(AccessLogQuerySchema())
-    items, next_cursor = service.access_log(**args)
+    date_from, date_to = args.pop("date_from", None), args.pop("date_to", None)
+    items, next_cursor = access.access_log(
+        **args, since=date_from and service.local_midnight(date_from),
+        before=date_to and service.local_midnight(date_to + timedelta(days=1)))
     return {"items": AccessLogPageSchema().dump({"items": items})["items"],
             "next_cursor": next_cursor}
 

@@ -1,4 +1,7 @@
-"""`flask orgs ...` and `flask people ...`."""
+"""`flask orgs ...` and `flask people ...`.
+
+api.orgs' commands: here, above api.orgs, because the people commands issue
+invitations and review passkeys (api.auth.service)."""
 
 import io
 import sys
@@ -109,12 +112,12 @@ def invite_command(person_id, hours):
         click.echo(f"No person with id {person_id}.", err=True)
         sys.exit(1)
     try:
-        issued = service.invite_person(person, base_url=current_app.config["BASE_URL"],
+        issued = auth.invite_person(person, base_url=current_app.config["BASE_URL"],
                                        hours=hours)
     except Problem as err:
         click.echo(f"{err.title}: {err.detail}", err=True)
         sys.exit(1)
-    png = service.write_invitation_png(issued, current_app.instance_path)
+    png = auth.write_invitation_png(issued, current_app.instance_path)
     expires = issued.invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC")
     click.echo(f"Invitation for {person.display_name} (person {person.id}), "
                f"works once, until {expires}:")

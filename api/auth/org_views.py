@@ -1,4 +1,8 @@
-"""Organisation reference data, and the people a manager or administrator looks after."""
+"""Organisation reference data, and the people a manager or administrator looks after.
+
+api.orgs' endpoints (blueprint "orgs"): they live here, above api.orgs, because
+every one of them is served behind auth's gate (api.auth.access) and the people
+ones issue invitations and revoke devices (api.auth.service)."""
 
 from flask import Blueprint, current_app, request
 from sqlalchemy import func, select
@@ -7,9 +11,10 @@ from api.auth import service as auth
 from api.auth.access import current_person, require
 from api.auth.models import Passkey
 from api.auth.schemas import InvitationOutSchema, InvitationRequestSchema, RevokedSchema
+from api.db import iso_utc
 from api.errors import Problem
 from api.extensions import db
-from api.openapi import spec
+from api.openapi import response_schema, spec
 from api.orgs import service
 from api.orgs.models import Person, PolicePost, Region, Role
 from api.orgs.schemas import ManagedPeopleSchema, PostListSchema, RegionSchema
@@ -26,9 +31,9 @@ def regions():
 
 
 @bp.get("/posts")
-@spec(summary="Police posts (hospitals), the caller's own region first", tags=["orgs"],
-      responses={200: PostListSchema})
+@spec(summary="Police posts (hospitals), the caller's own region first", tags=["orgs"])
 @require()
+@response_schema(PostListSchema)
 def posts():
     """Hospitals with a police post: the crew app's destination list, kept for offline use."""
     person = current_person()
@@ -37,7 +42,7 @@ def posts():
     rows = db.session.scalars(select(PolicePost).order_by(
         (PolicePost.region_code != home) if home else PolicePost.region_code,
         PolicePost.region_code, PolicePost.hospital_name))
-    return PostListSchema().dump({"posts": rows})
+    return {"posts": rows}
 
 
 def _managed_person(person_id: int) -> Person:
@@ -77,10 +82,10 @@ def create_invitation(person_id: int):
     person = _managed_person(person_id)
     data = load_body(InvitationRequestSchema()) if request.get_data() else \
         InvitationRequestSchema().load({})
-    issued = service.invite_person(person, base_url=current_app.config["BASE_URL"],
+    issued = auth.invite_person(person, base_url=current_app.config["BASE_URL"],
                                    created_by=current_person(), hours=data["hours"])
     body = {"url": issued.url,
-            "expires_at": auth.iso_utc(issued.invitation.expires_at),
+            "expires_at": iso_utc(issued.invitation.expires_at),
             "qr_svg": issued.qr.svg_inline(scale=4, light="#fff")}
     return body, 201, {"Cache-Control": "no-store"}
 

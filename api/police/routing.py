@@ -8,17 +8,18 @@ The rule, in order:
   4. else none: the station's managers are told at once.
 The chosen post and the reason are recorded as a "routed" event, the post's
 officers get a push, and the crew member gets "Received: case ...". All of it
-joins the sync's transaction through the incidents hook. A later revision that
+joins the sync's transaction: this module is an api.incidents hook, registered
+in create_app (api/__init__.py). A later revision that
 names a destination hospital moves an alert nobody has acknowledged yet to
 that hospital's post ("rerouted").
 
 An alert nobody acknowledges within POLICE_ESCALATE_AFTER_SECONDS goes to the
 region's other posts and the station's managers, once, recorded as an
-"escalated" event; the push worker runs the check on every tick.
+"escalated" event; the push worker runs the check on every tick (also
+registered in create_app).
 """
 
 import math
-import sys
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -27,7 +28,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from api.db import is_postgres, utcnow
 from api.extensions import db
-from api.incidents import service as incidents
+from api.incidents import records as incidents
 from api.incidents.models import Incident, IncidentStatus
 from api.orgs.models import Person, PolicePost, Role
 from api.police.models import PoliceAlert
@@ -48,26 +49,6 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
-
-
-def choose_post(incident: Incident) -> tuple[PolicePost | None, str, float | None]:
-    """(post, reason, distance in km when measured) by the rule above."""
-    if incident.destination_post_id is not None:
-        post = db.session.get(PolicePost, incident.destination_post_id)
-        if post is not None:
-            return post, DESTINATION, _distance(incident, post)
-    station = incident.station
-    if incident.lat is not None:
-        posts = db.session.scalars(select(PolicePost).where(
-            PolicePost.region_code == station.region_code,
-            PolicePost.lat.is_not(None), PolicePost.lon.is_not(None))).all()
-        if posts:
-            # Ties (two posts at one hospital) go to the lower id, so routing is repeatable.
-            post = min(posts, key=lambda p: (_distance(incident, p), p.id))
-            return post, NEAREST, _distance(incident, post)
-    if station.default_post is not None:
-        return station.default_post, STATION_DEFAULT, _distance(incident, station.default_post)
-    return None, NO_POST, None
 
 
 def _distance(incident: Incident, post: PolicePost) -> float | None:
@@ -92,41 +73,28 @@ def active_managers(incident: Incident) -> list[Person]:
 # Routing on first sync (an api.incidents hook)
 
 
-def route(incident: Incident, now: datetime | None = None) -> PoliceAlert:
-    post, reason, distance = choose_post(incident)
-    return _record_route(incident, post, reason, distance, now or utcnow())
-
-
 def _record_route(incident: Incident, post: PolicePost | None, reason: str,
-                  distance: float | None, now: datetime, *, stored: bool = False
-                  ) -> PoliceAlert:
+                  distance: float | None, now: datetime) -> PoliceAlert:
     """The alert row and the "routed" event; the incident gets the post.
 
-    `stored`: _store_routes has already written the incident's post_id,
-    status and updated_at (= now) in SQL, so the loaded object is only told;
-    and the alert is left for _store_alerts to insert.
+    _store_routes has already written the incident's post_id, status and
+    updated_at (= now) in SQL, so the loaded object is only told; and the
+    alert is left for _store_alerts to insert.
     """
     alert = PoliceAlert(incident_id=incident.id, post_id=post.id if post else None,
                         reason=reason, distance_km=distance, routed_at=now,
                         region_code=incident.station.region_code)
-    if not stored:
-        db.session.add(alert)  # else _store_routes inserts the batch's alerts in one go
     changes = {"route_reason": (None, reason)}
     if distance is not None:
         changes["distance_km"] = (None, distance)
     if post is not None:
         changes["post_id"] = (incident.post_id, post.id)
         changes["status"] = (incident.status, IncidentStatus.ROUTED)
-        if stored:
-            set_committed_value(incident, "post_id", post.id)
-            set_committed_value(incident, "status", IncidentStatus.ROUTED)
-            set_committed_value(incident, "post", post)
-        else:
-            incident.post_id, incident.status = post.id, IncidentStatus.ROUTED
-            incident.post = post
+        set_committed_value(incident, "post_id", post.id)
+        set_committed_value(incident, "status", IncidentStatus.ROUTED)
+        set_committed_value(incident, "post", post)
     incidents.append_event(incident, None, "routed", changes, at=now)
-    if stored:
-        set_committed_value(incident, "updated_at", now)
+    set_committed_value(incident, "updated_at", now)
     return alert
 
 
@@ -203,7 +171,7 @@ class _Posts:
                 self.located.setdefault(post.region_code, []).append(post)
 
     def choose(self, incident: Incident) -> tuple[PolicePost | None, str, float | None]:
-        """choose_post's rule, from what was loaded."""
+        """(post, reason, distance in km when measured) by the rule above."""
         if incident.destination_post_id is not None:
             post = self.by_id.get(incident.destination_post_id)
             if post is not None:
@@ -231,7 +199,7 @@ def on_incidents_synced(batch: list[Incident]) -> None:
     posts = _Posts(batch)
     choices = [(incident, *posts.choose(incident)) for incident in batch]
     _store_routes(choices, now)
-    routed = [(incident, _record_route(incident, post, reason, distance, now, stored=True))
+    routed = [(incident, _record_route(incident, post, reason, distance, now))
               for incident, post, reason, distance in choices]
     _store_alerts([alert for _, alert in routed])
     officers: dict[int, list[Person]] = {}
@@ -300,11 +268,6 @@ def _tell_previous_post(incident: Incident, previous: PolicePost, post: PolicePo
                         messages.text("rerouted_body", lang, post=post.hospital_name))
 
 
-# This module is the hook: api.incidents calls on_incident_synced in the sync's
-# transaction, and on_incident_event for every event appended.
-incidents.register_hook(sys.modules[__name__])
-
-
 # ---------------------------------------------------------------------------
 # Escalation (run by the push worker)
 
@@ -324,6 +287,11 @@ def escalate_overdue(now: datetime) -> int:
         escalate(alert, now)
     db.session.commit()
     return len(alerts)
+
+
+def on_tick(now: datetime) -> None:
+    """The push worker's tick (a listener of api.push.worker)."""
+    escalate_overdue(now)
 
 
 def escalate(alert: PoliceAlert, now: datetime) -> None:

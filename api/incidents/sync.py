@@ -1,4 +1,5 @@
-"""The incident rules: sync, case numbers, history, scope. No Flask request objects.
+"""Sync: a crew device's batch of records stored, numbered and classified (the
+history, hooks and scope are api.incidents.records). No Flask request objects.
 
 Sync is one transaction per batch. After the device's status is recorded:
   1. case numbers are drawn for every record of the batch from its
@@ -20,10 +21,6 @@ is used only by an incident that is stored, and every stored one has one.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import enum
-import json
 import logging
 import uuid
 from collections import defaultdict
@@ -31,16 +28,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from marshmallow import ValidationError
-from sqlalchemy import false, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from api import listeners
-from api.db import database_unavailable_in, utcnow
+from api.db import database_unavailable_in, dialect_insert
 from api.errors import flatten_errors
 from api.extensions import db
+from api.incidents import records
 from api.incidents.models import (
     CaseCounter,
     DeviceTimeFlag,
@@ -51,8 +47,7 @@ from api.incidents.models import (
 )
 from api.incidents.schemas import SyncRecordSchema
 from api.law import service as law
-from api.ledger import service as ledger
-from api.orgs.models import Person, PolicePost, Role
+from api.orgs.models import Person, PolicePost
 
 log = logging.getLogger(__name__)
 
@@ -70,127 +65,11 @@ MUTABLE = ("kind", "aggravating", "victim_role", "on_duty", "police_needed",
 CLASSIFIED = ("kind", "aggravating", "victim_role", "on_duty")
 FOREIGN_ID = "This id cannot be used; the app must make a new one."
 
-# ---------------------------------------------------------------------------
-# Hooks: other domains (push: routing and notification) act in the same
-# transaction. Each entry may define on_incident_synced(incident) (once, when
-# sync first stores the incident, after its case number is set) and
-# on_incident_event(incident, event) (every appended event, "created" too).
-incident_hooks: list = []
-
-
-def register_hook(hook):
-    """Add a hook object or module; returns it, so it can decorate a class."""
-    return listeners.add(incident_hooks, hook)
-
-
-def _dispatch(method: str, *args) -> None:
-    listeners.call(incident_hooks, method, *args)
-
-
-# ---------------------------------------------------------------------------
-# History
-
-
-def _jsonable(value):
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, enum.Enum):
-        return value.value
-    return value
-
-
-def _new_event(incident: Incident, actor: Person | None, kind: str, changes: dict,
-               at: datetime | None = None, revision: int | None = None) -> IncidentEvent:
-    event = IncidentEvent(incident_id=incident.id, actor_id=actor.id if actor else None,
-                          kind=kind, revision=revision or incident.revision,
-                          changes={k: [_jsonable(b), _jsonable(a)]
-                                   for k, (b, a) in changes.items()},
-                          at=at or utcnow())
-    db.session.add(event)
-    incident.updated_at = event.at
-    return event
-
-
-def append_event(incident: Incident, actor: Person | None, kind: str,
-                 changes: dict, *, at: datetime | None = None) -> IncidentEvent:
-    """Record a change to `incident`: changes maps field -> (before, after).
-
-    The caller has made the change and commits; the event joins its
-    transaction, so the change and its history are stored together or not at
-    all. Hooks' on_incident_event runs at once. `at` defaults to now; the
-    incident's updated_at becomes it.
-    """
-    event = _new_event(incident, actor, kind, changes, at=at)
-    _dispatch("on_incident_event", incident, event)
-    return event
-
-
-# ---------------------------------------------------------------------------
-# Scope: the one rule for who sees which incident.
-
-
-def visible_to(person: Person):
-    """A where-clause selecting the incidents `person` may read."""
-    if person.role == Role.CREW:
-        return Incident.reporter_id == person.id
-    if person.role == Role.MANAGER:
-        stations = person.station_ids_in_scope()
-        return Incident.station_id.in_(sorted(stations)) if stations else false()
-    if person.role == Role.POLICE and person.post_id is not None:
-        return Incident.post_id == person.post_id
-    return false()
-
-
-def get_incident(person: Person, incident_id: uuid.UUID) -> Incident | None:
-    """The incident with its events, or None when unknown *or* out of scope."""
-    return db.session.scalar(
-        select(Incident).where(Incident.id == incident_id, visible_to(person))
-        .options(selectinload(Incident.events).selectinload(IncidentEvent.actor)))
-
-
-def encode_cursor(incident: Incident) -> str:
-    raw = json.dumps([incident.occurred_at.isoformat(), str(incident.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """Raises ValueError for anything that is not a cursor this server made."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        when, ident = json.loads(raw)
-        return law.parse_instant(when), uuid.UUID(ident)
-    except (binascii.Error, ValueError, TypeError, AttributeError) as err:
-        raise ValueError("Not a cursor from this list; start again without one.") from err
-
-
-def list_incidents(person: Person, limit: int, cursor: str | None = None):
-    """A page of the incidents `person` may read, newest first (keyset)."""
-    query = select(Incident).where(visible_to(person))
-    if cursor:
-        when, ident = decode_cursor(cursor)
-        query = query.where(tuple_(Incident.occurred_at, Incident.id) < tuple_(when, ident))
-    rows = list(db.session.scalars(
-        query.order_by(Incident.occurred_at.desc(), Incident.id.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (encode_cursor(rows[-1]) if more and rows else None)
-
-
-def devices_for(person: Person) -> list[SyncDevice]:
-    """Crew devices of the manager's stations, the most records waiting first."""
-    stations = person.station_ids_in_scope() if person.role == Role.MANAGER else set()
-    if not stations:
-        return []
-    return list(db.session.scalars(
-        select(SyncDevice).where(SyncDevice.station_id.in_(sorted(stations)))
-        .options(selectinload(SyncDevice.person))
-        .order_by(SyncDevice.outbox_size.desc(), SyncDevice.last_sync_at)))
+# The ledger's part of a sync, in its transaction, before the commit:
+# chains_start(incident_ids) (inserted just now: their hash chains are empty)
+# and issue_receipts(outcome entries, received_at) -> {incident id: receipt}.
+# api.ledger.service listens, registered in create_app.
+sync_listeners: list = []
 
 
 # ---------------------------------------------------------------------------
@@ -313,11 +192,6 @@ def validate_records(raw_records: list) -> tuple[list[dict | None], list[tuple[i
     return results, valid
 
 
-def _insert(model):
-    dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
-
-
 def _location_columns(location: dict | None) -> dict:
     location = location or {}
     return {"lat": location.get("lat"), "lon": location.get("lon"),
@@ -373,7 +247,7 @@ def _revise(incident: Incident, record: dict, ctx: SyncContext) -> dict:
         if name == "victim_role" and after is None:
             after = incident.reporter_position.value
         before = _current(incident, name)
-        if _jsonable(before) == _jsonable(after):
+        if records.jsonable(before) == records.jsonable(after):
             continue
         changes[name] = (before, after)
         if name == "location":
@@ -420,7 +294,7 @@ def _reserve_case_numbers(rows: list[dict], ctx: SyncContext) -> list[tuple]:
         groups[(region, local_year(row["occurred_at"]))].append(row)
     reserved = []
     for (region, year), members in sorted(groups.items()):
-        stmt = _insert(CaseCounter).values(region_code=region, year=year, last=len(members))
+        stmt = dialect_insert(CaseCounter).values(region_code=region, year=year, last=len(members))
         stmt = stmt.on_conflict_do_update(
             index_elements=["region_code", "year"],
             set_={"last": CaseCounter.last + stmt.excluded.last},
@@ -472,13 +346,13 @@ def _apply_pass(entries: list[tuple[int, dict]], ctx: SyncContext, outcome: dict
                                                  key=lambda r: r["id"])]
         reserved = _reserve_case_numbers(rows, ctx)
         # executemany form: one cached statement, sent as multi-row INSERTs.
-        stmt = (_insert(Incident).on_conflict_do_nothing(index_elements=["id"])
+        stmt = (dialect_insert(Incident).on_conflict_do_nothing(index_elements=["id"])
                 .returning(Incident))
         inserted = {i.id: i for i in db.session.scalars(
             stmt, rows, execution_options={"populate_existing": True})}
         _settle_case_numbers(reserved, inserted)
         # Inserted just now, so their chains are empty: no head query when sealing.
-        ledger.chains_start(inserted)
+        listeners.call(sync_listeners, "chains_start", inserted)
     rest = [ident for ident in ids if ident not in inserted]
     existing = _lock_existing(rest) if rest else {}
     for i, record in entries:
@@ -507,7 +381,7 @@ def _record_device(ctx: SyncContext, batch_size: int) -> None:
               "outbox_size": ctx.outbox_size, "last_sync_at": ctx.received_at,
               "last_sent_at": ctx.sent_at, "clock_skew_s": ctx.skew.total_seconds(),
               "last_batch_size": batch_size}
-    stmt = _insert(SyncDevice).values(values)
+    stmt = dialect_insert(SyncDevice).values(values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["person_id", "device_id"],
         set_={k: v for k, v in values.items() if k not in ("person_id", "device_id")})
@@ -526,13 +400,13 @@ def _creation_changes(incident: Incident) -> dict:
 
 
 def _run_hooks(created: list[Incident], events: list[tuple[Incident, IncidentEvent]]) -> None:
-    if not incident_hooks:
+    if not records.incident_hooks:
         return
     try:
         # A savepoint: a failing hook loses its own writes (logged), never the records.
         with db.session.begin_nested():
             if created:
-                for hook in list(incident_hooks):
+                for hook in list(records.incident_hooks):
                     # The batch form lets a hook do a few queries per batch, not per incident.
                     batch = getattr(hook, "on_incidents_synced", None)
                     if batch is not None:
@@ -543,7 +417,7 @@ def _run_hooks(created: list[Incident], events: list[tuple[Incident, IncidentEve
                         for incident in created:
                             single(incident)
             for incident, event in events:
-                _dispatch("on_incident_event", incident, event)
+                records.dispatch("on_incident_event", incident, event)
     except Exception as err:
         if database_unavailable_in(err):
             raise  # nothing can be kept: the sync rolls back and the API answers 503
@@ -578,12 +452,12 @@ def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int)
     for incident, kind, changes, revision in pending:
         if kind == "created":
             changes["case_number"] = (None, incident.case_number)
-        events.append((incident, _new_event(incident, ctx.person, kind, changes,
+        events.append((incident, records.new_event(incident, ctx.person, kind, changes,
                                             at=ctx.received_at, revision=revision)))
     db.session.flush()
     _run_hooks(created, events)
     # Signed receipts (api.ledger) for what was stored, in the same transaction.
-    receipts = ledger.issue_receipts(outcome.values(), ctx.received_at)
+    receipts = _receipts(list(outcome.values()), ctx.received_at)
     # The answers are taken before the commit, which expires every loaded row:
     # read afterwards, each incident would cost one more SELECT.
     answers = {i: (status, summary(detail) if status != "rejected" else detail,
@@ -591,6 +465,15 @@ def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int)
                for i, (status, detail) in outcome.items()}
     db.session.commit()
     return answers
+
+
+def _receipts(entries: list, received_at: datetime) -> dict:
+    receipts: dict = {}
+    for listener in list(sync_listeners):
+        issue = getattr(listener, "issue_receipts", None)
+        if issue is not None:
+            receipts.update(issue(entries, received_at))
+    return receipts
 
 
 def summary(incident: Incident) -> dict:
