@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from api.access_log import AccessLog
 from api.db import utcnow
 from api.extensions import db
 from api.hazards.models import HazardFlag
 from api.hazards.service import add_months
-from api.review.models import AccessLog
 from tests.factories import make_person, make_post, make_station
 from tests.incident_helpers import record, sync
 

@@ -16,8 +16,7 @@ from api.auth.sessions import start_session
 from api.extensions import db
 from api.hazards.models import HazardFlag
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.factories import make_person, make_post, make_station
-from tests.test_review import make_incident
+from tests.factories import make_incident, make_person, make_post, make_station
 
 pytestmark = pytest.mark.browser
 

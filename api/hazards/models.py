@@ -4,7 +4,7 @@ Raised by a station manager from one of their station's incidents. It holds
 no free text about people: the address as the manager typed it, the point,
 the radius, one reason from a short list, and dates. Rows are never deleted:
 a withdrawn or expired flag simply stops being sent to phones; every change is
-in the access log (api.review.models.AccessLog, via "hazard.<action>").
+in the access log (api.access_log.AccessLog, via "hazard.<action>").
 """
 
 import enum

@@ -18,6 +18,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import select
 
+from api.access_log import AccessLog
 from api.auth import ratelimit
 from api.db import utcnow
 from api.errors import Problem
@@ -28,7 +29,6 @@ from api.incidents.models import Incident
 from api.orgs.models import Person, Role
 from api.push import messages
 from api.push.service import notify_incident
-from api.review.models import AccessLog
 
 
 def add_months(instant: datetime, months: int) -> datetime:

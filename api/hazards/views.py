@@ -19,7 +19,7 @@ from api.hazards.schemas import (
     RegionFlagsSchema,
     RenewSchema,
 )
-from api.openapi import spec
+from api.openapi import body_schema, query_schema, spec
 from api.orgs.models import Role
 from api.requests import load_body
 
@@ -33,12 +33,12 @@ def _flag(flag) -> dict:
 
 
 @bp.post("")
-@spec(summary="Raise a hazard flag from one of your station's incidents", body=RaiseSchema,
+@spec(summary="Raise a hazard flag from one of your station's incidents",
       responses={201: FlagSchema}, tags=["hazards"])
 @require(Role.MANAGER)
-def raise_flag():
+@body_schema(RaiseSchema)
+def raise_flag(body: dict):
     """Address, point, radius, reason and months until expiry; logged; the reporter is told."""
-    body = load_body(RaiseSchema())
     return _flag(service.raise_flag(current_person(), body)), 201
 
 
@@ -88,11 +88,11 @@ def region_flags():
 
 @bp.get("/lookup")
 @spec(summary="Is this one address flagged? (rate-limited per session)",
-      query=LookupQuerySchema, responses={200: LookupSchema}, tags=["hazards"])
+      responses={200: LookupSchema}, tags=["hazards"])
 @require(Role.CREW, Role.POLICE)
-def lookup():
+@query_schema(LookupQuerySchema)
+def lookup(query: dict):
     """The building the address was read as, and its live flags in your region."""
-    args = LookupQuerySchema().load(request.args.to_dict())
-    key, flags = service.lookup(current_person(), current_session().id, args["address"])
+    key, flags = service.lookup(current_person(), current_session().id, query["address"])
     return {"address_key": key, "items": RegionFlagSchema(many=True).dump(flags)}, 200, \
         {"Cache-Control": "no-store"}
