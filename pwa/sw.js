@@ -19,37 +19,38 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "6f24b2bd534e";
+const BUILD_ID = "6e060beae8ff";
 const PRECACHE = {
-  "/css/app.css": "dcf86563b2996f18f4fe1c08dcbdec7d77a4ee3c493682eb81547ea227f16418",
-  "/css/console.css": "28fde32dda3a30cb99dc297ce5b04b13caaf65b9436d62ab9dab03bed1a94e35",
-  "/css/police.css": "434bec70e4118337d376bd81eb0838cc65512fe92c8bdd3ee7b77b08efd3868e",
-  "/css/print.css": "5c60b83ac4c38f70f89566af11675adb3e3e908c8273fc4c70f5cadb0aa9762f",
+  "/css/app.css": "c0a29622e89e71cdea393925245615adea84a6ae6fa70f2b459569a0343bfc40",
+  "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
+  "/css/police.css": "12475d7759e0f66f9983e753b8ff5543f26c6de13ff246f2c8cf8ce625aa6f94",
+  "/css/print.css": "9381ff588d6be567753e08964e3fe86474dc9ec36c9dc55bfd41f9607cbae155",
   "/css/push.css": "86995a0a6dfe8e151166b5767c9b3bf92376e2d0dfd756798636819acbe82cbd",
   "/icons/icon-192.png": "8b1df7d84a8c3da7d92e14ef4cb36448f719541c4011597b4ba46ec2ee39751c",
   "/icons/icon-512.png": "3fdee4dec5401ae7eb604b3ef13eabe4829407e0f32174932666477c88e7fe54",
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
-  "/index.html": "dafc1399572b02472dfcd20856cba720e0f9204c998ceff0ce29372f5e087f73",
+  "/index.html": "fd6d40fafa354b7ba5b737aa2a2d4952d3797b08b234a5be6452fb717928a0c8",
   "/js/address.js": "ba25e755ce1c4c205f3cdf5bb6a19d80a2d127057c8056f7ab12a1432cc6e3b5",
   "/js/api.js": "1ed5231b15dd807d92dd818f19f04e23d33131093108ce5ec9099c9c58aefe47",
-  "/js/app.js": "3e7af8cf91faab4964e9ff51935fc30b6b6bd8aa9d456a78d9b3c42480bd0e4e",
-  "/js/auth.js": "e58cd98db171e7bac3c2f08bb68d3733c7a508673dda7f15a9548ff009e5f6d7",
+  "/js/app.js": "8e46a9018d09ba8ccbf7f0c261feb61e45043d3497d57cea4134e78c5bcea3bb",
+  "/js/auth.js": "df73c3e25ef3d641396fb093e97874616720cf2079b8930b507ca0c128302a77",
   "/js/backoff.js": "18c974e237c7808aa427e09a68c454dc56ed17f1e8ce12535c8045e994861db6",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
-  "/js/console.js": "e5486adb120a56942c7519436c6ab468c431bc3dbaa39da8e5d4812f4704dc5b",
-  "/js/dom.js": "e012da1b70eb8561ff62d08d4f081d26f75cea7980604621e20264ec5047079c",
+  "/js/console.js": "6cefdbfa6218c57b13d1d613498c25460bdc423b3dbb0fb6d41796405b447884",
+  "/js/dom.js": "7b68163df3e8cefaaafe6db6514c68c3c1ab29a2900c59a28d1a9641ac2dde7f",
   "/js/hazard_console.js": "907ab0e74e1b17357ada2b0871ecb5ae8c56208dadddd471854d18565e301e5c",
   "/js/hazards.js": "d50b6f2a8de7fc23f82df79639d2ca81efe181da872880e2edd302b69644bdc2",
-  "/js/i18n.js": "4bf389e69fcd0ec02f9e220c241ce54f85d8837ab71d53677696713c0596e5af",
+  "/js/history.js": "4ff60c8c43efc3ad44bcdbae833d614a37c993f55f12acf98eaed2b5bf6aac42",
+  "/js/i18n.js": "bdaa51644cc917b3a9af16e420002443f295209d21624b75f2521f519b26467d",
   "/js/i18n_hazards.js": "a852914cab9789a4cc4703a6b530285998c6a54e73f54f18e841e3423e06db48",
   "/js/law.js": "923fa196b02f09a536ba7a5a12ab6d929f5add49be9939b6ca7e7d246394f41d",
   "/js/outbox.js": "e28f2e32ee285bb59f1aa3319f47f68d16c7fe191e55f8886e359f0e474357ac",
-  "/js/police.js": "8e70be78bd7210084ba8c9c1e38ac75040b8574ee052229947a1ab2d48a56612",
+  "/js/police.js": "1d2f7b166142848b8b7ddcdafcfafe98cecf0f36f871ab9994974a96dea8db25",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
   "/js/store.js": "c4c7551183b081785ef8f3c2061f9f214c8bceb1e24c1bd394e99af6105647e8",
   "/js/sync.js": "b9be29381822e7367998d3fd1f3ac8eefcb4b92dcbb852731798427f8b146fd9",
-  "/js/ui.js": "3aa5182809c21aaca2549605dd0d4c1018a1b85f2dcaae60a6ab14b001391520",
-  "/js/version.js": "c0dc0effa1843e6bcef9aada1c1978c1c6d2c736ad7c18a5a8269df601eaacd1",
+  "/js/ui.js": "42476414a2c7320893c4d0e6dde5c95437830b51a262770bea6ec25f2f8eecc1",
+  "/js/version.js": "f388cef47ffc3e39a2827921cdf0e5a39a5dc2d3661f401caa97a11925fa4890",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -252,7 +252,7 @@ def test_a_401_keeps_the_record_and_asks_to_sign_in(context, live, crew):
     needs(live, "/api/v1/auth/me")
     page = open_app(context)  # no session cookie
     tap(page)
-    expect(page.locator("#signin-banner")).to_be_visible()
+    expect(page.locator("#sign-in")).to_be_visible()
     expect(unsynced(page)).to_have_attribute("data-count", "1")
     assert len(incidents_in_idb(page)) == 1
     if live.has_route("/api/v1/incidents/sync", "POST"):
@@ -260,7 +260,7 @@ def test_a_401_keeps_the_record_and_asks_to_sign_in(context, live, crew):
         sign_in(context, live, crew)
         page.get_by_role("button", name="Sync now").click()
         expect(unsynced(page)).to_have_attribute("data-count", "0")
-        expect(page.locator("#signin-banner")).to_be_hidden()
+        expect(page.locator("#sign-in")).to_be_hidden()
 
 
 def test_background_sync_flushes_from_the_service_worker(context, live, crew):

@@ -14,10 +14,16 @@ from api.auth.schemas import InvitationOutSchema, InvitationRequestSchema, Revok
 from api.db import iso_utc
 from api.errors import Problem
 from api.extensions import db
-from api.openapi import response_schema, spec
+from api.openapi import body_schema, response_schema, spec
 from api.orgs import service
 from api.orgs.models import Person, PolicePost, Region, Role
-from api.orgs.schemas import ManagedPeopleSchema, PostListSchema, RegionSchema
+from api.orgs.schemas import (
+    ManagedPeopleSchema,
+    ManagedPersonSchema,
+    NewPersonSchema,
+    PostListSchema,
+    RegionSchema,
+)
 from api.requests import load_body
 
 bp = Blueprint("orgs", __name__)
@@ -62,15 +68,48 @@ def _managed_person(person_id: int) -> Person:
 @require(Role.MANAGER, Role.ADMIN)
 def people():
     """A manager's crew (their stations), or everyone for an administrator."""
-    listed = service.people_in_scope(current_person())
+    actor = current_person()
+    listed = service.people_in_scope(actor)
     counts = dict(db.session.execute(
         select(Passkey.person_id, func.count()).where(
             Passkey.revoked_at.is_(None), Passkey.person_id.in_([p.id for p in listed] or [-1]))
         .group_by(Passkey.person_id)).all())
-    rows = [{"id": p.id, "display_name": p.display_name, "role": p.role,
-             "position": p.position, "station": p.station.code if p.station else None,
-             "active": p.active, "passkeys": counts.get(p.id, 0)} for p in listed]
-    return ManagedPeopleSchema().dump({"people": rows})
+    return ManagedPeopleSchema().dump({
+        "people": [_managed_row(p, counts.get(p.id, 0)) for p in listed],
+        "stations": service.stations_for_new_people(actor)})
+
+
+def _managed_row(p: Person, passkeys: int) -> dict:
+    return {"id": p.id, "display_name": p.display_name, "role": p.role,
+            "position": p.position, "station": p.station.code if p.station else None,
+            "station_name": p.station.name if p.station else None,
+            "active": p.active, "passkeys": passkeys}
+
+
+@bp.post("/people")
+@spec(summary="Add a crew member to one of my stations (then invite them)", tags=["people"],
+      responses={201: ManagedPersonSchema})
+@require(Role.MANAGER, Role.ADMIN)
+@body_schema(NewPersonSchema)
+def add_person(body: dict):
+    """A manager adds crew to a station they manage; an administrator anyone.
+
+    The same rules as `flask people add` (api.orgs.service.add_person); a station
+    outside the manager's scope is a 403, a bad field a 422 naming it.
+    """
+    actor = current_person()
+    data = body
+    if actor.role == Role.MANAGER:
+        if data.get("role", Role.CREW.value) != Role.CREW.value:
+            raise Problem(403, "Forbidden", "A station manager may add crew members only.",
+                          type_="forbidden")
+        codes = {s["code"] for s in service.stations_for_new_people(actor)}
+        if data.get("station") not in codes:
+            raise Problem(403, "Forbidden",
+                          "You may add people only to the stations you manage.",
+                          type_="forbidden")
+    person = service.add_person({k: v for k, v in data.items() if v is not None})
+    return ManagedPersonSchema().dump(_managed_row(person, 0)), 201
 
 
 @bp.post("/people/<int(min=1,max=2147483647):person_id>/invitations")

@@ -71,9 +71,38 @@ class ManagedPersonSchema(Schema):
     role = fields.Enum(Role, by_value=True)
     position = fields.Enum(Position, by_value=True, allow_none=True)
     station = fields.String(allow_none=True, metadata={"description": "station code"})
+    station_name = fields.String(allow_none=True)
     active = fields.Boolean()
     passkeys = fields.Integer(metadata={"description": "live passkeys"})
 
 
+class StationChoiceSchema(Schema):
+    code = fields.String()
+    name = fields.String()
+
+
 class ManagedPeopleSchema(Schema):
     people = fields.Nested(ManagedPersonSchema, many=True)
+    stations = fields.Nested(StationChoiceSchema, many=True,
+                             metadata={"description": "stations a new person may join"})
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("Give the person's name.")
+
+
+class NewPersonSchema(Schema):
+    """POST /api/v1/people: checked in full by api.orgs.service.add_person."""
+
+    display_name = fields.String(required=True, validate=[
+        validate.Length(min=1, max=120), no_nul, _not_blank])
+    role = fields.String(load_default="crew", validate=validate.OneOf([r.value for r in Role]))
+    position = fields.String(load_default=None,
+                             validate=validate.OneOf([p.value for p in Position]))
+    station = fields.String(load_default=None, validate=CODE,
+                            metadata={"description": "station code"})
+    post = fields.String(load_default=None, validate=CODE,
+                         metadata={"description": "police post code (police officers)"})
+    language = fields.String(load_default="ru",
+                             validate=validate.OneOf([lang.value for lang in Language]))

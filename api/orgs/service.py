@@ -242,6 +242,17 @@ def people_in_scope(actor: Person) -> list[Person]:
     return list(db.session.scalars(query))
 
 
+def stations_for_new_people(actor: Person) -> list[dict]:
+    """Stations `actor` may add people to: a manager's own, every one for an admin."""
+    if actor.role == Role.MANAGER:
+        stations = sorted(actor.managed_stations, key=lambda s: (s.name, s.code))
+    elif actor.role == Role.ADMIN:
+        stations = list(db.session.scalars(select(Station).order_by(Station.name, Station.code)))
+    else:
+        stations = []
+    return [{"code": s.code, "name": s.name} for s in stations]
+
+
 def list_people(include_inactive: bool = True) -> list[Person]:
     query = select(Person).order_by(Person.id)
     if not include_inactive:

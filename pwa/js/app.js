@@ -65,9 +65,13 @@ function renderChrome() {
     count.dataset.count = String(state.unsynced);
     count.classList.toggle("has-unsynced", state.unsynced > 0);
   }
-  const msg = state.syncMessage;
+  // Only a server's answer (401) asks for a sign-in; the prompt takes the place
+  // of "Sync now" in the same bar, so nothing below it moves.
+  const msg = state.signinNeeded ? { key: "signin_needed" } : state.syncMessage;
   $("sync-message").textContent = msg ? t(lang, msg.key, msg.values) : "";
-  $("signin-banner").hidden = !state.signinNeeded;
+  $("sign-in").hidden = !state.signinNeeded;
+  $("sync-now").hidden = state.signinNeeded;
+  $("health").textContent = state.health ? t(lang, state.health) : "…";
   $("update-banner").hidden = !state.waitingWorker;
 
   const saved = $("saved");
@@ -99,12 +103,21 @@ function parseRoute() {
   return { name: "home" };
 }
 
+const VIEWS = { home: "view-home", incidents: "view-incidents", incident: "view-incident",
+  account: "view-account" };
+
 async function renderRoute({ full = true } = {}) {
   const route = state.route;
-  $("view-home").hidden = route.name !== "home";
-  $("view-incidents").hidden = route.name !== "incidents";
-  $("view-incident").hidden = route.name !== "incident";
-  $("view-account").hidden = route.name !== "account";
+  for (const [name, id] of Object.entries(VIEWS)) $(id).hidden = route.name !== name;
+  for (const tab of document.querySelectorAll(".crew-tab")) {
+    const target = tab.getAttribute("href").replace(/^#/, "") || "/";
+    const here = { "/": "home", "/incidents": "incidents", "/account": "account" }[target];
+    if (here === route.name || (here === "incidents" && route.name === "incident")) {
+      tab.setAttribute("aria-current", "page");
+    } else {
+      tab.removeAttribute("aria-current");
+    }
+  }
   if (route.name === "incidents") {
     renderList($("incident-list"), $("no-incidents"), await store.listIncidents(), state);
   } else if (route.name === "incident") {
@@ -246,7 +259,8 @@ function handleResult(result, manual) {
       state.syncMessage = result.rejected
         ? { key: "sync_rejected", values: { n: result.rejected } }
         : { key: "sync_done" };
-      refreshFromServer().catch(() => {});
+      state.health = "ok"; // the server has just answered
+      refreshFromServer().then(() => renderRoute({ full: false })).catch(() => {});
       if (state.route.name === "incident") loadServerEvents(state.route.id);
       break;
     case "idle":
@@ -260,6 +274,7 @@ function handleResult(result, manual) {
       break;
     case "offline":
       failures += 1;
+      state.health = "down";
       state.syncMessage = { key: "sync_offline" };
       registerBackgroundSync();
       break;
@@ -313,13 +328,21 @@ async function refreshPosts() {
   state.posts = posts;
 }
 
+// Only the server's answer changes who is signed in: a 401 signs out (and
+// forgets the person kept on the phone); no network keeps the last known person.
+// The language stays the device's (or the one picked on this device), not the
+// profile's: a shared or personal phone speaks what its owner set it to.
 async function refreshMe() {
-  const body = await fetchMe();
+  let body;
+  try {
+    body = await fetchMe();
+  } catch (err) {
+    if (!state.me) state.me = (await store.getMeta("me")) || null;
+    throw err;
+  }
   state.me = body ? body.person : null;
   state.signinNeeded = !body;
-  if (body && !localStorage.getItem("qorgau.lang") && body.person?.language) {
-    state.lang = body.person.language; // the person's own setting, until they switch here
-  }
+  if (!body) await store.setMeta("me", null);
 }
 
 async function refreshHealth() {
@@ -389,9 +412,6 @@ async function onAuth(event) {
     state.me = body.person;
     state.signinNeeded = false;
     await store.setMeta("me", body.person);
-    if (!localStorage.getItem("qorgau.lang") && body.person.language) {
-      state.lang = body.person.language;
-    }
     renderStatic();
     loadConsole();
     loadPolice();
@@ -400,10 +420,22 @@ async function onAuth(event) {
     failures = 0;
     requestFlush();
   } else {
+    // auth.js announces null only after the server said 401 (or on sign-out).
+    state.me = null;
     state.signinNeeded = true;
+    await store.setMeta("me", null);
     renderChrome();
   }
   renderPushPanel(Boolean(body && body.person));
+}
+
+// Right after a sign-in an officer lands on the alerts and a manager on the
+// console's list. A crew member stays to read "passkey created"; the big
+// button is one tap away in the crew's navigation.
+function onSignedIn(event) {
+  const role = event.detail?.person?.role;
+  const home = { police: "#/police", manager: "#/review" }[role];
+  if (home && location.hash !== home) location.hash = home;
 }
 
 // The account module is loaded apart from the rest, so that nothing in it can
@@ -478,13 +510,14 @@ function bind() {
   window.addEventListener("hashchange", () => {
     state.route = parseRoute();
     renderRoute().then(() => {
-      if (state.route.name === "incidents") refreshFromServer().catch(() => {});
-      if (state.route.name === "incident") loadServerEvents(state.route.id);
+      startAtHeading();
+      refreshScreen();
     });
   });
   window.addEventListener("online", () => { failures = 0; requestFlush(); });
   window.addEventListener("offline", () => {
     state.syncMessage = { key: "sync_offline" };
+    state.health = "down";
     renderChrome();
   });
   document.addEventListener("visibilitychange", () => {
@@ -496,6 +529,11 @@ function bind() {
   window.addEventListener("qorgau:signed-out", () => {
     import("./hazards.js").then((m) => m.stopHazards()).catch(() => {});
   });
+  window.addEventListener("qorgau:signed-in", onSignedIn);
+  navigator.serviceWorker?.addEventListener("message", (event) => {
+    // A push about one of our incidents: show what the server says now.
+    if (event.data?.type === "push") refreshScreen();
+  });
   onAnnouncement((message) => {
     if (message?.type === "outbox-changed") {
       // Another tab or the service worker sent something: show what the server says now.
@@ -505,6 +543,44 @@ function bind() {
     }
     if (message?.type === "signin-needed") { state.signinNeeded = true; renderChrome(); }
   });
+}
+
+// A new screen replaces the old one and starts at its heading (scrolled to the
+// top, the focus on the heading so a screen reader says where the person is).
+function startAtHeading() {
+  if (document.body.classList.contains("police-mode")
+      || document.body.classList.contains("console-mode")) {
+    if (state.route.name !== "account") return;
+  }
+  window.scrollTo(0, 0);
+  const heading = document.querySelector(`#${VIEWS[state.route.name]} .view-title`);
+  if (heading && state.route.name !== "home") heading.focus({ preventScroll: true });
+}
+
+// What the server says about the screen on show: fetched, then drawn at once.
+// While "My incidents" or an incident is open it is asked again every few
+// seconds, so a police acknowledgement reaches the screen without a reload.
+const LIVE_MS = 5000;
+let liveTimer = null;
+
+async function refreshScreen() {
+  clearTimeout(liveTimer);
+  const name = state.route.name;
+  if (name !== "incidents" && name !== "incident") return;
+  try {
+    if (name === "incidents") {
+      await refreshFromServer();
+      if (state.route.name === "incidents") await renderRoute({ full: false });
+    } else {
+      await loadServerEvents(state.route.id);
+    }
+  } catch { /* offline or signed out: what the phone has stays on screen */ }
+  if (state.route.name === name) {
+    liveTimer = setTimeout(() => {
+      if (document.visibilityState === "visible") refreshScreen();
+      else liveTimer = setTimeout(refreshScreen, LIVE_MS);
+    }, LIVE_MS);
+  }
 }
 
 async function loadServerEvents(id) {
@@ -518,6 +594,7 @@ async function loadServerEvents(id) {
 async function start() {
   state.route = parseRoute();
   bind();
+  if (!navigator.onLine) state.syncMessage = { key: "sync_offline" };
   renderStatic();
   await loadCached();
   await refreshCount();
@@ -533,7 +610,7 @@ async function start() {
   loadPolice();
   loadHazards();
   await renderRoute();
-  if (state.route.name === "incident") loadServerEvents(state.route.id);
+  refreshScreen();
 }
 
 start();

@@ -9,6 +9,7 @@
 import { api, ApiError, setCsrfToken } from "./api.js";
 import { h } from "./dom.js";
 import { currentLanguage, t } from "./i18n.js";
+import { getMeta } from "./store.js";
 
 const root = document.getElementById("auth");
 const banner = document.getElementById("demo-banner");
@@ -26,6 +27,7 @@ let people = null;
 let invitation = null; // { personId, url, expires_at, qr_svg }
 let demoPeople = null;
 let devicesOpen = false; // the devices panel stays as the person left it across renders
+let offline = false;     // the last /me got no answer: the person shown is the one last known
 
 // --- WebAuthn JSON <-> ArrayBuffer (not every phone has parse*FromJSON yet) ---
 
@@ -250,7 +252,7 @@ function renderEnrol(token) {
   const label = h("input", { id: "auth-label", name: "device_label", maxlength: "120",
     autocomplete: "off", placeholder: t(lang, "auth_device_label_hint") });
   return [
-    h("h2", {}, t(lang, "auth_enrol_title")),
+    h("h3", {}, t(lang, "auth_enrol_title")),
     h("p", {}, t(lang, "auth_enrol_hint")),
     h("label", { for: "auth-label" }, t(lang, "auth_device_label")), label,
     h("button", { type: "button", id: "auth-enrol", class: "primary",
@@ -260,7 +262,7 @@ function renderEnrol(token) {
 
 function renderSignIn() {
   const parts = [
-    h("h2", {}, t(lang, "auth_title_signin")),
+    h("h3", {}, t(lang, "auth_title_signin")),
     h("p", {}, t(lang, "auth_signin_hint")),
     h("button", { type: "button", id: "auth-signin", class: "primary",
       onclick: () => attempt(signIn) }, t(lang, "auth_signin_button")),
@@ -301,13 +303,34 @@ function renderDevices() {
       onclick: () => attempt(() => addPasskey(label.value)) }, t(lang, "auth_add_passkey")))];
 }
 
-function renderInvitation() {
+/**
+ * An invitation (the server's {url, expires_at, qr_svg}): the QR code, the link
+ * (wrapping, never widening the screen) and a button that copies it. Shared by
+ * the account screen and the console's People screen.
+ */
+export function invitationBox(issued, language, { id = "auth-invitation" } = {}) {
   const qr = h("div", { class: "auth-qr" });
   // The SVG is made by segno on our own server from our own URL.
-  qr.innerHTML = invitation.qr_svg;
-  return h("div", { id: "auth-invitation" }, qr,
-    h("p", {}, h("a", { href: invitation.url, id: "auth-invitation-url" }, invitation.url)),
-    h("p", {}, `${t(lang, "auth_invite_expires")} ${when(invitation.expires_at)}`));
+  qr.innerHTML = issued.qr_svg;
+  const status = h("span", { class: "copy-status", role: "status" });
+  const copy = h("button", { type: "button", class: "copy-link", onclick: async () => {
+    try {
+      await navigator.clipboard.writeText(issued.url);
+      status.textContent = t(language, "invite_copied");
+    } catch {
+      status.textContent = t(language, "invite_copy_failed");
+    }
+  } }, t(language, "invite_copy"));
+  const expires = new Date(issued.expires_at).toLocaleString(language);
+  return h("div", { id, class: "invitation" }, qr,
+    h("p", { class: "invitation-url" },
+      h("a", { href: issued.url, id: `${id}-url` }, issued.url)),
+    h("p", {}, copy, " ", status),
+    h("p", {}, `${t(language, "auth_invite_expires")} ${expires}`));
+}
+
+function renderInvitation() {
+  return invitationBox(invitation, lang);
 }
 
 function renderPeople() {
@@ -327,6 +350,14 @@ function renderPeople() {
 function renderHome() {
   const p = me.person;
   const unit = p.station ? p.station.name : p.post ? p.post.hospital_name : "";
+  if (offline) {
+    return [
+      h("p", { id: "auth-whoami" }, `${t(lang, "auth_signed_in_as")} `,
+        h("strong", {}, p.display_name), ` — ${t(lang, `role_${p.role}`)}`,
+        unit ? `, ${unit}` : ""),
+      h("p", { id: "auth-offline", role: "status" }, t(lang, "auth_offline")),
+    ];
+  }
   return [
     h("p", { id: "auth-whoami" }, `${t(lang, "auth_signed_in_as")} `,
       h("strong", {}, p.display_name), ` — ${t(lang, `role_${p.role}`)}`,
@@ -347,7 +378,10 @@ function render() {
   if (view.name === "enrol") parts.push(...renderEnrol(view.token));
   else if (view.name === "signin") parts.push(...renderSignIn());
   else if (view.name === "home" && me) parts.push(...renderHome());
-  if (!passkeysSupported() && view.name !== "home") {
+  else if (view.name === "offline") {
+    parts.push(h("p", { id: "auth-offline", role: "status" }, t(lang, "auth_offline_unknown")));
+  }
+  if (!passkeysSupported() && view.name !== "home" && view.name !== "offline") {
     parts.push(h("p", { role: "alert" }, t(lang, "auth_err_unsupported")));
   }
   root.replaceChildren(...parts);
@@ -362,16 +396,35 @@ async function route() {
     render();
     return;
   }
+  let body;
   try {
-    setMe(await api("/api/v1/auth/me"));
-    view = { name: "home" };
+    body = await api("/api/v1/auth/me");
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      // Only the server's answer signs a person out.
+      offline = false;
+      signedOut();
+      await loadSignIn();
+    } else {
+      // No answer (offline, or the server failing): whoever was signed in still is.
+      console.warn("auth:", err);
+      offline = true;
+      if (!me) {
+        const person = await getMeta("me").catch(() => null);
+        if (person) me = { person };
+      }
+      view = me ? { name: "home" } : { name: "offline" };
+    }
+    render();
+    return;
+  }
+  offline = false;
+  setMe(body);
+  view = { name: "home" };
+  try {
     await loadHome();
   } catch (err) {
-    if (!(err instanceof ApiError) || err.status !== 401) {
-      console.warn("auth:", err);
-    }
-    signedOut();
-    await loadSignIn();
+    console.warn("auth:", err);
   }
   render();
 }

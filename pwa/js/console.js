@@ -6,14 +6,17 @@
 //   #/review/incidents/<uuid>   one incident (its view is access-logged)
 //   #/review/figures            figures
 //   #/review/devices            device health
+//   #/review/people             the crew: add a person, invite them
 //
 // js/app.js loads this module for people whose role is "manager" and calls
 // startConsole(). Everything is drawn with DOM APIs: no inline script or style.
 
 import { api, ApiError } from "./api.js";
 import { barChart, stackedColumns } from "./charts.js";
-import { h, localTime, ZONE } from "./dom.js";
+import { invitationBox } from "./auth.js";
+import { appendPresent, h, localTime, ZONE } from "./dom.js";
 import { hazardSection } from "./hazard_console.js";
+import { changeLines, eventTitle } from "./history.js";
 import { currentLanguage, t } from "./i18n.js";
 
 const BASE = "/api/v1/review";
@@ -82,6 +85,7 @@ function route() {
   if (m) return { name: "detail", id: m[1].toLowerCase() };
   if (hash === "/review/figures") return { name: "figures" };
   if (hash === "/review/devices") return { name: "devices" };
+  if (hash === "/review/people") return { name: "people" };
   m = hash.match(/^\/review\/?$/);
   if (m) return { name: "list" };
   return null; // another part of the app (the account screen)
@@ -94,6 +98,7 @@ function nav(current) {
   return h("nav", { class: "console-nav no-print", "aria-label": tr("rv_console") },
     link("#/review", "rv_tab_incidents", "list"),
     link("#/review/figures", "rv_tab_figures", "figures"),
+    link("#/review/people", "rv_tab_people", "people"),
     link("#/review/devices", "rv_tab_devices", "devices"),
     h("a", { href: "#/account", class: "console-tab" }, tr("nav_account")));
 }
@@ -110,12 +115,25 @@ async function render() {
     if (where.name === "list") await renderList(view);
     else if (where.name === "detail") await renderDetail(view, where.id);
     else if (where.name === "figures") await renderFigures(view);
+    else if (where.name === "people") await renderPeople(view);
     else await renderDevices(view);
   } catch (err) {
     view.appendChild(errorBox(err));
   }
   root.dataset.ready = where.name;
+  // A new screen starts at its top, its heading focused (not after a redraw in place).
+  if (lastScreen !== location.hash) {
+    lastScreen = location.hash;
+    window.scrollTo(0, 0);
+    const heading = view.querySelector("h2");
+    if (heading && document.activeElement !== heading) {
+      heading.setAttribute("tabindex", "-1");
+      heading.focus({ preventScroll: true });
+    }
+  }
 }
+
+let lastScreen = null;
 
 // ---------------------------------------------------------------- the list
 
@@ -136,7 +154,7 @@ function filterForm() {
   const kinds = (rules?.kinds || []).map((k) => [k.id, kindLabel(k.id)]);
   const crew = (options?.crew || []).map((c) => [String(c.id), c.display_name]);
   const posts = (options?.posts || []).map((p) => [String(p.id), p.hospital_name]);
-  const form = h("form", { class: "rv-filters no-print", role: "search" },
+  const form = h("form", { class: "rv-filters", role: "search" },
     field("from", "rv_from", h("input", { type: "date", name: "from", id: "rv-from",
       value: f.from || "" })),
     field("to", "rv_to", h("input", { type: "date", name: "to", id: "rv-to", value: f.to || "" })),
@@ -168,8 +186,16 @@ function filterForm() {
     list.filters = { sort: "-occurred_at" };
     render();
   });
-  return form;
+  // One "Filters" control on a phone (the incidents come first); open on a desk,
+  // or when a filter is in use, so the person sees what narrows the list.
+  const active = Object.entries(f).filter(([k, v]) => k !== "sort" && v).length;
+  const wide = window.matchMedia("(min-width: 48rem)").matches;
+  return h("details", { class: "rv-filter-box no-print", id: "rv-filter-box",
+    open: wide || active > 0 || filtersOpen, ontoggle: (e) => { filtersOpen = e.target.open; } },
+  h("summary", {}, active ? tr("rv_filters_n", { n: active }) : tr("rv_filters")), form);
 }
+
+let filtersOpen = false;
 
 async function loadPage(cursor = null) {
   const page = await api(`${BASE}/incidents?${query({ ...list.filters, limit: 50, cursor })}`);
@@ -179,27 +205,33 @@ async function loadPage(cursor = null) {
   list.totalExact = page.total_exact !== false;
 }
 
+// Each cell carries its column's name (data-label): on a phone the table is
+// drawn as one card per incident, each value under its name (console.css).
+const COLUMNS = ["rv_col_case", "rv_col_time", "rv_kind", "rv_part", "rv_status", "rv_crew",
+  "rv_post", "rv_urgency", "rv_erdr"];
+
 function row(item) {
+  const cells = [
+    h("a", { href: `#/review/incidents/${item.id}`, class: "rv-open" }, item.case_number || item.id),
+    localTime(item.occurred_at),
+    kindLabel(item.kind),
+    item.legal_part ? partLabel(String(item.legal_part)) : "—",
+    statusLabel(item.status),
+    [item.reporter ? item.reporter.display_name : "—",
+      item.victim_role ? h("span", { class: "muted" }, ` · ${roleLabel(item.victim_role)}`) : ""],
+    item.post ? item.post.hospital_name : "—",
+    item.police_needed ? tr("rv_urgent") : "",
+    item.erdr_number || ""];
   return h("tr", { "data-id": item.id, class: item.police_needed ? "urgent" : null },
-    h("td", {}, h("a", { href: `#/review/incidents/${item.id}` }, item.case_number || item.id)),
-    h("td", {}, localTime(item.occurred_at)),
-    h("td", {}, kindLabel(item.kind)),
-    h("td", {}, item.legal_part ? partLabel(String(item.legal_part)) : "—"),
-    h("td", {}, statusLabel(item.status)),
-    h("td", {}, item.reporter ? item.reporter.display_name : "—",
-      item.victim_role ? h("span", { class: "muted" }, ` · ${roleLabel(item.victim_role)}`) : ""),
-    h("td", {}, item.post ? item.post.hospital_name : "—"),
-    h("td", {}, item.police_needed ? tr("rv_urgent") : ""),
-    h("td", {}, item.erdr_number || ""));
+    cells.map((cell, i) => h("td", { "data-label": tr(COLUMNS[i]),
+      class: cell === "" ? "rv-empty" : null }, cell)));
 }
 
 async function renderList(view) {
   await loadPage();
   const exportQuery = query({ ...list.filters, lang });
   const table = h("table", { class: "rv-table", id: "rv-list" },
-    h("thead", {}, h("tr", {},
-      ["rv_col_case", "rv_col_time", "rv_kind", "rv_part", "rv_status", "rv_crew", "rv_post",
-        "rv_urgency", "rv_erdr"].map((k) => h("th", { scope: "col" }, tr(k))))),
+    h("thead", {}, h("tr", {}, COLUMNS.map((k) => h("th", { scope: "col" }, tr(k))))),
     h("tbody", {}, list.items.map(row)));
   const more = h("button", { type: "button", class: "secondary no-print", id: "rv-more",
     hidden: !list.next }, tr("rv_more"));
@@ -216,7 +248,7 @@ async function renderList(view) {
       more.disabled = false;
     }
   });
-  view.append(
+  appendPresent(view,
     h("h2", {}, tr("rv_incidents_title")),
     filterForm(),
     h("p", { class: "rv-summary" },
@@ -238,13 +270,10 @@ function dl(pairs) {
     [h("dt", {}, tr(k)), h("dd", {}, v ?? "—")]));
 }
 
-function changeText(changes) {
-  return Object.entries(changes || {}).map(([name, pair]) => {
-    const [before, after] = Array.isArray(pair) ? pair : [null, pair];
-    const show = (v) => (v === null || v === undefined || v === "" ? "—"
-      : typeof v === "object" ? JSON.stringify(v) : String(v));
-    return `${name}: ${show(before)} → ${show(after)}`;
-  }).join("; ");
+function changeList(changes) {
+  const lines = changeLines(changes, { lang, rules });
+  return lines.length ? h("ul", { class: "history-changes" }, lines.map((l) => h("li", {}, l)))
+    : "—";
 }
 
 async function renderDetail(view, id) {
@@ -253,7 +282,7 @@ async function renderDetail(view, id) {
     body = await api(`${BASE}/incidents/${id}`);
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) {
-      view.append(h("p", {}, tr("rv_not_found")), h("a", { href: "#/review" }, tr("rv_back")));
+      appendPresent(view, h("p", {}, tr("rv_not_found")), h("a", { href: "#/review" }, tr("rv_back")));
       return;
     }
     throw err;
@@ -289,14 +318,14 @@ async function renderDetail(view, id) {
   const events = h("table", { class: "rv-table rv-history", id: "rv-history" },
     h("thead", {}, h("tr", {}, ["rv_col_time", "rv_event", "rv_actor", "rv_changes"]
       .map((k) => h("th", { scope: "col" }, tr(k))))),
-    h("tbody", {}, (body.events || []).map((e) => h("tr", {},
-      h("td", {}, localTime(e.at, true)),
-      h("td", {}, tr(`rv_event_${e.kind}`) === `rv_event_${e.kind}` ? e.kind
-        : tr(`rv_event_${e.kind}`)),
-      h("td", {}, e.actor ? e.actor.display_name : tr("rv_system")),
-      h("td", { class: "rv-changes" }, changeText(e.changes))))));
+    h("tbody", {}, (body.events || []).map((e) => h("tr", { class: "history-entry" },
+      h("td", { "data-label": tr("rv_col_time") }, localTime(e.at, true)),
+      h("td", { "data-label": tr("rv_event") }, eventTitle(e.kind, lang)),
+      h("td", { "data-label": tr("rv_actor") }, e.actor ? e.actor.display_name : tr("rv_system")),
+      h("td", { class: "rv-changes", "data-label": tr("rv_changes") },
+        changeList(e.changes))))));
 
-  view.append(
+  appendPresent(view,
     h("header", { class: "print-only rv-print-head" },
       h("p", {}, "Qorgau · ", tr("rv_report_title")),
       h("p", { class: "muted" }, tr("rv_printed_at", { time: localTime(printed) }))),
@@ -304,8 +333,11 @@ async function renderDetail(view, id) {
       h("h2", { id: "rv-case" }, tr("case_number", { n: body.case_number || body.id })),
       chainLine(body.chain), printButton),
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_classification")),
-      h("p", { class: "rv-classification" }, c.summary || tr("rv_part_none")),
-      c.disclaimer ? h("p", { class: "muted" }, c.disclaimer) : null,
+      // The stored wording is in the reporter's language; another screen says the part.
+      h("p", { class: "rv-classification" }, c.summary && (!c.lang || c.lang === lang)
+        ? c.summary : body.legal_part ? tr("pl_part", { n: body.legal_part }) : tr("rv_part_none")),
+      c.disclaimer && (!c.lang || c.lang === lang) ? h("p", { class: "muted" }, c.disclaimer)
+        : null,
       dl([["rv_part", body.legal_part ? partLabel(String(body.legal_part)) : "—"],
         ["rv_kind", kindLabel(body.kind)],
         ["rv_aggravating", (body.aggravating || []).map(circumstanceLabel).join("; ") || "—"],
@@ -313,9 +345,11 @@ async function renderDetail(view, id) {
         ["rv_on_duty", body.on_duty ? tr("rv_yes") : tr("rv_no")]])),
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_times")),
       dl([["rv_occurred", `${localTime(body.occurred_at, true)} (${ZONE})`],
-        ["rv_tapped", body.tapped_at],
+        ["rv_tapped", deviceTime(body.tapped_at)],
         ["rv_received", `${localTime(body.received_at, true)} (${ZONE})`],
-        body.device_time_flag ? ["rv_clock_flag", body.device_time_flag] : null,
+        body.device_time_flag ? ["rv_clock_flag",
+          t(lang, `rv_clock_${body.device_time_flag}`) === `rv_clock_${body.device_time_flag}`
+            ? tr("rv_clock_other") : tr(`rv_clock_${body.device_time_flag}`)] : null,
         ["rv_station", body.station ? body.station.name : "—"],
         ["rv_crew", body.reporter ? body.reporter.display_name : "—"]])),
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_police")),
@@ -341,7 +375,14 @@ async function renderDetail(view, id) {
       noteForm),
     hazardSection(id, body),
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_history")), events),
-    h("p", { class: "no-print" }, h("a", { href: "#/review" }, tr("rv_back"))));
+    h("p", { class: "no-print" }, h("a", { href: "#/review", class: "rv-back" }, tr("rv_back"))));
+}
+
+/** The phone's own clock reading, as it said it: "2026-06-01 08:00:00 (UTC+05:00)". */
+function deviceTime(iso) {
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)$/.exec(iso || "");
+  if (!m) return iso || "—";
+  return `${m[1]} ${m[2]} (UTC${m[3] === "Z" ? "" : m[3]})`;
 }
 
 /** Whether the incident's hash chain verifies (api.ledger), on screen and in print. */
@@ -373,9 +414,11 @@ async function renderFigures(view) {
     h("thead", {}, h("tr", {}, ["", "rv_count", "rv_median", "rv_p90"]
       .map((k) => h("th", { scope: "col" }, k ? tr(k) : "")))),
     h("tbody", {}, [["rv_tap_to_sync", body.tap_to_sync], ["rv_sync_to_ack", body.sync_to_ack]]
-      .map(([k, d]) => h("tr", {}, h("th", { scope: "row" }, tr(k)), h("td", {}, d.count),
-        h("td", {}, duration(d.median_s)), h("td", {}, duration(d.p90_s))))));
-  view.append(
+      .map(([k, d]) => h("tr", {}, h("th", { scope: "row" }, tr(k)),
+        h("td", { "data-label": tr("rv_count") }, d.count),
+        h("td", { "data-label": tr("rv_median") }, duration(d.median_s)),
+        h("td", { "data-label": tr("rv_p90") }, duration(d.p90_s))))));
+  appendPresent(view,
     h("h2", {}, tr("rv_figures_title")), form,
     h("p", { id: "rv-figures-total" }, tr("rv_total", { n: body.total })),
     h("div", { class: "rv-charts" },
@@ -405,13 +448,122 @@ async function renderDevices(view) {
     h("td", {}, d.storage_persisted === null || d.storage_persisted === undefined
       ? tr("rv_unknown") : d.storage_persisted ? tr("rv_yes") : tr("rv_no")),
     h("td", { class: "mono" }, d.app_version || "—")));
-  view.append(h("h2", {}, tr("rv_devices_title")),
+  appendPresent(view, h("h2", {}, tr("rv_devices_title")),
     h("p", { class: "muted" }, tr("rv_devices_hint")),
     rows.length ? h("table", { class: "rv-table", id: "rv-devices" },
       h("thead", {}, h("tr", {}, ["rv_crew", "rv_station", "rv_device", "rv_last_sync",
         "rv_reported_unsynced", "rv_left_unsynced", "rv_push", "rv_storage", "rv_app_version"]
         .map((k) => h("th", { scope: "col" }, tr(k))))),
       h("tbody", {}, rows)) : h("p", {}, tr("rv_no_devices")));
+}
+
+// ---------------------------------------------------------------- people
+
+let invitation = null; // {personId, url, expires_at, qr_svg}: the last link made here
+let added = null;      // the id of the person just added (their row offers the invitation)
+
+const POSITIONS = ["feldsher", "doctor", "nurse", "driver"];
+
+async function renderPeople(view) {
+  const body = await api("/api/v1/people");
+  const stations = body.stations || [];
+  const name = h("input", { id: "pp-name", name: "display_name", maxlength: 120, required: true,
+    autocomplete: "off", "aria-describedby": "pp-name-error" });
+  const position = h("select", { id: "pp-position", name: "position",
+    "aria-describedby": "pp-position-error" },
+  POSITIONS.map((p) => h("option", { value: p }, roleLabel(p) || p)));
+  const station = h("select", { id: "pp-station", name: "station",
+    "aria-describedby": "pp-station-error" },
+  stations.map((s) => h("option", { value: s.code }, s.name)));
+  const language = h("select", { id: "pp-language", name: "language" },
+    [["ru", "Русский"], ["kk", "Қазақша"], ["en", "English"]].map(([v, text]) =>
+      h("option", { value: v, selected: v === lang, lang: v }, text)));
+  const errors = {};
+  const errorLine = (key) => {
+    errors[key] = h("p", { class: "console-error", id: `pp-${key}-error`, hidden: true });
+    return errors[key];
+  };
+  const status = h("p", { role: "status", id: "pp-status" });
+  const submit = h("button", { type: "submit", id: "pp-add" }, tr("pp_add_button"));
+  const form = h("form", { class: "rv-people-form", id: "pp-form", novalidate: true },
+    h("div", { class: "rv-field" }, h("label", { for: "pp-name" }, tr("pp_name")), name,
+      errorLine("name")),
+    h("div", { class: "rv-field" }, h("label", { for: "pp-position" }, tr("pp_position")),
+      position, errorLine("position")),
+    stations.length > 1 || !stations.length
+      ? h("div", { class: "rv-field" }, h("label", { for: "pp-station" }, tr("rv_station")),
+        station, errorLine("station"))
+      : h("p", {}, `${tr("rv_station")}: ${stations[0].name}`, errorLine("station")),
+    h("div", { class: "rv-field" }, h("label", { for: "pp-language" }, tr("pp_language")),
+      language),
+    h("div", { class: "rv-actions" }, submit), status);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    for (const node of Object.values(errors)) { node.hidden = true; node.textContent = ""; }
+    if (!name.value.trim()) {
+      errors.name.hidden = false;
+      errors.name.textContent = tr("pp_err_name");
+      name.focus();
+      return;
+    }
+    submit.disabled = true;
+    try {
+      const person = await api("/api/v1/people", { method: "POST", body: {
+        display_name: name.value.trim(), position: position.value,
+        station: station.value || (stations[0] && stations[0].code), language: language.value } });
+      added = person.id;
+      invitation = null;
+      await render();
+    } catch (err) {
+      const fields = err instanceof ApiError ? err.problem.errors || [] : [];
+      const byField = { display_name: "name", position: "position", station: "station" };
+      let shown = false;
+      for (const e of fields) {
+        const key = byField[e.field];
+        if (key) {
+          errors[key].hidden = false;
+          errors[key].textContent = tr(`pp_err_${key}`);
+          shown = true;
+        }
+      }
+      if (!shown) {
+        status.textContent = err instanceof ApiError && err.status === 403
+          ? tr("pp_err_scope") : problemText(err);
+      }
+      submit.disabled = false;
+    }
+  });
+
+  const invite = async (personId, button) => {
+    button.disabled = true;
+    try {
+      invitation = { personId, ...(await api(`/api/v1/people/${personId}/invitations`,
+        { method: "POST", body: {} })) };
+      await render();
+    } catch (err) {
+      button.disabled = false;
+      button.after(errorBox(err));
+    }
+  };
+  const people = body.people || [];
+  appendPresent(view,
+    h("h2", {}, tr("pp_title")),
+    h("p", { class: "muted" }, tr("pp_hint")),
+    people.length ? h("ul", { class: "rv-people", id: "pp-list" }, people.map((p) => h("li", {
+      class: p.id === added ? "rv-person added" : "rv-person", "data-person": p.id },
+    h("p", { class: "rv-person-name" }, h("strong", {}, p.display_name),
+      p.id === added ? h("span", { class: "rv-added" }, ` · ${tr("pp_added")}`) : ""),
+    h("p", { class: "muted" }, [p.position ? roleLabel(p.position) : tr(`role_${p.role}`),
+      p.station_name || p.station || "", tr("pp_passkeys", { n: p.passkeys }),
+      p.active ? "" : tr("pp_inactive")].filter(Boolean).join(" · ")),
+    p.active ? h("button", { type: "button", class: "secondary pp-invite",
+      onclick: (e) => invite(p.id, e.currentTarget) },
+    p.passkeys ? tr("pp_invite_again") : tr("pp_invite")) : null,
+    invitation && invitation.personId === p.id
+      ? invitationBox(invitation, lang, { id: "pp-invitation" }) : null)))
+      : h("p", {}, tr("pp_none")),
+    h("section", { class: "rv-section", "aria-labelledby": "pp-add-title" },
+      h("h3", { id: "pp-add-title" }, tr("pp_add_title")), form));
 }
 
 // ---------------------------------------------------------------- start

@@ -32,3 +32,8 @@ export function localTime(iso, withSeconds = false) {
   }).formatToParts(ms).map((x) => [x.type, x.value]));
   return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}${withSeconds ? `:${p.second}` : ""}`;
 }
+
+/** node.append(...children) without the absent ones: Element.append(null) prints "null". */
+export function appendPresent(node, ...children) {
+  node.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}

@@ -14,8 +14,9 @@
 // drawn with DOM APIs: no inline script or style, no innerHTML.
 
 import { api, ApiError } from "./api.js";
-import { h, localTime, ZONE } from "./dom.js";
+import { appendPresent, h, localTime, ZONE } from "./dom.js";
 import { policeHazards } from "./hazards.js";
+import { changeLines, eventTitle } from "./history.js";
 import { currentLanguage, t } from "./i18n.js";
 import { pushControl } from "./push.js";
 
@@ -33,6 +34,7 @@ let loadError = null;
 let rendering = null;
 let again = false;
 let control = null;     // the notifications control, kept across renders
+let lastScreen = null;  // the hash last drawn: a new one starts at the top
 const notices = new Map(); // incident id → {key} shown once after an action
 
 // ---------------------------------------------------------------- helpers
@@ -119,6 +121,16 @@ async function render({ quiet = false } = {}) {
     }
     if (view.dataset.keep !== "1") root.replaceChildren(nav(where.name), view);
     root.dataset.ready = where.name;
+    // A new screen starts at its top, its heading focused (not a redraw in place).
+    if (lastScreen !== location.hash) {
+      lastScreen = location.hash;
+      window.scrollTo(0, 0);
+      const heading = view.querySelector("h2");
+      if (heading) {
+        heading.setAttribute("tabindex", "-1");
+        heading.focus({ preventScroll: true });
+      }
+    }
   })().finally(() => {
     rendering = null;
     if (again) { again = false; render(); }
@@ -169,7 +181,7 @@ async function renderList(view) {
   const refresh = h("button", { type: "button", class: "pl-secondary", id: "pl-refresh" },
     tr("pl_refresh"));
   refresh.addEventListener("click", () => render());
-  view.append(
+  appendPresent(view,
     h("div", { class: "pl-head" },
       h("h2", {}, tr("pl_title")),
       refresh),
@@ -204,22 +216,16 @@ function locationFacts(loc) {
     tr("pl_map")));
 }
 
-function changeText(changes) {
-  return Object.entries(changes || {}).map(([name, pair]) => {
-    const [before, after] = Array.isArray(pair) ? pair : [null, pair];
-    const show = (v) => (v === null || v === undefined || v === "" ? "—"
-      : typeof v === "object" ? JSON.stringify(v) : String(v));
-    return `${trOr(`pl_field_${name}`, name)}: ${show(before)} → ${show(after)}`;
-  }).join("; ");
-}
-
 function history(events) {
-  return h("ol", { class: "pl-history", id: "pl-history" }, (events || []).map((e) => h("li", {},
-    h("time", { datetime: e.at, class: "pl-when" }, localTime(e.at, true)), " · ",
-    h("strong", {}, trOr(`rv_event_${e.kind}`, e.kind)),
-    e.actor ? ` — ${e.actor.display_name}` : "",
-    Object.keys(e.changes || {}).length
-      ? h("span", { class: "pl-changes muted" }, ` (${changeText(e.changes)})`) : "")));
+  return h("ol", { class: "pl-history history", id: "pl-history" }, (events || []).map((e) => {
+    const lines = changeLines(e.changes, { lang, rules });
+    return h("li", { class: "history-entry" },
+      h("time", { datetime: e.at, class: "pl-when" }, localTime(e.at, true)), " · ",
+      h("strong", {}, eventTitle(e.kind, lang)),
+      e.actor ? ` — ${e.actor.display_name}` : "",
+      lines.length ? h("ul", { class: "history-changes muted" },
+        lines.map((line) => h("li", {}, line))) : null);
+  }));
 }
 
 function fieldError(id) {
@@ -376,7 +382,7 @@ async function renderDetail(view, id, { quiet }) {
     incident = await api(`${BASE}/${id}`);
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) {
-      view.append(h("p", { id: "pl-not-found" }, tr("pl_not_found")),
+      appendPresent(view, h("p", { id: "pl-not-found" }, tr("pl_not_found")),
         h("p", {}, h("a", { href: "#/police", class: "pl-back" }, tr("pl_back"))));
       return;
     }
@@ -387,7 +393,7 @@ async function renderDetail(view, id, { quiet }) {
   const notice = notices.get(id);
   notices.delete(id);
   const reason = alert.reason ? trOr(`pl_reason_${alert.reason}`, alert.reason) : "—";
-  view.append(
+  appendPresent(view,
     h("p", {}, h("a", { href: "#/police", class: "pl-back" }, `← ${tr("pl_back")}`)),
     h("div", { class: "pl-detail-head" },
       h("h2", { id: "pl-case" }, tr("case_number", { n: incident.case_number || incident.id })),
@@ -397,7 +403,7 @@ async function renderDetail(view, id, { quiet }) {
     h("section", { class: "pl-section", "aria-labelledby": "pl-record-title" },
       h("h3", { id: "pl-record-title" }, tr("pl_record")),
       h("p", { class: "pl-classification", id: "pl-classification" },
-        c.summary || partText(incident)),
+        c.summary && (!c.lang || c.lang === lang) ? c.summary : partText(incident)),
       dl([
         ["pl_occurred", `${localTime(incident.occurred_at, true)} (${ZONE})`],
         ["pl_station", incident.station_name],

@@ -94,8 +94,11 @@ export function renderList(container, empty, records, { rules, me, lang }) {
   empty.hidden = records.length > 0;
   for (const record of records) {
     const server = record.server || {};
-    const summary = server.classification?.summary && server.revision === record.revision
-      ? server.classification.summary
+    // The server words its classification in the person's profile language;
+    // the screen speaks the phone's: the server's words only when they match.
+    const fromServer = server.classification?.summary && server.revision === record.revision
+      && (server.classification.lang === lang || !rules);
+    const summary = fromServer ? server.classification.summary
       : shortClassification(localClassification(rules, record, me, lang), lang);
     container.append(el("li", { class: "incident-item" },
       el("a", { href: `#/incidents/${record.id}`, class: "incident-link" },
@@ -259,7 +262,14 @@ function classificationBox(rules, record, me, lang) {
     if (result.disclaimer) box.append(el("p", { class: "disclaimer", text: result.disclaimer }));
   }
   const server = record.server || {};
-  if (server.classification?.summary) {
+  const sc = server.classification;
+  if (sc?.summary && result && sc.lang && sc.lang !== lang) {
+    // Worded in another language (the profile's): say only what differs, in ours.
+    if ((sc.part || null) !== (result.part || null)) {
+      box.append(el("p", { class: "label", text: t(lang, "classification_server") }),
+        el("p", { text: sc.part ? t(lang, "pl_part", { n: sc.part }) : t(lang, "pl_part_none") }));
+    }
+  } else if (sc?.summary) {
     box.append(el("p", { class: "label", text: t(lang, "classification_server") }),
       el("p", { text: server.classification.summary }));
     // Only what the local result did not already say (e.g. no rules on the phone).
