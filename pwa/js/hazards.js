@@ -130,6 +130,10 @@ async function check() {
   }
   if (seq !== checkSeq) return;
   out.replaceChildren(...parts);
+  const shown = out.querySelector("#hz-warning");
+  // A warning is scrolled into sight, above the fixed "Log incident" button (its
+  // scroll-margin keeps it clear of the button); no scroll when already in sight.
+  if (shown) shown.scrollIntoView({ block: "nearest" });
 }
 
 function scheduleCheck() {
