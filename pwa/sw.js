@@ -19,9 +19,9 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "cbe45af8b367";
+const BUILD_ID = "58e61bc5f796";
 const PRECACHE = {
-  "/css/app.css": "204e5ed8872049c6faccbd9b36c5611790dcc1d9b84d3c95b41c3d65de9050f2",
+  "/css/app.css": "ce48d1a1e1df14a0065277b212bbda85c7ae393e918a5e2a0a0094d62db43901",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
   "/css/police.css": "12475d7759e0f66f9983e753b8ff5543f26c6de13ff246f2c8cf8ce625aa6f94",
   "/css/print.css": "9381ff588d6be567753e08964e3fe86474dc9ec36c9dc55bfd41f9607cbae155",
@@ -39,7 +39,7 @@ const PRECACHE = {
   "/js/console.js": "6cefdbfa6218c57b13d1d613498c25460bdc423b3dbb0fb6d41796405b447884",
   "/js/dom.js": "7b68163df3e8cefaaafe6db6514c68c3c1ab29a2900c59a28d1a9641ac2dde7f",
   "/js/hazard_console.js": "907ab0e74e1b17357ada2b0871ecb5ae8c56208dadddd471854d18565e301e5c",
-  "/js/hazards.js": "076e27466978b7f3eebb3e926c5568d7036e0db8512dbc63a7d8042b538e630c",
+  "/js/hazards.js": "273fa0ba34de4237302bce2c78f7b8c608dd879a56ada11a1b5f7e51a4f24c94",
   "/js/history.js": "4ff60c8c43efc3ad44bcdbae833d614a37c993f55f12acf98eaed2b5bf6aac42",
   "/js/i18n.js": "bdaa51644cc917b3a9af16e420002443f295209d21624b75f2521f519b26467d",
   "/js/i18n_hazards.js": "a852914cab9789a4cc4703a6b530285998c6a54e73f54f18e841e3423e06db48",
@@ -50,7 +50,7 @@ const PRECACHE = {
   "/js/store.js": "c4c7551183b081785ef8f3c2061f9f214c8bceb1e24c1bd394e99af6105647e8",
   "/js/sync.js": "b9be29381822e7367998d3fd1f3ac8eefcb4b92dcbb852731798427f8b146fd9",
   "/js/ui.js": "42476414a2c7320893c4d0e6dde5c95437830b51a262770bea6ec25f2f8eecc1",
-  "/js/version.js": "138ec50230e830e99fb2b093bff8499a978a3c0d208dc59bca4ce8889d205394",
+  "/js/version.js": "f0dc88ebfcdb38fc8ac46b4b4da0fe7175ec2b364eb836f877fe682796d00f91",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -231,13 +231,13 @@ export async function policeHazards() {
   try {
     body = await api(REGION_URL);
   } catch (err) {
-    return h("section", { class: "hz-police" }, h("h2", {}, tr("hz_police_title")),
+    return h("section", { class: "hz-police" }, h("h3", {}, tr("hz_police_title")),
       h("p", { class: "pl-error", role: "alert" }, err.message));
   }
   const items = body.items || [];
   return h("section", { class: "hz-police", id: "hz-police",
     "aria-labelledby": "hz-police-title" },
-  h("h2", { id: "hz-police-title" }, tr("hz_police_title")),
+  h("h3", { id: "hz-police-title" }, tr("hz_police_title")),
   items.length
     ? h("ul", { class: "hz-list" }, items.map((f) => h("li", { class: "hz-item" },
       h("strong", {}, f.address), " · ", reasonText(f.reason), h("br"),
