@@ -51,6 +51,15 @@ DEFAULTS = {
     "PUSH_WORKER_THREAD": False,
     "PUSH_POLL_SECONDS": 2.0,
     "PUSH_SEND_TIMEOUT": 10.0,
+    # Subscriptions (and sends) only to these push services' hosts ("*." matches
+    # any subdomain): FCM (Chrome, Edge, Android), Mozilla autopush, Apple, Windows.
+    # [] lifts the restriction; endpoints must still be https with public addresses
+    # (api/push/endpoints.py).
+    "PUSH_ENDPOINT_HOSTS": ["fcm.googleapis.com", "*.push.services.mozilla.com",
+                            "*.push.apple.com", "*.notify.windows.com"],
+    # Test suite only (tests/conftest.py): its loopback push service, over http.
+    # Never in production: it lets the server post to its own machine.
+    "PUSH_ALLOW_LOOPBACK_FOR_TESTS": False,
     # Retries go on until a message's TTL runs out (0: no count limit). The cap
     # keeps the first try after a push-service outage within five minutes.
     "PUSH_MAX_ATTEMPTS": 0,
@@ -61,6 +70,9 @@ DEFAULTS = {
     "PUSH_TTL_DEFAULT": 86400,
     # The review list counts a text search's matches up to here, then says "more than".
     "REVIEW_SEARCH_TOTAL_CAP": 1000,
+    # A crew member may state when an incident happened up to this many days
+    # before the tap; an earlier time waits for a manager of the station.
+    "STATED_TIME_MAX_DAYS_BEFORE_TAP": 7,
     # Unacknowledged alerts go to the region's other posts and the station managers.
     "POLICE_ESCALATE_AFTER_SECONDS": 300,
 }

@@ -58,13 +58,15 @@ SELECT row_number() OVER (ORDER BY id) - 1 AS n, id, position FROM people WHERE 
 
 SELECT setseed(0.380);
 INSERT INTO incidents (id, case_number, reporter_id, station_id, reporter_position, tapped_at,
-    tapped_offset_min, received_at, clock_skew_s, device_time_flag, occurred_at, updated_at,
+    tapped_offset_min, received_at, clock_skew_s, device_time_flag, logged_at, occurred_at,
+    updated_at,
     device_id, revision, kind, aggravating, victim_role, on_duty, police_needed, lat, lon,
     accuracy_m, location_fixed_at, location_source, destination_post_id, note, status,
     post_id, erdr_number, classification, legal_status, legal_part)
 SELECT md5('incident' || g.i)::uuid,
        'QG-' || st.region_code || '-' || g.i,
-       cr.id, st.id, cr.position, g.at, 300, g.at + g.delay, 0, NULL, g.at, g.at + g.delay,
+       cr.id, st.id, cr.position, g.at, 300, g.at + g.delay, 0, NULL, g.at, g.at,
+       g.at + g.delay,
        'device-' || cr.id, 1,
        (ARRAY['threat','violence','violence_dangerous','unspecified','other'])[g.k + 1],
        CASE WHEN g.i % 7 = 0 THEN '["group"]' ELSE '[]' END::json,

@@ -33,6 +33,11 @@ threads = _int("QORGAU_THREADS", 2)
 timeout = _int("QORGAU_TIMEOUT", 30)
 graceful_timeout = 30
 keepalive = 75
+# nginx refuses a URL or a header line over 4 KB itself, as problem+json
+# (large_client_header_buffers in nginx/nginx.conf.template); gunicorn takes
+# twice that, so its own text/html 400/414 pages never reach a client.
+limit_request_line = 8190
+limit_request_field_size = 8190
 
 # Recycle workers now and then so a slow leak never grows unbounded.
 max_requests = 2000

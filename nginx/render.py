@@ -34,6 +34,9 @@ DEFAULTS = {
     "log_dir": "/var/log/nginx",
     "state_dir": "/var/lib/nginx",
     "acme_root": "/var/www/letsencrypt",
+    # How long nginx waits for gunicorn to read a request or answer it (504 after);
+    # a little more than gunicorn's own worker timeout (deploy/gunicorn.conf.py).
+    "api_timeout": "35s",
 }
 
 
@@ -71,6 +74,8 @@ def parameters(options: dict) -> dict:
     opts = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
     if not re.fullmatch(r"[0-9]+[kKmM]?", str(opts["body_limit"])):
         raise ValueError(f"body_limit must be an nginx size, not {opts['body_limit']!r}")
+    if not re.fullmatch(r"[0-9]+(ms|s|m)?", str(opts["api_timeout"])):
+        raise ValueError(f"api_timeout must be an nginx time, not {opts['api_timeout']!r}")
     for name in ("server_name", "cert", "key", "pwa_root", "upstream", "log_dir",
                  "state_dir", "acme_root", "user"):
         if re.search(r"[\s;{}'\"$]", str(opts[name])):
@@ -90,6 +95,7 @@ def parameters(options: dict) -> dict:
         "PWA_ROOT": str(opts["pwa_root"]).rstrip("/") or "/",
         "UPSTREAM": opts["upstream"],
         "BODY_LIMIT": str(opts["body_limit"]),
+        "API_TIMEOUT": str(opts["api_timeout"]),
         "USER_LINE": f"user {opts['user']};" if opts["user"] else "",
         "LOG_DIR": opts["log_dir"],
         "STATE_DIR": opts["state_dir"],

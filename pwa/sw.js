@@ -11,17 +11,18 @@
 //   is in IndexedDB, which an update never touches.
 // - Background Sync ("qorgau-outbox") flushes the outbox with the same code
 //   the page uses (js/sync.js), under the same Web Lock.
-// - Push: shows the notification, records the case number on the phone and
-//   tells open screens (postMessage); pushsubscriptionchange resubscribes.
+// - Push: always shows a notification (our payload or a Declarative Web Push
+//   one), records the case number on the phone and tells open screens
+//   (postMessage); pushsubscriptionchange resubscribes.
 
 import { applyServerIncident } from "./js/outbox.js";
 import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "58e61bc5f796";
+const BUILD_ID = "751b043df47b";
 const PRECACHE = {
-  "/css/app.css": "ce48d1a1e1df14a0065277b212bbda85c7ae393e918a5e2a0a0094d62db43901",
+  "/css/app.css": "68fe3dbc7f4c7fc8fa207c064cd9d6fe079fae4f7f76e1ed7cadb1fcfc266de5",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
   "/css/police.css": "12475d7759e0f66f9983e753b8ff5543f26c6de13ff246f2c8cf8ce625aa6f94",
   "/css/print.css": "9381ff588d6be567753e08964e3fe86474dc9ec36c9dc55bfd41f9607cbae155",
@@ -32,25 +33,25 @@ const PRECACHE = {
   "/index.html": "fd6d40fafa354b7ba5b737aa2a2d4952d3797b08b234a5be6452fb717928a0c8",
   "/js/address.js": "ba25e755ce1c4c205f3cdf5bb6a19d80a2d127057c8056f7ab12a1432cc6e3b5",
   "/js/api.js": "1ed5231b15dd807d92dd818f19f04e23d33131093108ce5ec9099c9c58aefe47",
-  "/js/app.js": "8e46a9018d09ba8ccbf7f0c261feb61e45043d3497d57cea4134e78c5bcea3bb",
+  "/js/app.js": "ddfc3c81bb678d37261227e0750d7000407c1f24a8f3296c386593d113ef4c3f",
   "/js/auth.js": "df73c3e25ef3d641396fb093e97874616720cf2079b8930b507ca0c128302a77",
-  "/js/backoff.js": "18c974e237c7808aa427e09a68c454dc56ed17f1e8ce12535c8045e994861db6",
+  "/js/backoff.js": "5d99b0cde2985aee340d84ef1009786d9ec80cc3876a4f38cc64c62efe7a7e6a",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
-  "/js/console.js": "6cefdbfa6218c57b13d1d613498c25460bdc423b3dbb0fb6d41796405b447884",
-  "/js/dom.js": "7b68163df3e8cefaaafe6db6514c68c3c1ab29a2900c59a28d1a9641ac2dde7f",
+  "/js/console.js": "0515110c6ca10ac7258937cc9a11653f19bba1a98993f5dabdad7fc5b94912c0",
+  "/js/dom.js": "c7bd673984e4652e1645c378ae0d3260c9e5db0824fdb27d4ca12087814b27d1",
   "/js/hazard_console.js": "907ab0e74e1b17357ada2b0871ecb5ae8c56208dadddd471854d18565e301e5c",
   "/js/hazards.js": "273fa0ba34de4237302bce2c78f7b8c608dd879a56ada11a1b5f7e51a4f24c94",
   "/js/history.js": "4ff60c8c43efc3ad44bcdbae833d614a37c993f55f12acf98eaed2b5bf6aac42",
-  "/js/i18n.js": "bdaa51644cc917b3a9af16e420002443f295209d21624b75f2521f519b26467d",
+  "/js/i18n.js": "4c8a08bf1c2fe4c52c6b44edcb267ac1b317edd7deff405ab5f7be9e02131033",
   "/js/i18n_hazards.js": "a852914cab9789a4cc4703a6b530285998c6a54e73f54f18e841e3423e06db48",
-  "/js/law.js": "923fa196b02f09a536ba7a5a12ab6d929f5add49be9939b6ca7e7d246394f41d",
-  "/js/outbox.js": "e28f2e32ee285bb59f1aa3319f47f68d16c7fe191e55f8886e359f0e474357ac",
-  "/js/police.js": "1d2f7b166142848b8b7ddcdafcfafe98cecf0f36f871ab9994974a96dea8db25",
+  "/js/law.js": "a6faf638d22907fa5cbea20ece30ce4e7abb049d38b8274a13a3599b30c4eebe",
+  "/js/outbox.js": "3db13e6dfdedcca1c09229570e7b94fad68171f62606cd041af9198692bcfaa8",
+  "/js/police.js": "2f0ba082c7291fbd04a0bd2874e1f01f0302e1ec7e852d8360973e3ef1423e32",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
-  "/js/store.js": "c4c7551183b081785ef8f3c2061f9f214c8bceb1e24c1bd394e99af6105647e8",
-  "/js/sync.js": "b9be29381822e7367998d3fd1f3ac8eefcb4b92dcbb852731798427f8b146fd9",
-  "/js/ui.js": "42476414a2c7320893c4d0e6dde5c95437830b51a262770bea6ec25f2f8eecc1",
-  "/js/version.js": "f0dc88ebfcdb38fc8ac46b4b4da0fe7175ec2b364eb836f877fe682796d00f91",
+  "/js/store.js": "d91a79893abdd649d40dd1376d4067877c44d48ed2683b6f47158538d195d2b1",
+  "/js/sync.js": "d9a0056e8e1d6d3d96305c456d8d10d78570f40c5090063847256be82213907a",
+  "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
+  "/js/version.js": "efec7c44315560124a545ef7d67833a6ec288cc3c1ca524e2e3429d632fff90e",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END
@@ -132,38 +133,75 @@ self.addEventListener("sync", (event) => {
   })());
 });
 
-self.addEventListener("push", (event) => {
-  let data = {};
+// What to show for a push, from either shape: our own fields (title, body,
+// url, tag), or a Declarative Web Push message ("web_push": 8030 and a
+// `notification` member, which iOS 18.4+ shows by itself). Whatever arrives,
+// something is shown: iOS revokes the subscription of a site whose pushes
+// show no notification.
+function notificationFor(data) {
+  const declared = data && typeof data.notification === "object" && data.notification
+    ? data.notification : {};
+  const text = (...values) => values.find((v) => typeof v === "string" && v) || "";
+  let url = text(data.url, declared.navigate) || "/";
   try {
-    data = event.data ? event.data.json() : {};
-  } catch {
-    data = { title: "Qorgau", body: event.data ? event.data.text() : "" };
-  }
-  event.waitUntil((async () => {
-    if (data.incident && data.incident_id) {
-      try {
-        // The payload's incident summary has no id of its own; only the case
-        // number and status are taken (its classification is a short form).
-        await applyServerIncident({ id: data.incident_id,
-          case_number: data.case_number || data.incident.case_number,
-          status: data.incident.status });
-        announce({ type: "outbox-changed" });
-      } catch { /* not an incident on this phone */ }
-    }
-    await self.registration.showNotification(data.title || "Qorgau", {
-      body: data.body || "",
-      tag: data.tag || undefined,
+    // Only ever open a page of this app.
+    if (new URL(url, self.location.origin).origin !== self.location.origin) url = "/";
+  } catch { url = "/"; }
+  return {
+    title: text(data.title, declared.title) || "Qorgau",
+    options: {
+      body: text(data.body, declared.body),
+      tag: text(data.tag, declared.tag) || undefined,
+      lang: text(data.lang, declared.lang) || undefined,
+      dir: ["ltr", "rtl", "auto"].includes(declared.dir) ? declared.dir : "auto",
+      silent: false,
       icon: "/icons/icon-192.png",
       badge: "/icons/icon-192.png",
       requireInteraction: Boolean(data.require_interaction),
-      data: { url: data.url || "/" },
-    });
-    // Open screens refresh (the police list) without waiting for their timer.
-    const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
-    for (const client of windows) {
-      client.postMessage({ type: "push", kind: data.type || null,
-        incident_id: data.incident_id || null });
-    }
+      data: { url },
+    },
+  };
+}
+
+function pushData(event) {
+  if (!event.data) return {};
+  try {
+    const data = event.data.json();
+    return data && typeof data === "object" ? data : {};
+  } catch {
+    return { title: "Qorgau", body: event.data.text() };
+  }
+}
+
+self.addEventListener("push", (event) => {
+  const data = pushData(event);
+  const { title, options } = notificationFor(data);
+  event.waitUntil((async () => {
+    try {
+      if (data.incident && data.incident_id) {
+        // The payload's incident summary has no id of its own; only the case
+        // number and status are taken (its classification is a short form).
+        const known = { id: data.incident_id,
+          case_number: data.case_number || data.incident.case_number,
+          status: data.incident.status };
+        // A manager's decision on a stated time: the phone stops showing it as waiting.
+        if ("occurred_at_pending" in data.incident) {
+          known.occurred_at_pending = data.incident.occurred_at_pending;
+        }
+        await applyServerIncident(known);
+        announce({ type: "outbox-changed" });
+      }
+    } catch { /* not an incident on this phone */ }
+    // Always, whatever happened above.
+    await self.registration.showNotification(title, options);
+    try {
+      // Open screens refresh (the police list) without waiting for their timer.
+      const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+      for (const client of windows) {
+        client.postMessage({ type: "push", kind: data.type || null,
+          incident_id: data.incident_id || null });
+      }
+    } catch { /* no open screen to tell */ }
   })());
 });
 

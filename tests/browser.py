@@ -3,6 +3,7 @@ production CSP and the shim that serves the app under it; the PWA served by the
 shared `live_server` (Live) and the helpers that drive it. The fixtures built on
 these (pw, browser, pwa_dir, live, context, base_url, page) are in conftest.py."""
 
+import json
 import re
 import sys
 from http.server import SimpleHTTPRequestHandler
@@ -145,3 +146,48 @@ class Handler(SimpleHTTPRequestHandler):
 
     def log_message(self, format, *args):  # keep pytest output clean
         pass
+
+
+# ---------------------------------------------------------------- pushes into the service worker
+
+def registration_id(context, page, live):
+    """The DevTools session and the id of the app's service worker registration."""
+    cdp = context.new_cdp_session(page)
+    registrations = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated",
+           lambda e: registrations.extend(e["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    for _ in range(100):
+        if any(r["scopeURL"].startswith(live.url) and not r["isDeleted"] for r in registrations):
+            break
+        page.wait_for_timeout(50)
+    reg = next(r for r in registrations
+               if r["scopeURL"].startswith(live.url) and not r["isDeleted"])
+    return cdp, reg["registrationId"]
+
+
+def deliver(context, page, live, payload):
+    """A push message carrying `payload` (JSON, or raw text), into the service worker."""
+    data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+    cdp, reg = registration_id(context, page, live)
+    cdp.send("ServiceWorker.deliverPushMessage", {
+        "origin": live.url, "registrationId": reg,
+        "data": data})
+
+
+def notifications(page):
+    return page.evaluate("""async () => {
+        const reg = await navigator.serviceWorker.ready;
+        return (await reg.getNotifications()).map((n) => ({
+            title: n.title, body: n.body, tag: n.tag, url: n.data && n.data.url,
+            requireInteraction: n.requireInteraction }));
+    }""")
+
+
+def wait_for_notification(page, tag):
+    for _ in range(200):
+        shown = [n for n in notifications(page) if n["tag"] == tag]
+        if shown:
+            return shown[0]
+        page.wait_for_timeout(50)
+    raise AssertionError(f"no notification {tag}: {notifications(page)}")

@@ -55,6 +55,13 @@ from tests.nginx_helpers import (
 
 PG_URL = os.environ.get("QORGAU_TEST_DATABASE_URL")
 
+# The loopback push service of tests/push_service.py (plain http on 127.0.0.1) is
+# refused by the app unless this test-only setting is on (api/push/endpoints.py).
+# Set in the environment, so every app the suite makes has it, gunicorn and the
+# `flask push worker` processes it starts included; the tests of that defence
+# turn it off on their app.
+os.environ["QORGAU_PUSH_ALLOW_LOOPBACK_FOR_TESTS"] = "true"
+
 
 def base_config(database_url: str) -> dict:
     return {"TESTING": True, "DATABASE_URL": database_url,

@@ -214,8 +214,10 @@ class Gunicorn:
     """gunicorn on 127.0.0.1:<free port>, its own process group, stopped for sure."""
 
     def __init__(self, db_url: str, *, app: str = "api:create_app()", workers: int = 2,
-                 env: dict | None = None, log_path: Path | None = None):
-        self.port = free_port()
+                 env: dict | None = None, log_path: Path | None = None,
+                 port: int | None = None):
+        # A given port lets a test stop the server and start it again where phones expect it.
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         cmd = [str(ROOT / ".venv/bin/gunicorn"), "--bind", f"127.0.0.1:{self.port}",

@@ -172,6 +172,8 @@ class PushService:
         handler.send_response(status)
         if status == 201:
             handler.send_header("Location", f"{self.origin}/message/{secrets.token_hex(8)}")
+        elif 300 <= status < 400:  # a redirect: elsewhere on this service (never to follow)
+            handler.send_header("Location", f"{self.origin}/redirected/{secrets.token_hex(8)}")
         if retry_after is not None:
             handler.send_header("Retry-After", str(retry_after))
         handler.send_header("Content-Length", "0")

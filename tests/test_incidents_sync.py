@@ -86,7 +86,7 @@ def test_newer_revision_updates_and_keeps_what_it_does_not_mention(client, crew)
     rec = record(kind="threat", note="first", police_needed=True,
                  location={"lat": 43.2, "lon": 76.9, "source": "network"})
     first = result(client, rec)
-    newer = {"id": rec["id"], "revision": 2, "tapped_at": "2026-06-01T12:00:00+05:00",
+    newer = {"id": rec["id"], "revision": 2, "tapped_at": rec["tapped_at"],
              "kind": "violence_dangerous", "destination_post_id": post.id}
     res = result(client, newer)
     assert res["status"] == "updated"
@@ -96,7 +96,6 @@ def test_newer_revision_updates_and_keeps_what_it_does_not_mention(client, crew)
     stored = db.session.get(Incident, uuid.UUID(rec["id"]))
     assert stored.note == "first" and stored.police_needed is True
     assert stored.lat == 43.2 and stored.destination_post_id == post.id
-    # The tap time is fixed at creation.
     assert stored.tapped_at_local.isoformat() == "2026-06-01T09:30:00+05:00"
     revised = stored.events[-1]
     assert revised.kind == "revised" and revised.revision == 2
@@ -410,3 +409,44 @@ def test_append_event_records_who_when_what(client, crew):
     assert event.id and event.actor_id == officer.id and event.at is not None
     assert event.changes == {"erdr_number": [None, "261234567890123"]}
     assert [e.kind for e in incident.events] == ["created", "erdr"]
+
+
+# --- a conflicting replay: same id and revision, other content ------------------------------
+
+def test_a_conflicting_replay_is_a_conflict_and_the_new_revision_keeps_both(client, crew):
+    rec = record(note="first version", kind="threat")
+    assert result(client, rec)["status"] == "created"
+    # The same revision again with other content (e.g. the phone's database was
+    # restored from a backup and the person wrote the note again).
+    other = {**rec, "note": "second version", "police_needed": True}
+    res = result(client, other)
+    assert res["status"] == "conflict"
+    assert res["problem"]["status"] == 409 and res["problem"]["type"].endswith("sync-conflict")
+    assert res["problem"]["next_revision"] == 2
+    assert sorted(e["field"] for e in res["errors"]) == ["note", "police_needed"]
+    assert res["incident"]["revision"] == 1 and "receipt" not in res
+    stored = db.session.get(Incident, uuid.UUID(rec["id"]))
+    assert stored.note == "first version" and stored.revision == 1  # never overwritten
+    # The app keeps its version as the next revision: the server keeps both.
+    assert result(client, {**other, "revision": 2})["status"] == "updated"
+    db.session.expire_all()
+    stored = db.session.get(Incident, uuid.UUID(rec["id"]))
+    assert stored.note == "second version" and stored.police_needed is True
+    events = [(e.kind, e.revision, e.changes.get("note")) for e in stored.events]
+    assert events == [("created", 1, [None, "first version"]),
+                      ("revised", 2, ["first version", "second version"])]
+
+
+def test_an_identical_replay_stays_unchanged(client, crew):
+    rec = record(note="same", victim_role=None, location={
+        "lat": 43.25, "lon": 76.95, "accuracy_m": 5, "fixed_at": "2026-06-01T09:29:50+05:00",
+        "source": "gps"})
+    assert result(client, rec)["status"] == "created"
+    assert result(client, rec)["status"] == "unchanged"
+    # The same instant written with another offset would change the stored local
+    # time of the tap, which is fixed at creation: refused by name, not "unchanged".
+    moved = result(client, {**rec, "tapped_at": "2026-06-01T04:30:00+00:00"})
+    assert moved["status"] == "rejected"
+    assert [e["field"] for e in moved["errors"]] == ["tapped_at"]
+    assert result(client, {**rec, "location": {**rec["location"], "accuracy_m": 6}})[
+        "status"] == "conflict"

@@ -141,3 +141,32 @@ def test_fixed_offset_fallback_matches_the_tz_database(page):
       return instants.map((s) => law.fixedRuleLocalDate(Date.parse(s)));
     }""", instants)
     assert got == [service.local_date(s).isoformat() for s in instants]
+
+
+TIME_CHANGES = [
+    # across the in-force date, both ways, in local time
+    ("2026-03-07T00:30:00+05:00", "2026-03-06T23:30:00+05:00", "en"),
+    ("2026-03-06T23:30:00+05:00", "2026-03-07T00:05:00+05:00", "ru"),
+    ("2026-03-06T19:30:00Z", "2026-03-06T18:30:00Z", "kk"),
+    # across New Year: another MCI year (and into one with none configured)
+    ("2027-01-01T00:20:00+05:00", "2026-12-31T23:40:00+05:00", "kk"),
+    ("2026-12-31T18:59:59Z", "2026-12-31T19:00:00Z", "en"),
+    # across both at once, and neither
+    ("2026-03-08T10:00:00+05:00", "2025-12-31T10:00:00+05:00", "ru"),
+    ("2026-06-01T10:00:00+05:00", "2026-05-30T10:00:00+05:00", "en"),
+]
+
+
+def test_time_change_notes_agree(page):
+    got = page.evaluate("""async (cases) => {
+      const law = await import('/js/law.js');
+      const rules = await (await fetch('/api/v1/law/rules')).json();
+      return cases.map(([a, b, lang]) => law.timeChange(rules, a, b, lang));
+    }""", [list(c) for c in TIME_CHANGES])
+    expected = [service.time_change(a, b, lang) for a, b, lang in TIME_CHANGES]
+    assert got == expected
+    codes = [[n["code"] for n in notes] for notes in expected]
+    assert codes == [["left_scope"], ["entered_scope"], ["left_scope"], ["mci_year"],
+                     ["mci_year"], ["left_scope", "mci_year"], []]
+    assert expected[1][0]["text"] == ("Указанное время — 07.03.2026 или позже: к инциденту "
+                                      "теперь применяется статья 380-3 УК РК.")

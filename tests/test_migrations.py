@@ -76,3 +76,46 @@ def test_0007_copies_each_acknowledgement_time_onto_its_incident(empty_database_
         assert stored == {"acknowledged": acked_at, "waiting": None, "unrouted": None}
         db.session.remove()
         db.engine.dispose()
+
+
+def test_0010_keeps_each_taps_believed_time_as_logged_at_and_comes_down(empty_database_url):
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "DATABASE_URL": empty_database_url})
+    with app.app_context():
+        upgrade(revision="0009")
+        person = make_person("crew", position="driver")
+        person_id, station_id = person.id, person.station_id
+        db.session.remove()
+        tapped = datetime(2026, 6, 1, 5, 0, tzinfo=UTC)
+        # A trusted tap, and one from a clock two days fast, corrected by its skew.
+        believed = {uuid.uuid4(): tapped, uuid.uuid4(): tapped - timedelta(days=2)}
+        with db.engine.begin() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+
+            def bind(value):
+                if isinstance(value, uuid.UUID):
+                    return value.hex if sqlite else value
+                return value.replace(tzinfo=None).isoformat(sep=" ") if sqlite else value
+
+            for ident, occurred in believed.items():
+                conn.execute(text(
+                    "INSERT INTO incidents (id, reporter_id, station_id, reporter_position, "
+                    "tapped_at, tapped_offset_min, received_at, clock_skew_s, occurred_at, "
+                    "updated_at, device_id, revision, kind, aggravating, victim_role, on_duty, "
+                    "police_needed, note, status) VALUES (:id, :p, :s, 'driver', :t, 300, :t, "
+                    "0.0, :o, :t, 'phone', 1, 'threat', '[]', 'driver', true, false, '', "
+                    "'logged')"), {"id": bind(ident), "p": person_id, "s": station_id,
+                                   "t": bind(tapped), "o": bind(occurred)})
+        upgrade()
+        for ident, occurred in believed.items():
+            incident = db.session.get(Incident, ident)
+            assert incident.logged_at == occurred == incident.occurred_at
+            assert incident.occurred_at_pending is None
+        db.session.remove()
+
+        downgrade(revision="0009")
+        columns = {c["name"] for c in inspect(db.engine).get_columns("incidents")}
+        assert {"logged_at", "occurred_at_pending"}.isdisjoint(columns)
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM incidents")).scalar() == 2
+        db.session.remove()
+        db.engine.dispose()

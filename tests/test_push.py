@@ -20,7 +20,11 @@ from api.push.vapid import public_key, vapid_key
 from api.push.worker import PushWorker, parse_retry_after, start_worker_thread
 from tests.conftest import PG_URL
 from tests.factories import make_person, make_post, make_station
-from tests.incident_helpers import record, sync
+from tests.incident_helpers import (
+    frozen_clock_fixture,  # noqa: F401 (a fixture)
+    record,
+    sync,
+)
 
 # The push_app, push_service, clock, worker and subscribe fixtures.
 pytest_plugins = ["tests.push_service"]
@@ -212,7 +216,8 @@ def test_sync_alerts_the_post_and_confirms_to_the_crew_once(scene, client, worke
     assert p["incident"]["status"] == "routed"
     assert p["incident"]["post"]["name"] == "City Hospital No. 4"
     assert p["incident"]["classification"] == {"status": "within", "part": 3}
-    assert confirm.urgency == "high"  # police needed now
+    # A confirmation, even with police needed now: the police alert is the urgent push.
+    assert confirm.urgency == "normal"
     assert confirm.ttl == str(push_app.config["PUSH_TTL_DEFAULT"])
 
     # Delivered once: more ticks, and replaying the same sync, send nothing more.
@@ -458,3 +463,81 @@ def test_flask_push_worker_once_and_status(push_app, runner, push_service, login
 
 def test_urgency_values_are_rfc8030():
     assert {u.value for u in Urgency} == {"very-low", "low", "normal", "high"}
+
+
+def test_a_corrected_time_reaches_the_post_with_its_part_and_what_it_moved(
+        scene, client, worker, push_service):
+    # Tapped 00:30 on 7 March 2026 and first stated as the evening before (not
+    # yet in force); corrected to 00:10, the article applies: the officer's
+    # phone gets the corrected time and part, and the note that it now applies.
+    rec = record(kind="threat", tapped_at="2026-03-07T00:30:00+05:00",
+                 occurred_at="2026-03-06T23:30:00+05:00")
+    sync(client, rec)
+    worker.tick()
+    alert, = push_service.delivered(scene["officer_sub"])
+    assert "06.03.2026 23:30" in alert.payload["body"]  # happened · logged
+    assert "07.03.2026 00:30" in alert.payload["body"]
+    assert alert.payload["incident"]["classification"] == {"status": "outside", "part": None}
+
+    sync(client, {**rec, "revision": 2, "occurred_at": "2026-03-07T00:10:00+05:00"})
+    worker.tick()
+    _, corrected = push_service.delivered(scene["officer_sub"])
+    p = corrected.payload
+    assert p["type"] == "incident.time_corrected" and p["lang"] == "kk"
+    assert p["title"] == f"{p['case_number']} ісі: оқиға уақыты нақтыланды"
+    assert p["body"].startswith("Болған уақыты 07.03.2026 00:10 · тіркелген уақыты "
+                                "07.03.2026 00:30")
+    assert "380-3-бап, 1-бөлік" in p["body"]
+    assert "енді ҚР ҚК 380-3-бабы қолданылады" in p["body"]  # entered the article's scope
+    assert p["incident"]["classification"] == {"status": "within", "part": 1}
+    assert p["incident"]["occurred_at"] == "2026-03-06T19:10:00+00:00"
+    assert corrected.urgency == "high"
+    # The crew member's own edit: no push back to them about it.
+    assert len(push_service.delivered(scene["crew_sub"])) == 1
+
+
+def test_a_correction_awaiting_a_manager_asks_them_and_tells_the_crew_the_outcome(
+        scene, client, worker, push_service, login, subscribe, frozen_clock):
+    frozen_clock["value"] = datetime(2027, 1, 8, 0, 0, tzinfo=UTC)  # 05:00 in Almaty
+    manager = make_person("manager", station=scene["station"], language="en")
+    desk = client.application.test_client()
+    login(manager, on=desk)
+    manager_sub = subscribe(desk)
+    rec = record(kind="violence", tapped_at="2027-01-08T00:20:00+05:00")
+    sync(client, rec, sent_at="2027-01-08T05:00:00+05:00")
+    worker.tick()
+    # 23:40 on 31 December 2026: eight days before the tap, and another MCI year.
+    stated = "2026-12-31T23:40:00+05:00"
+    res = sync(client, {**rec, "revision": 2, "occurred_at": stated},
+               sent_at="2027-01-08T05:00:00+05:00")["results"][0]
+    assert res["status"] == "pending"
+    worker.tick()
+    ask, = push_service.delivered(manager_sub)
+    assert ask.payload["type"] == "incident.time_pending"
+    assert "31.12.2026 23:40" in ask.payload["body"] and "08.01.2027 00:20" in ask.payload["body"]
+    assert "from 2027 to 2026: fines follow the MCI of 2026" in ask.payload["body"]
+    assert ask.payload["incident"]["occurred_at_pending"] == "2026-12-31T18:40:00+00:00"
+
+    # Stated too early at the first sync itself: the managers are asked as well.
+    early = record(kind="threat", tapped_at="2027-01-08T00:30:00+05:00",
+                   occurred_at="2026-12-20T10:00:00+05:00")
+    first = sync(client, early, sent_at="2027-01-08T05:00:00+05:00")["results"][0]
+    assert first["status"] == "created" and first["pending"] == ["occurred_at"]
+    worker.tick()
+    assert push_service.delivered(manager_sub)[-1].payload["type"] == "incident.time_pending"
+    assert push_service.delivered(manager_sub)[-1].payload["incident_id"] == early["id"]
+
+    response = desk.post(f"/api/v1/review/incidents/{rec['id']}/time-correction",
+                         json={"decision": "confirm", "occurred_at": stated})
+    assert response.status_code == 200
+    worker.tick()
+    told = push_service.delivered(scene["crew_sub"])[-1].payload
+    assert told["type"] == "incident.time_corrected" and told["lang"] == "ru"
+    assert told["title"] == f"Дело {told['case_number']}: уточнение времени подтверждено"
+    assert told["body"].startswith("Произошло 31.12.2026 23:40 · зарегистрировано "
+                                   "08.01.2027 00:20")
+    assert "Статья 380-3 часть 3" in told["body"]
+    # The crew's phone stops showing the correction as waiting (sw.js applies this).
+    assert told["incident"]["occurred_at_pending"] is None
+    officer = push_service.delivered(scene["officer_sub"])[-1].payload
+    assert officer["type"] == "incident.time_corrected" and "31.12.2026 23:40" in officer["body"]

@@ -1,5 +1,6 @@
-"""The outbox's retry timing, in real Chromium: backoff with jitter, and never
-sooner than the server's Retry-After (a 503 while its database restarts)."""
+"""The outbox's retry timing, in real Chromium: backoff with jitter, never
+sooner than the server's Retry-After (a 503 while its database restarts), and
+a short, jittered wait while an urgent record ("police needed now") waits."""
 
 import json
 
@@ -8,11 +9,11 @@ import pytest
 pytestmark = pytest.mark.browser
 
 
-def delays(browser_page, cases):
-    return browser_page.evaluate("""async (cases) => {
+def delays(browser_page, cases, urgent=False):
+    return browser_page.evaluate("""async ([cases, urgent]) => {
       const { retryDelay } = await import('/js/backoff.js');
-      return cases.map(([failures, asked, r]) => retryDelay(failures, asked, () => r));
-    }""", cases)
+      return cases.map(([failures, asked, r]) => retryDelay(failures, asked, () => r, urgent));
+    }""", [cases, urgent])
 
 
 def test_idle_and_backoff_bounds(page):
@@ -46,3 +47,49 @@ def test_api_errors_carry_retry_after(page, base_url):
     finally:
         page.unroute("**/api/v1/incidents/sync")
     assert caught == ["ApiError", 503, "database-unavailable", 7]
+
+
+def test_urgent_records_are_tried_every_few_seconds_however_long_the_outage(page):
+    # After a 150 s outage the failure count is about 7: a normal record's next
+    # try may be minutes away, an urgent one's 2.5 to 5 s (then within 10 s of
+    # the server's return, counting the request itself).
+    normal = delays(page, [[7, 0, 1.0], [8, 0, 1.0]])
+    assert normal == [256_000, 5 * 60 * 1000]
+    for failures in (0, 1, 7, 8, 30):
+        low, high, middle = delays(page, [[failures, 0, 0.0], [failures, 0, 1.0],
+                                          [failures, 0, 0.5]], urgent=True)
+        assert (low, high, middle) == (2_500, 5_000, 3_750)
+
+
+def test_urgent_retries_honour_retry_after_up_to_30_s(page):
+    asked, capped = delays(page, [[3, 7_000, 0.0], [3, 120_000, 1.0]], urgent=True)
+    assert asked == 7_000     # the server asked for 7 s while its database restarts
+    assert capped == 30_000   # never more than 30 s while police are needed now
+
+
+def test_only_a_waiting_recent_police_needed_record_is_urgent(page):
+    answers = page.evaluate("""async () => {
+      const store = await import('/js/store.js');
+      const { isUrgent, urgentWaiting, URGENT_WINDOW_MS } = await import('/js/outbox.js');
+      const later = Date.now() + URGENT_WINDOW_MS + 60_000;
+      const seen = {};
+      const normal = await store.createIncident({});
+      seen.normal_only = await urgentWaiting();
+      const urgent = await store.createIncident({ police_needed: true });
+      seen.is_urgent = [isUrgent(normal), isUrgent(urgent)];
+      seen.with_urgent = await urgentWaiting();
+      seen.half_an_hour_later = await urgentWaiting(later);
+      // The server refused this revision: it is not sent again until edited.
+      await store.updateIncident(urgent.id, (r) => {
+        r.rejected = { revision: r.revision, errors: [] };
+      });
+      seen.rejected = await urgentWaiting();
+      await store.updateIncident(urgent.id, (r) => {
+        r.rejected = null;
+        r.synced_revision = r.revision;
+      });
+      seen.sent = await urgentWaiting();
+      return seen;
+    }""")
+    assert answers == {"normal_only": False, "is_urgent": [False, True], "with_urgent": True,
+                       "half_an_hour_later": False, "rejected": False, "sent": False}

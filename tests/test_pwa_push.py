@@ -27,7 +27,15 @@ from api.extensions import db
 from api.push import messages
 from api.push.models import PushSubscription
 from api.push.vapid import public_key
-from tests.browser import incidents_in_idb, open_app, sign_in, tap, unsynced
+from tests.browser import (
+    deliver,
+    incidents_in_idb,
+    open_app,
+    sign_in,
+    tap,
+    unsynced,
+    wait_for_notification,
+)
 from tests.factories import make_person, make_post, make_station
 from tests.push_service import PushService, vapid_pem
 
@@ -102,46 +110,6 @@ def subscriptions(live, person_id):
         return [(r.endpoint, r.device_id, r.p256dh, r.auth) for r in rows]
 
 
-def registration_id(context, page, live):
-    cdp = context.new_cdp_session(page)
-    registrations = []
-    cdp.on("ServiceWorker.workerRegistrationUpdated",
-           lambda e: registrations.extend(e["registrations"]))
-    cdp.send("ServiceWorker.enable")
-    for _ in range(100):
-        if any(r["scopeURL"].startswith(live.url) and not r["isDeleted"] for r in registrations):
-            break
-        page.wait_for_timeout(50)
-    reg = next(r for r in registrations
-               if r["scopeURL"].startswith(live.url) and not r["isDeleted"])
-    return cdp, reg["registrationId"]
-
-
-def deliver(context, page, live, payload):
-    cdp, reg = registration_id(context, page, live)
-    cdp.send("ServiceWorker.deliverPushMessage", {
-        "origin": live.url, "registrationId": reg,
-        "data": json.dumps(payload, ensure_ascii=False)})
-
-
-def notifications(page):
-    return page.evaluate("""async () => {
-        const reg = await navigator.serviceWorker.ready;
-        return (await reg.getNotifications()).map((n) => ({
-            title: n.title, body: n.body, tag: n.tag, url: n.data && n.data.url,
-            requireInteraction: n.requireInteraction }));
-    }""")
-
-
-def wait_for_notification(page, tag):
-    for _ in range(200):
-        shown = [n for n in notifications(page) if n["tag"] == tag]
-        if shown:
-            return shown[0]
-        page.wait_for_timeout(50)
-    raise AssertionError(f"no notification {tag}: {notifications(page)}")
-
-
 # ---------------------------------------------------------------- on and off
 
 def test_turn_on_notifications_then_sign_out_removes_the_subscription(context, live,
@@ -209,12 +177,15 @@ def test_a_push_shows_the_notification_and_updates_my_incidents_offline(context,
     case = "QG-75-2026-000042"
     incident = SimpleNamespace(
         id=record["id"], case_number=case, status="acknowledged", police_needed=False,
-        legal_status="within", legal_part=1, post=None)
+        legal_status="within", legal_part=1, post=None,
+        occurred_at=datetime.fromisoformat(record["tapped_at"]),
+        logged_at=datetime.fromisoformat(record["tapped_at"]), occurred_at_pending=None)
     title = messages.text("acknowledged_title", "en", case=case)
     body = messages.text("acknowledged_body", "en", post="City Hospital No. 7",
                          officer="Lt. Serikbayev") + f" ({case})"
-    payload = messages.payload("incident.acknowledged", incident, "en", title, body,
-                               created_at=datetime.now(UTC))
+    with live.app.app_context():  # the declarative copy's link is on the app's BASE_URL
+        payload = messages.payload("incident.acknowledged", incident, "en", title, body,
+                                   created_at=datetime.now(UTC))
     deliver(context, page, live, payload)
 
     shown = wait_for_notification(page, f"incident-{record['id']}")
@@ -247,9 +218,10 @@ def test_a_new_passkey_push_without_an_incident_shows_and_links_to_my_devices(co
     now = datetime.now(UTC)
     person = SimpleNamespace(language=SimpleNamespace(value="en"), role="crew")
     title, body = messages.passkey_added(person, "Intruder's laptop", now)
-    payload = messages.account_payload("account.passkey_added", "en", title, body,
-                                       tag="passkey-7", created_at=now,
-                                       require_interaction=True)
+    with live.app.app_context():
+        payload = messages.account_payload("account.passkey_added", "en", title, body,
+                                           tag="passkey-7", created_at=now,
+                                           require_interaction=True)
     deliver(context, page, live, payload)
 
     shown = wait_for_notification(page, "passkey-7")

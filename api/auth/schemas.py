@@ -1,12 +1,12 @@
 """Request and response shapes of the sign-in, enrolment and device endpoints."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from api.orgs.models import Language, Position, Role
-from api.requests import no_nul
+from api.requests import Schema
 
 TOKEN = validate.Length(min=16, max=200)
-LABEL = [validate.Length(max=120), no_nul]
+LABEL = validate.Length(max=120)
 
 
 class InvitationTokenSchema(Schema):

@@ -39,7 +39,7 @@ class DeviceTimeFlag(enum.StrEnum):
 
 # Read by the managers' review filters and figures (api.review.service).
 REVIEW_INCLUDE = ["kind", "legal_part", "status", "police_needed", "reporter_id", "post_id",
-                  "received_at", "victim_role", "acknowledged_at"]
+                  "received_at", "victim_role", "acknowledged_at", "logged_at"]
 # Searched by the review's q (lower(column) LIKE '%text%'): trigram GIN indexes,
 # PostgreSQL only (migration 0005 creates them there and nowhere else).
 SEARCHED = ("note", "case_number", "erdr_number")
@@ -73,15 +73,22 @@ class Incident(db.Model):
     reporter_position: Mapped[Position] = mapped_column(str_enum(Position, "position"))
 
     # Time: the tap on the device (with its UTC offset), the server's first
-    # receipt, the device clock's skew at that sync, and the instant the server
-    # believes (the tap time unless the device clock was flagged).
+    # receipt, the device clock's skew at that sync, the instant the server
+    # believes the tap was made (logged_at: the tap time unless the device
+    # clock was flagged; never changed), and when the incident happened
+    # (occurred_at: logged_at until the crew states another time; the legal
+    # date, the MCI year and the review's date filters follow it). A stated
+    # time too long before the tap waits in occurred_at_pending for a
+    # manager of the station to confirm it (api.review).
     tapped_at: Mapped[datetime] = mapped_column(UTCDateTime)
     tapped_offset_min: Mapped[int] = mapped_column(db.SmallInteger)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     clock_skew_s: Mapped[float] = mapped_column(db.Float)
     device_time_flag: Mapped[DeviceTimeFlag | None] = mapped_column(
         str_enum(DeviceTimeFlag, "device_time_flag"))
+    logged_at: Mapped[datetime] = mapped_column(UTCDateTime)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    occurred_at_pending: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     device_id: Mapped[str] = mapped_column(db.String(64))
 
@@ -215,5 +222,8 @@ class SyncDevice(db.Model):
     last_sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
     clock_skew_s: Mapped[float] = mapped_column(db.Float)
     last_batch_size: Mapped[int] = mapped_column(db.Integer)
+    # Records the phone set aside because the server failed on each of them
+    # alone, again and again (kept on the phone; see pwa/js/sync.js).
+    set_aside: Mapped[int] = mapped_column(db.Integer, default=0, server_default="0")
 
     person: Mapped[Person] = relationship()

@@ -5,18 +5,12 @@ document, so the classifier, the PWA and this validation always agree.
 """
 
 
-from marshmallow import (
-    EXCLUDE,
-    Schema,
-    ValidationError,
-    fields,
-    validate,
-)
+from marshmallow import EXCLUDE, ValidationError, fields, validate
 
 from api.incidents.models import DeviceTimeFlag, IncidentStatus, LocationSource
 from api.law.schemas import Instant, StrictBoolean
 from api.law.service import rules
-from api.requests import no_nul
+from api.requests import Schema
 
 _RULES = rules()
 KINDS = [k["id"] for k in _RULES["kinds"]]
@@ -89,7 +83,14 @@ class SyncRecordSchema(Schema):
     id = fields.UUID(required=True, metadata={"description": "Made by the phone; the identity."})
     revision = StrictInteger(required=True, validate=validate.Range(1, MAX_REVISION))
     tapped_at = Instant(required=True, metadata={
-        "description": "Device time of the tap, with its UTC offset. Fixed at creation."})
+        "description": "Device time of the tap, with its UTC offset. Fixed at creation: "
+                       "a record for a stored incident with another tapped_at is rejected "
+                       "(field tapped_at)."})
+    occurred_at = Instant(metadata={
+        "description": "When the incident happened, as the crew member states it (default: "
+                       "the tap). Not in the future; more than STATED_TIME_MAX_DAYS_BEFORE_TAP "
+                       "(default 7) days before the tap it waits for a manager's "
+                       "confirmation (the result lists it under pending)."})
     kind = fields.String(validate=_one_of(KINDS))
     aggravating = fields.List(fields.String(validate=_one_of(CIRCUMSTANCES)),
                               validate=_no_duplicates)
@@ -98,7 +99,7 @@ class SyncRecordSchema(Schema):
     police_needed = StrictBoolean()
     location = fields.Nested(LocationSchema, allow_none=True)
     destination_post_id = StrictInteger(allow_none=True, validate=validate.Range(1, 2**31 - 1))
-    note = fields.String(validate=[validate.Length(max=MAX_NOTE), no_nul])
+    note = fields.String(validate=validate.Length(max=MAX_NOTE))
 
 
 class RecordBatch(fields.List):
@@ -112,10 +113,13 @@ class RecordBatch(fields.List):
 
 
 class SyncRequestSchema(Schema):
-    device_id = fields.String(required=True, validate=[validate.Length(1, 64), no_nul])
+    device_id = fields.String(required=True, validate=validate.Length(1, 64))
     outbox_size = StrictInteger(required=True, validate=validate.Range(0, 1_000_000))
+    set_aside = StrictInteger(load_default=0, validate=validate.Range(0, 1_000_000), metadata={
+        "description": "Records the phone stopped sending because the server failed on "
+                       "each of them alone (they stay on the phone; device health shows it)."})
     app_version = fields.String(load_default=None, allow_none=True,
-                                validate=[validate.Length(max=40), no_nul])
+                                validate=validate.Length(max=40))
     sent_at = Instant(required=True, metadata={
         "description": "Device clock when sending; the skew is receipt minus this."})
     records = RecordBatch(fields.Nested(SyncRecordSchema), required=True,
@@ -137,16 +141,33 @@ class IncidentSummarySchema(Schema):
     classification = fields.Dict(allow_none=True)
     post_id = fields.Integer(allow_none=True)
     received_at = fields.AwareDateTime()
+    logged_at = fields.AwareDateTime(metadata={
+        "description": "The instant the server takes as the tap's; never changes."})
+    occurred_at = fields.AwareDateTime(metadata={"description": "When it happened."})
+    occurred_at_pending = fields.AwareDateTime(allow_none=True, metadata={
+        "description": "A stated time awaiting a manager's confirmation."})
 
 
 class SyncResultSchema(Schema):
     id = fields.String(allow_none=True, metadata={"description": "The record's id as sent."})
     status = fields.String(validate=validate.OneOf(
-        ["created", "updated", "unchanged", "rejected"]))
+        ["created", "updated", "pending", "unchanged", "rejected", "conflict"]), metadata={
+        "description": "pending: the revision is stored, but the fields listed under "
+                       "pending wait for a manager's confirmation and are not applied yet. "
+                       "conflict: the server holds this revision with other content; "
+                       "nothing was changed. The app keeps its version by sending it "
+                       "as a new revision (incident.revision + 1); both stay in the history."})
+    pending = fields.List(fields.String(), metadata={
+        "description": "Fields stored but not applied until a manager confirms them."})
     errors = fields.List(fields.Nested(FieldErrorSchema),
-                         metadata={"description": "Only for rejected records."})
+                         metadata={"description": "For rejected records; for a conflict, "
+                                                  "the fields that differ."})
+    problem = fields.Dict(metadata={
+        "description": "Only for a conflict: an RFC 9457 problem (type .../sync-conflict, "
+                       "status 409, next_revision)."})
     incident = fields.Nested(IncidentSummarySchema,
-                             metadata={"description": "Absent for rejected records."})
+                             metadata={"description": "Absent for rejected records; for a "
+                                                      "conflict, the server's version."})
     receipt = fields.Nested(ReceiptSchema, allow_none=True, metadata={
         "description": "The server's signed receipt for this revision (api.ledger); "
                        "absent for rejected records."})
@@ -193,8 +214,15 @@ class IncidentSchema(Schema):
     destination_post_id = fields.Integer(allow_none=True)
     tapped_at = fields.AwareDateTime(attribute="tapped_at_local", metadata={
         "description": "As the device wrote it, with its offset."})
+    logged_at = fields.AwareDateTime(metadata={
+        "description": "The instant the server takes as the tap's (tapped_at, or corrected "
+                       "by the clock skew when device_time_flag is set); never changes."})
     occurred_at = fields.AwareDateTime(metadata={
-        "description": "The instant the server takes as the time of the incident."})
+        "description": "When the incident happened: logged_at unless the crew stated "
+                       "another time. The legal date and the MCI year follow it."})
+    occurred_at_pending = fields.AwareDateTime(allow_none=True, metadata={
+        "description": "A stated time too long before the tap, awaiting a manager's "
+                       "confirmation; occurred_at is unchanged meanwhile."})
     received_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
     clock_skew_s = fields.Float()
@@ -235,6 +263,7 @@ class DeviceSchema(Schema):
     station_id = fields.Integer()
     app_version = fields.String(allow_none=True)
     outbox_size = fields.Integer()
+    set_aside = fields.Integer()
     last_sync_at = fields.AwareDateTime()
     clock_skew_s = fields.Float()
 

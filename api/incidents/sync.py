@@ -25,8 +25,9 @@ import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from flask import current_app
 from marshmallow import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -34,7 +35,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from api import listeners
 from api.db import database_unavailable_in, dialect_insert
-from api.errors import flatten_errors
+from api.errors import PROBLEM_BASE, flatten_errors
 from api.extensions import db
 from api.incidents import records
 from api.incidents.models import (
@@ -63,7 +64,20 @@ CASE_PREFIX = "QG"
 MUTABLE = ("kind", "aggravating", "victim_role", "on_duty", "police_needed",
            "location", "destination_post_id", "note")
 CLASSIFIED = ("kind", "aggravating", "victim_role", "on_duty")
+# The stated time of the incident: a newer revision may change it too, within
+# the bounds below (stated_time_problem, needs_confirmation).
+STATED = "occurred_at"
+# Fixed at creation: a record naming an existing incident must send these as
+# stored, or it is refused for that field (never silently ignored). The id is
+# the identity itself, and revision is the counter; every other field of the
+# sync record is MUTABLE or STATED (tests/test_incidents_time.py walks them all).
+FIXED = ("tapped_at",)
 FOREIGN_ID = "This id cannot be used; the app must make a new one."
+CONFLICT = ("The server holds this revision with different content; send yours again "
+            "as a new revision (both are kept in the history).")
+TAPPED_AT_FIXED = ("The tap's time is recorded once and cannot be changed; "
+                   "to say when the incident happened, send occurred_at.")
+STATED_IN_FUTURE = "The time of the incident cannot be in the future."
 
 # The ledger's part of a sync, in its transaction, before the commit:
 # chains_start(incident_ids) (inserted just now: their hash chains are empty)
@@ -156,7 +170,10 @@ class SyncContext:
     app_version: str | None
     sent_at: datetime
     received_at: datetime
+    set_aside: int = 0
     skew: timedelta = field(init=False)
+    # Record index -> the fields held for a manager's confirmation (answered as such).
+    held: dict[int, list] = field(default_factory=dict)
 
     def __post_init__(self):
         self.skew = self.received_at - self.sent_at
@@ -211,10 +228,35 @@ def _creation_facts(record: dict, person: Person) -> dict:
             "note": record.get("note", "")}
 
 
+def max_before_tap() -> timedelta:
+    """How long before the tap a stated time may be without a manager's confirmation."""
+    return timedelta(days=current_app.config["STATED_TIME_MAX_DAYS_BEFORE_TAP"])
+
+
+def stated_time_problem(stated: datetime, received_at: datetime) -> str | None:
+    """Why a stated time is refused outright, or None: only the future is (beyond
+    the clock skew a tap itself is allowed, FUTURE_TOLERANCE)."""
+    if stated > received_at + FUTURE_TOLERANCE:
+        return STATED_IN_FUTURE
+    return None
+
+
+def needs_confirmation(stated: datetime, logged_at: datetime) -> bool:
+    """A time stated this long before the tap waits for a manager of the station."""
+    return stated < logged_at - max_before_tap()
+
+
 def _new_row(record: dict, ctx: SyncContext) -> dict:
     person = ctx.person
     facts = _creation_facts(record, person)
-    occurred_at, flag = believed_time(record["tapped_at"], ctx.received_at, ctx.skew)
+    logged_at, flag = believed_time(record["tapped_at"], ctx.received_at, ctx.skew)
+    occurred_at, pending = logged_at, None
+    stated = record.get(STATED)
+    if stated is not None and stated != logged_at:
+        if needs_confirmation(stated, logged_at):
+            pending = stated
+        else:
+            occurred_at = stated
     classification = _classify(facts, occurred_at, person.language.value)
     row = {
         "id": record["id"], "case_number": None, "reporter_id": person.id,
@@ -222,7 +264,8 @@ def _new_row(record: dict, ctx: SyncContext) -> dict:
         "tapped_at": record["tapped_at"],
         "tapped_offset_min": int(record["tapped_at"].utcoffset().total_seconds() // 60),
         "received_at": ctx.received_at, "clock_skew_s": ctx.skew.total_seconds(),
-        "device_time_flag": flag, "occurred_at": occurred_at, "updated_at": ctx.received_at,
+        "device_time_flag": flag, "logged_at": logged_at, "occurred_at": occurred_at,
+        "occurred_at_pending": pending, "updated_at": ctx.received_at,
         "device_id": ctx.device_id, "revision": record["revision"],
         "status": IncidentStatus.LOGGED, "post_id": None, "erdr_number": None,
         **{k: v for k, v in facts.items() if k != "location"},
@@ -237,8 +280,70 @@ def _current(incident: Incident, name: str):
     return getattr(incident, name)
 
 
-def _revise(incident: Incident, record: dict, ctx: SyncContext) -> dict:
-    """Apply a newer revision; returns field -> (before, after) of what changed."""
+def fixed_field_errors(incident: Incident, record: dict) -> list[dict]:
+    """A record for a stored incident that would change what was fixed at creation."""
+    errors = []
+    tapped = record["tapped_at"]
+    if tapped != incident.tapped_at or tapped.utcoffset() != incident.tapped_at_local.utcoffset():
+        errors.append({"field": "tapped_at", "message": TAPPED_AT_FIXED})
+    return errors
+
+
+def _legal_time(instant: datetime) -> dict:
+    day = law.local_date(instant)
+    return {"in_force": day >= law.in_force_date(), "mci_year": day.year}
+
+
+def restate_time(incident: Incident, stated: datetime, lang: str) -> dict:
+    """Make `stated` the incident's time (any pending correction is settled by it)
+    and classify it again; returns field -> (before, after) of what changed,
+    including whether the article is in force and the MCI year when those move."""
+    changes = {}
+    if incident.occurred_at_pending is not None:
+        changes["occurred_at_pending"] = (incident.occurred_at_pending, None)
+        incident.occurred_at_pending = None
+    if stated == incident.occurred_at:
+        return changes
+    before = _legal_time(incident.occurred_at)
+    changes[STATED] = (incident.occurred_at, stated)
+    incident.occurred_at = stated
+    after = _legal_time(stated)
+    for name in ("in_force", "mci_year"):
+        if before[name] != after[name]:
+            changes[name] = (before[name], after[name])
+    changes.update(reclassify(incident, lang))
+    return changes
+
+
+def reclassify(incident: Incident, lang: str) -> dict:
+    """Classify the incident's facts at its time again; the change of status/part, if any."""
+    facts = {name: getattr(incident, name) for name in CLASSIFIED}
+    legal = _legal(_classify(facts, incident.occurred_at, lang))
+    before = {"status": incident.legal_status, "part": incident.legal_part}
+    for column, value in legal.items():
+        setattr(incident, column, value)
+    after = {"status": incident.legal_status, "part": incident.legal_part}
+    return {"classification": (before, after)} if before != after else {}
+
+
+def _restate_from_record(incident: Incident, record: dict, lang: str) -> tuple[dict, list]:
+    """The revision's stated time: applied, held for a manager, or nothing to do."""
+    if STATED not in record:
+        return {}, []
+    stated = record[STATED]
+    if stated == incident.occurred_at or not needs_confirmation(stated, incident.logged_at):
+        return restate_time(incident, stated, lang), []
+    # Too long before the tap: kept as pending, the incident keeps its time.
+    if incident.occurred_at_pending == stated:
+        return {}, [STATED]
+    changes = {"occurred_at_pending": (incident.occurred_at_pending, stated)}
+    incident.occurred_at_pending = stated
+    return changes, [STATED]
+
+
+def _revise(incident: Incident, record: dict, ctx: SyncContext) -> tuple[dict, list]:
+    """Apply a newer revision; returns (field -> (before, after) of what changed,
+    the fields held for a manager's confirmation)."""
     changes = {"revision": (incident.revision, record["revision"])}
     for name in MUTABLE:
         if name not in record:
@@ -258,16 +363,35 @@ def _revise(incident: Incident, record: dict, ctx: SyncContext) -> dict:
     incident.revision = record["revision"]
     incident.updated_at = ctx.received_at
     incident.device_id = ctx.device_id
-    if any(name in changes for name in CLASSIFIED):
-        facts = {name: getattr(incident, name) for name in CLASSIFIED}
-        legal = _legal(_classify(facts, incident.occurred_at, ctx.person.language.value))
-        before = {"status": incident.legal_status, "part": incident.legal_part}
-        for column, value in legal.items():
-            setattr(incident, column, value)
-        after = {"status": incident.legal_status, "part": incident.legal_part}
-        if before != after:
-            changes["classification"] = (before, after)
-    return changes
+    lang = ctx.person.language.value
+    timed, held = _restate_from_record(incident, record, lang)
+    changes.update(timed)
+    if any(name in changes for name in CLASSIFIED) and "classification" not in changes:
+        changes.update(reclassify(incident, lang))
+    return changes, held
+
+
+def _comparable(name: str, value, incident: Incident):
+    if name == "victim_role" and value is None:
+        return incident.reporter_position.value
+    if name == "location" and value is not None:
+        fixed = value.get("fixed_at")
+        value = {**value, "fixed_at": fixed.timestamp() if fixed else None,
+                 "accuracy_m": value.get("accuracy_m")}
+    return records.jsonable(value)
+
+
+def conflicting_fields(incident: Incident, record: dict) -> list[str]:
+    """Where a record sent again with the stored revision's number disagrees with
+    what is stored (fields it leaves out are not compared: they are kept)."""
+    differ = [] if record["tapped_at"] == incident.tapped_at else ["tapped_at"]
+    differ += [name for name in MUTABLE if name in record
+               and _comparable(name, record[name], incident)
+               != _comparable(name, _current(incident, name), incident)]
+    if STATED in record and record[STATED] not in (incident.occurred_at,
+                                                   incident.occurred_at_pending):
+        differ.append(STATED)
+    return differ
 
 
 def _lock_existing(ids) -> dict[uuid.UUID, Incident]:
@@ -362,17 +486,29 @@ def _apply_pass(entries: list[tuple[int, dict]], ctx: SyncContext, outcome: dict
             # Snapshot now: a later entry of this batch may revise it before commit.
             events.append((incident, "created", _creation_changes(incident), incident.revision))
             outcome[i] = ("created", incident)
+            if incident.occurred_at_pending is not None:
+                ctx.held[i] = [STATED]
             continue
         incident = existing[record["id"]]
         if incident.reporter_id != ctx.person.id:
             # Same answer whatever the stored incident is: nothing about it leaks.
             outcome[i] = ("rejected", [{"field": "id", "message": FOREIGN_ID}])
+        elif errors := fixed_field_errors(incident, record):
+            outcome[i] = ("rejected", errors)
+        elif record["revision"] == incident.revision and (
+                differ := conflicting_fields(incident, record)):
+            # Never overwritten, and never answered "unchanged" either: the phone
+            # would drop a version the server does not hold.
+            outcome[i] = ("conflict", (incident, differ))
         elif record["revision"] <= incident.revision:
             outcome[i] = ("unchanged", incident)
         else:
-            changes = _revise(incident, record, ctx)
+            changes, held = _revise(incident, record, ctx)
             events.append((incident, "revised", changes, incident.revision))
-            outcome[i] = ("updated", incident)
+            # A field waiting for a manager is not "updated": the answer says so.
+            outcome[i] = ("pending" if held else "updated", incident)
+            if held:
+                ctx.held[i] = held
 
 
 def _record_device(ctx: SyncContext, batch_size: int) -> None:
@@ -380,7 +516,7 @@ def _record_device(ctx: SyncContext, batch_size: int) -> None:
               "station_id": ctx.person.station_id, "app_version": ctx.app_version,
               "outbox_size": ctx.outbox_size, "last_sync_at": ctx.received_at,
               "last_sent_at": ctx.sent_at, "clock_skew_s": ctx.skew.total_seconds(),
-              "last_batch_size": batch_size}
+              "last_batch_size": batch_size, "set_aside": ctx.set_aside}
     stmt = dialect_insert(SyncDevice).values(values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["person_id", "device_id"],
@@ -395,7 +531,11 @@ def _creation_changes(incident: Incident) -> dict:
                     "status": (None, incident.status)})
     if incident.device_time_flag is not None:
         changes["device_time_flag"] = (None, incident.device_time_flag)
+    if incident.device_time_flag is not None or incident.occurred_at != incident.logged_at:
+        changes["logged_at"] = (None, incident.logged_at)
         changes["occurred_at"] = (None, incident.occurred_at)
+    if incident.occurred_at_pending is not None:
+        changes["occurred_at_pending"] = (None, incident.occurred_at_pending)
     return changes
 
 
@@ -440,6 +580,7 @@ def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int)
             passes.append([])
         passes[n].append((i, record))
     outcome: dict[int, tuple] = {}
+    ctx.held.clear()  # a retried attempt starts again
     created: list[Incident] = []
     pending: list[tuple[Incident, str, dict, int]] = []
     # First a write: on SQLite it takes the database's write lock, so what we
@@ -460,9 +601,15 @@ def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int)
     receipts = _receipts(list(outcome.values()), ctx.received_at)
     # The answers are taken before the commit, which expires every loaded row:
     # read afterwards, each incident would cost one more SELECT.
-    answers = {i: (status, summary(detail) if status != "rejected" else detail,
-                   receipts.get(detail.id) if status != "rejected" else None)
-               for i, (status, detail) in outcome.items()}
+    answers = {}
+    for i, (status, detail) in outcome.items():
+        if status == "rejected":
+            answers[i] = (status, detail, None)
+        elif status == "conflict":
+            incident, differ = detail
+            answers[i] = (status, (summary(incident), differ), None)
+        else:
+            answers[i] = (status, summary(detail), receipts.get(detail.id))
     db.session.commit()
     return answers
 
@@ -476,13 +623,24 @@ def _receipts(entries: list, received_at: datetime) -> dict:
     return receipts
 
 
+def conflict_problem(record: dict, incident: dict) -> dict:
+    """The RFC 9457 problem for one conflicting record (the batch itself is a 200)."""
+    return {"type": PROBLEM_BASE + "sync-conflict", "title": "Conflicting revision",
+            "status": 409, "detail": CONFLICT, "revision": record["revision"],
+            "next_revision": incident["revision"] + 1}
+
+
 def summary(incident: Incident) -> dict:
     """What the phone needs back about a stored incident (IncidentSummarySchema)."""
     return {"id": str(incident.id), "case_number": incident.case_number,
             "revision": incident.revision,
             "status": getattr(incident.status, "value", incident.status),
             "classification": incident.classification, "post_id": incident.post_id,
-            "received_at": incident.received_at.isoformat()}
+            "received_at": incident.received_at.isoformat(),
+            # In UTC whatever the instant was written with (as stored).
+            **{name: (None if getattr(incident, name) is None
+                      else getattr(incident, name).astimezone(UTC).isoformat())
+               for name in ("logged_at", "occurred_at", "occurred_at_pending")}}
 
 
 def _retryable(err: DBAPIError) -> bool:
@@ -493,10 +651,19 @@ def _retryable(err: DBAPIError) -> bool:
 
 
 def sync(person: Person, *, device_id: str, outbox_size: int, app_version: str | None,
-         sent_at: datetime, received_at: datetime, records: list) -> list[dict]:
+         sent_at: datetime, received_at: datetime, records: list,
+         set_aside: int = 0) -> list[dict]:
     """Store a batch from one crew device; one result per record, in order."""
     results, valid = validate_records(records)
-    ctx = SyncContext(person, device_id, outbox_size, app_version, sent_at, received_at)
+    for i, record in valid:
+        stated = record.get(STATED)
+        problem = stated_time_problem(stated, received_at) if stated is not None else None
+        if problem:
+            results[i] = _reject({"id": str(record["id"])}, [{"field": STATED,
+                                                              "message": problem}])
+    valid = [(i, r) for i, r in valid if results[i] is None]
+    ctx = SyncContext(person, device_id, outbox_size, app_version, sent_at, received_at,
+                      set_aside)
     for attempt in range(1, SYNC_ATTEMPTS + 1):
         try:
             outcome = _sync_once(valid, ctx, len(records))
@@ -511,7 +678,14 @@ def sync(person: Person, *, device_id: str, outbox_size: int, app_version: str |
         status, detail, receipt = outcome[i]
         if status == "rejected":
             results[i] = {"id": str(record["id"]), "status": "rejected", "errors": detail}
+        elif status == "conflict":
+            incident, differ = detail
+            results[i] = {"id": str(record["id"]), "status": "conflict", "incident": incident,
+                          "errors": [{"field": name, "message": CONFLICT} for name in differ],
+                          "problem": conflict_problem(record, incident)}
         else:
             results[i] = {"id": str(record["id"]), "status": status, "incident": detail,
                           "receipt": receipt}
+            if i in ctx.held:
+                results[i]["pending"] = ctx.held[i]
     return results

@@ -7,9 +7,10 @@ a role to the JSON is the only change needed to accept it.
 import re
 from typing import ClassVar
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate
 
 from api.law.service import MAX_YEAR, MIN_YEAR, parse_instant, rules
+from api.requests import Schema
 
 _RULES = rules()
 KINDS = [k["id"] for k in _RULES["kinds"]]

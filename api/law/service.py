@@ -99,6 +99,9 @@ def check_rules(doc: dict) -> None:
                             f"no {_variant(penalty, mci_known)} template for {penalty['type']}")
         if not isinstance(doc.get("warnings"), dict) or "mci_missing" not in doc["warnings"]:
             raise LawConfigError("warnings lacks mci_missing")
+        for code in ("left_scope", "entered_scope", "mci_year"):
+            if code not in doc["time_change"]:
+                raise LawConfigError(f"time_change lacks {code}")
         lacking = {"within", "within_aggravated", "outside", "pending"} - set(
             doc["summary_templates"])
         if lacking:
@@ -196,6 +199,12 @@ def parse_instant(value) -> datetime:
     if not MIN_YEAR <= value.year <= MAX_YEAR:
         raise ValueError(f"occurred_at must be in the years {MIN_YEAR}-{MAX_YEAR}; got {value}")
     return value
+
+
+def in_force_date(doc: dict | None = None) -> date:
+    """The first local date on which the article applies."""
+    doc = doc if doc is not None else _load()[1]
+    return date.fromisoformat(doc["in_force_date"])
 
 
 def local_date(occurred_at, doc: dict | None = None) -> date:
@@ -320,6 +329,28 @@ def classify(facts: dict, lang: str = "en", *, rules: dict | None = None) -> dic
     if mci_kzt is None and any("min_mci" in p or "max_mci" in p for p in part["penalties"]):
         result["warnings"].append(_mci_missing(day.year, doc, lang))
     return result
+
+
+def time_change(before, after, lang: str = "en", *, rules: dict | None = None) -> list[dict]:
+    """What moving an incident's time from `before` to `after` does in law:
+    [{code, text}] for leaving or entering the article's scope (the in-force
+    date) and for a change of MCI year (local dates in Kazakhstan). Empty
+    when neither moves. pwa/js/law.js timeChange says the same."""
+    doc = rules if rules is not None else _load()[1]
+    if lang not in doc["languages"]:
+        raise ValueError(f"lang must be one of {', '.join(doc['languages'])}; got {lang!r}")
+    old, new = local_date(before, doc), local_date(after, doc)
+    start = date.fromisoformat(doc["in_force_date"])
+    texts = doc["time_change"]
+    values = {"article": doc["article"], "in_force_date": _format_date(start, doc, lang),
+              "from_year": old.year, "year": new.year}
+    notes = []
+    if (old >= start) != (new >= start):
+        code = "left_scope" if new < start else "entered_scope"
+        notes.append({"code": code, "text": _render(texts[code][lang], values)})
+    if old.year != new.year:
+        notes.append({"code": "mci_year", "text": _render(texts["mci_year"][lang], values)})
+    return notes
 
 
 def _penalty(penalty: dict, mci_kzt: int | None, doc: dict, lang: str) -> dict:

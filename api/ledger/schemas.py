@@ -1,7 +1,9 @@
 """What the ledger endpoints look like (a receipt's shape is api.incidents.schemas.ReceiptSchema:
 the sync answer carries it, and the ledger is above the incidents)."""
 
-from marshmallow import Schema, fields
+from marshmallow import fields
+
+from api.requests import Schema
 
 
 class PublicKeySchema(Schema):

@@ -257,7 +257,7 @@ def _sign(incident: Incident, head: str, received_at: datetime, key, key_id: str
 def issue_receipts(entries: Iterable[tuple[str, Incident]], received_at: datetime) -> dict:
     """Receipts for the incidents a sync stored or found: incident id -> receipt view.
 
-    created/updated: a new receipt for the incident's (final) revision, over
+    created/updated/pending: a new receipt for the incident's (final) revision, over
     the chain head as it stands now (after the hooks' events too).
     unchanged: the receipt kept for the current revision (made now if the
     revision predates the ledger). Runs in the sync's transaction.
@@ -265,7 +265,7 @@ def issue_receipts(entries: Iterable[tuple[str, Incident]], received_at: datetim
     fresh: dict[uuid.UUID, Incident] = {}
     replayed: dict[uuid.UUID, Incident] = {}
     for status, incident in entries:
-        if status in ("created", "updated"):
+        if status in ("created", "updated", "pending"):
             fresh[incident.id] = incident
         elif status == "unchanged":
             replayed[incident.id] = incident

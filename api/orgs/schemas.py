@@ -1,9 +1,9 @@
 """Validation of organisation data, shared by the CSV import and the API."""
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from api.orgs.models import Language, Position, Role
-from api.requests import no_nul
+from api.requests import Schema
 
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$",
                        error="Use 1-40 letters, digits, '-', '_' or '.'.")
@@ -36,9 +36,9 @@ class OrgRowSchema(Schema):
 
     type = fields.String(required=True, validate=validate.OneOf(["station", "post"]))
     code = fields.String(required=True, validate=CODE)
-    name = fields.String(required=True, validate=[validate.Length(min=1, max=200), no_nul])
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     region = fields.String(required=True)
-    address = fields.String(load_default=None, validate=[validate.Length(max=300), no_nul])
+    address = fields.String(load_default=None, validate=validate.Length(max=300))
     lat = fields.Float(load_default=None, allow_nan=False,
                        validate=validate.Range(-90, 90))
     lon = fields.Float(load_default=None, allow_nan=False,
@@ -56,7 +56,7 @@ class OrgRowSchema(Schema):
 class PersonSchema(Schema):
     id = fields.Integer(dump_only=True)
     display_name = fields.String(required=True,
-                                 validate=[validate.Length(min=1, max=120), no_nul])
+                                 validate=validate.Length(min=1, max=120))
     role = fields.Enum(Role, by_value=True, required=True)
     position = fields.Enum(Position, by_value=True, load_default=None)
     station = fields.String(load_default=None, metadata={"description": "station code"})
@@ -96,7 +96,7 @@ class NewPersonSchema(Schema):
     """POST /api/v1/people: checked in full by api.orgs.service.add_person."""
 
     display_name = fields.String(required=True, validate=[
-        validate.Length(min=1, max=120), no_nul, _not_blank])
+        validate.Length(min=1, max=120), _not_blank])
     role = fields.String(load_default="crew", validate=validate.OneOf([r.value for r in Role]))
     position = fields.String(load_default=None,
                              validate=validate.OneOf([p.value for p in Position]))

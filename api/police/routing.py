@@ -30,6 +30,7 @@ from api.db import is_postgres, utcnow
 from api.extensions import db
 from api.incidents import records as incidents
 from api.incidents.models import Incident, IncidentStatus
+from api.law import service as law
 from api.orgs.models import Person, PolicePost, Role
 from api.police.models import PoliceAlert
 from api.push import messages
@@ -131,6 +132,9 @@ def alert_police(incident: Incident, people: list[Person],
         if incident.police_needed:
             body = messages.text("police_needed", lang) + ". " + body
         body = f"{body} — {incident.station.name}"
+        times = messages.happened_logged(incident, lang)
+        if times:
+            body = f"{body} ({times})"
         title = messages.text("alert_title", lang, case=incident.case_number)
         notify(person, "police.alert", incident, title, body, urgency=Urgency.HIGH, alert=True)
 
@@ -146,7 +150,7 @@ def tell_reporter_received(incident: Incident, post: PolicePost | None,
     body = f"{messages.classification_text(incident, lang)}; {tail}"
     notify(person, kind, incident,
            messages.text("received_title", lang, case=incident.case_number), body,
-           urgency=Urgency.HIGH if incident.police_needed else Urgency.NORMAL)
+           urgency=Urgency.NORMAL)  # a confirmation; the police alert is the urgent one
 
 
 def on_incident_synced(incident: Incident) -> None:
@@ -221,8 +225,64 @@ def on_incidents_synced(batch: list[Incident]) -> None:
 
 
 def on_incident_event(incident: Incident, event) -> None:
-    if event.kind == "revised" and "destination_post_id" in (event.changes or {}):
+    changes = event.changes or {}
+    if event.kind == "revised" and "destination_post_id" in changes:
         reroute_to_destination(incident)
+    if event.kind in ("revised", "time_confirmed") and "occurred_at" in changes:
+        tell_time_corrected(incident, event)
+    if (event.kind in ("created", "revised")
+            and (changes.get("occurred_at_pending") or [None, None])[1]):
+        ask_managers_to_confirm(incident)
+    if event.kind == "time_rejected":
+        tell_reporter_time_rejected(incident)
+
+
+# ---------------------------------------------------------------------------
+# The stated time of an incident (api.incidents: occurred_at)
+
+
+def tell_time_corrected(incident: Incident, event) -> None:
+    """The post's officers (and, after a manager's confirmation, the crew member)
+    learn the corrected time and classification, and what it moves in law."""
+    before, after = (law.parse_instant(v) for v in event.changes["occurred_at"])
+    people = officers_of({incident.post_id}) if incident.post_id is not None else []
+    confirmed = event.kind == "time_confirmed"
+    if confirmed:
+        people.append(incident.reporter)
+    for person in people:
+        lang = person.language.value
+        times = messages.happened_logged(incident, lang)
+        body = ". ".join(part for part in (
+            times[:1].upper() + times[1:],
+            messages.classification_text(incident, lang),
+            messages.time_change_text(before, after, lang)) if part)
+        key = ("time_confirmed_title" if confirmed and person.id == incident.reporter_id
+               else "time_corrected_title")
+        notify_incident(person, "incident.time_corrected", incident,
+                        messages.text(key, lang, case=incident.case_number), body,
+                        urgency=Urgency.HIGH if person.role == Role.POLICE else Urgency.NORMAL)
+
+
+def ask_managers_to_confirm(incident: Incident) -> None:
+    days = current_app.config["STATED_TIME_MAX_DAYS_BEFORE_TAP"]
+    for person in active_managers(incident):
+        lang = person.language.value
+        body = messages.text("time_pending_body", lang,
+                             stated=messages.local_time(incident.occurred_at_pending),
+                             days=days, logged=messages.local_time(incident.logged_at))
+        note = messages.time_change_text(incident.occurred_at, incident.occurred_at_pending, lang)
+        notify_incident(person, "incident.time_pending", incident,
+                        messages.text("time_pending_title", lang, case=incident.case_number),
+                        f"{body} {note}".strip())
+
+
+def tell_reporter_time_rejected(incident: Incident) -> None:
+    person = incident.reporter
+    lang = person.language.value
+    notify_incident(person, "incident.time_rejected", incident,
+                    messages.text("time_rejected_title", lang, case=incident.case_number),
+                    messages.text("time_rejected_body", lang,
+                                  occurred=messages.local_time(incident.occurred_at)))
 
 
 def reroute_to_destination(incident: Incident, now: datetime | None = None) -> bool:

@@ -1,10 +1,10 @@
 """Request and response shapes of the police endpoints."""
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, ValidationError, fields, validate, validates_schema
 
 from api.incidents.models import IncidentStatus
 from api.incidents.schemas import ActorSchema, IncidentDetailSchema, IncidentSchema
-from api.requests import no_nul
+from api.requests import Schema
 
 # ЕРДР numbers are issued by the police (usually 15 digits); stored as entered,
 # but only digits, spaces and hyphens, so Qorgau's own "QG-..." can never pass.
@@ -55,7 +55,7 @@ class ErdrSchema(Schema):
 class StatusChangeSchema(Schema):
     status = fields.Enum(IncidentStatus, by_value=True, required=True)
     note = fields.String(load_default=None, allow_none=True,
-                         validate=[validate.Length(max=MAX_NOTE), no_nul])
+                         validate=validate.Length(max=MAX_NOTE))
 
     @validates_schema
     def _rules(self, data, **kwargs):

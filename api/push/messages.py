@@ -4,9 +4,17 @@ A payload is built per recipient, so an officer reading Kazakh and a feldsher
 reading Russian each get their own words. The service worker shows `title`
 and `body` as they are and opens `url` on a tap; `tag` makes a later push about
 the same incident replace the earlier notification instead of piling up.
+
+Every payload is also a Declarative Web Push message (`"web_push": 8030` and a
+`notification` member; see declarative()), so iOS 18.4 and later show it with
+no service worker running. Every push shows a notification: iOS revokes the
+subscription of a site whose pushes show none (after three).
 """
 
 import json
+from datetime import UTC
+
+from flask import current_app
 
 from api.law import service as law
 from api.orgs.models import Role
@@ -90,6 +98,44 @@ TEXT = {
         "en": "Post {post} has not acknowledged it. {classification}",
         "ru": "Пост {post} не подтвердил получение. {classification}",
         "kk": "{post} бекеті қабылдағанын растамады. {classification}",
+    },
+    "happened_logged": {
+        "en": "happened {occurred} · logged {logged}",
+        "ru": "произошло {occurred} · зарегистрировано {logged}",
+        "kk": "болған уақыты {occurred} · тіркелген уақыты {logged}",
+    },
+    "time_corrected_title": {
+        "en": "Case {case}: time of the incident corrected",
+        "ru": "Дело {case}: время инцидента уточнено",
+        "kk": "{case} ісі: оқиға уақыты нақтыланды",
+    },
+    "time_pending_title": {
+        "en": "Case {case}: a time correction awaits your confirmation",
+        "ru": "Дело {case}: уточнение времени ждёт вашего подтверждения",
+        "kk": "{case} ісі: уақытты нақтылау сіздің растауыңызды күтуде",
+    },
+    "time_pending_body": {
+        "en": "The crew states it happened {stated}, more than {days} days before it was "
+              "logged ({logged}).",
+        "ru": "Бригада указывает, что это произошло {stated}, более чем за {days} дн. до "
+              "регистрации ({logged}).",
+        "kk": "Бригада оқиға {stated} болғанын көрсетеді: тіркелуінен ({logged}) {days} "
+              "күннен астам бұрын.",
+    },
+    "time_confirmed_title": {
+        "en": "Case {case}: time correction confirmed",
+        "ru": "Дело {case}: уточнение времени подтверждено",
+        "kk": "{case} ісі: уақытты нақтылау расталды",
+    },
+    "time_rejected_title": {
+        "en": "Case {case}: time correction rejected",
+        "ru": "Дело {case}: уточнение времени отклонено",
+        "kk": "{case} ісі: уақытты нақтылау қабылданбады",
+    },
+    "time_rejected_body": {
+        "en": "The incident keeps the time {occurred}. Ask your station manager.",
+        "ru": "У инцидента остаётся время {occurred}. Обратитесь к руководителю подстанции.",
+        "kk": "Оқиға уақыты {occurred} болып қалады. Кіші станция басшысына хабарласыңыз.",
     },
     "passkey_added_title": {
         "en": "New passkey on your Qorgau account",
@@ -187,11 +233,35 @@ def classification_text(incident, lang: str) -> str:
     return found
 
 
+def happened_logged(incident, lang: str) -> str:
+    """"happened 23:40 · logged 02:10" (local dates and times), or "" when they agree."""
+    if incident.occurred_at == incident.logged_at:
+        return ""
+    return text("happened_logged", lang, occurred=local_time(incident.occurred_at),
+                logged=local_time(incident.logged_at))
+
+
+def time_change_text(before, after, lang: str) -> str:
+    """The law notes for a moved time (left/entered the article's scope, another MCI year)."""
+    try:
+        return " ".join(note["text"] for note in law.time_change(before, after, lang))
+    except (ValueError, law.LawConfigError):
+        return ""
+
+
+def _utc(instant) -> str | None:
+    return None if instant is None else instant.astimezone(UTC).isoformat()
+
+
 def incident_summary(incident) -> dict:
     """The small picture of the incident the service worker may show or cache."""
     post = incident.post
     return {
         "status": str(incident.status),
+        # In UTC whatever the instant was written with (as stored).
+        "occurred_at": _utc(incident.occurred_at),
+        "logged_at": _utc(incident.logged_at),
+        "occurred_at_pending": _utc(incident.occurred_at_pending),
         "case_number": incident.case_number,
         "police_needed": bool(incident.police_needed),
         "classification": {"status": incident.legal_status, "part": incident.legal_part},
@@ -217,7 +287,7 @@ def payload(kind: str, incident, lang: str, title: str, body: str, *,
         "created_at": created_at.isoformat(),
         "incident": incident_summary(incident),
     }
-    return fit(doc)
+    return fit(declarative(doc))
 
 
 # "My devices" in the PWA (js/auth.js draws it on the account screen).
@@ -255,7 +325,7 @@ def account_payload(kind: str, lang: str, title: str, body: str, *, tag: str,
                     require_interaction: bool = False) -> dict:
     """A push about the person's account, not an incident: the same shape without
     the incident fields (the service worker shows title and body and opens url)."""
-    return fit({
+    return fit(declarative({
         "v": PAYLOAD_VERSION,
         "type": kind,
         "lang": lang,
@@ -265,7 +335,34 @@ def account_payload(kind: str, lang: str, title: str, body: str, *, tag: str,
         "tag": tag,
         "require_interaction": require_interaction,
         "created_at": created_at.isoformat(),
-    })
+    }))
+
+
+# Declarative Web Push (W3C Push API; WebKit since iOS/iPadOS 18.4 and Safari 18.4):
+# a push whose JSON has "web_push": 8030 is shown by the browser itself from its
+# `notification` member; `navigate` (an absolute URL) opens on a tap. "mutable"
+# lets a service worker, where one runs, handle it first (ours keeps the case
+# number on the phone and shows the same words); if it shows nothing, the
+# browser shows this one. Browsers without it just see the fields our service
+# worker reads.
+DECLARATIVE_WEB_PUSH = 8030
+
+
+def declarative(doc: dict) -> dict:
+    """Add the Declarative Web Push members to `doc` (from its title, body, url, tag, lang)."""
+    base = current_app.config["BASE_URL"].rstrip("/")
+    doc["web_push"] = DECLARATIVE_WEB_PUSH
+    doc["notification"] = {
+        "title": doc["title"],
+        "body": doc["body"],
+        "navigate": base + doc["url"],
+        "lang": doc["lang"],
+        "dir": "ltr",       # Russian, Kazakh and English all run left to right
+        "tag": doc["tag"],
+        "silent": False,    # a push nobody sees or hears is what iOS punishes
+    }
+    doc["mutable"] = True
+    return doc
 
 
 def size(doc: dict) -> int:
@@ -278,4 +375,6 @@ def fit(doc: dict) -> dict:
         excess = size(doc) - MAX_PAYLOAD_BYTES
         # Cyrillic is two bytes a character, so cutting `excess` characters always fits.
         doc["body"] = doc["body"][: max(1, len(doc["body"]) - excess - 1)] + "…"
+        if "notification" in doc:
+            doc["notification"]["body"] = doc["body"]  # the declarative copy says the same
     return doc

@@ -2,11 +2,12 @@
 
 import base64
 import binascii
-from urllib.parse import urlsplit
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from flask import current_app
+from marshmallow import ValidationError, fields, validate, validates
 
-from api.requests import no_nul
+from api.push.endpoints import EndpointRefused, Policy, check_endpoint
+from api.requests import Schema
 
 
 def _b64url_bytes(value: str) -> bytes:
@@ -37,20 +38,20 @@ class SubscriptionSchema(Schema):
     """PushSubscription.toJSON() from the browser, with an optional device id."""
 
     endpoint = fields.String(required=True,
-                             validate=[validate.Length(min=1, max=2048), no_nul])
+                             validate=validate.Length(min=1, max=2048))
     keys = fields.Nested(SubscriptionKeysSchema, required=True)
     device_id = fields.String(load_default=None, allow_none=True,
-                              validate=[validate.Length(min=1, max=100), no_nul])
+                              validate=validate.Length(min=1, max=100))
     # Browsers send it in toJSON(); accepted and ignored.
     expirationTime = fields.Raw(load_default=None, allow_none=True, load_only=True)
 
     @validates("endpoint")
     def _endpoint(self, value, **kwargs):
-        parts = urlsplit(value)
-        # Push services are HTTPS; plain http only for a service on this machine (tests, dev).
-        local = parts.hostname in {"127.0.0.1", "localhost", "::1"}
-        if not parts.hostname or parts.scheme not in ({"https", "http"} if local else {"https"}):
-            raise ValidationError("Must be an https URL of a push service.")
+        # The server will POST there from inside the network: public push services only.
+        try:
+            check_endpoint(value, Policy.of(current_app.config))
+        except EndpointRefused as err:
+            raise ValidationError(str(err)) from err
 
 
 class SubscriptionOutSchema(Schema):

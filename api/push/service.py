@@ -14,7 +14,12 @@ Payload every push carries (JSON, UTF-8, already in the recipient's language):
      "created_at": "<ISO 8601>",
      "incident": {"status", "case_number", "police_needed",
                   "classification": {"status", "part"},
-                  "post": {"id", "code", "name"} | null}}
+                  "post": {"id", "code", "name"} | null},
+     # Declarative Web Push (shown by iOS 18.4+ with no service worker; see
+     # api.push.messages.declarative): the same words, an absolute link.
+     "web_push": 8030, "mutable": true,
+     "notification": {"title", "body", "navigate": "<BASE_URL>/#/...", "lang",
+                      "dir": "ltr", "tag", "silent": false}}
 
 A push about the person's account rather than an incident ("account.passkey_added")
 has the same fields without incident_id, case_number and incident; its url is

@@ -30,6 +30,7 @@ from sqlalchemy import select, update
 from api import listeners
 from api.db import is_postgres, utcnow
 from api.extensions import db
+from api.push.endpoints import EndpointRefused, Policy, check_endpoint, pinned_session
 from api.push.models import (
     AttemptOutcome,
     OutboxStatus,
@@ -57,10 +58,21 @@ class SendResult:
 
 
 def webpush_sender(app: Flask) -> Callable[[PushOutbox, bytes], SendResult]:
-    """Send with pywebpush: VAPID-signed, aes128gcm, explicit TTL, Urgency and Topic."""
-    session = requests.Session()  # keep-alive to the push services between sends
+    """Send with pywebpush: VAPID-signed, aes128gcm, explicit TTL, Urgency and Topic.
+
+    Only to an endpoint api.push.endpoints allows, connecting to the address it
+    checked, and never following a redirect (a 3xx is a failed send)."""
+    def policy() -> Policy:
+        return Policy.of(app.config)  # read per send: settings may change
+
+    session = pinned_session(policy)  # keep-alive to the push services between sends
 
     def send(row: PushOutbox, data: bytes) -> SendResult:
+        try:
+            check_endpoint(row.subscription.endpoint, policy())
+        except EndpointRefused as err:
+            return SendResult(None, error=f"endpoint refused: {err}"[:500],
+                              permanent=not err.temporary)
         headers = {"Urgency": str(row.urgency)}
         if row.topic:
             headers["Topic"] = row.topic
@@ -78,6 +90,9 @@ def webpush_sender(app: Flask) -> Callable[[PushOutbox, bytes], SendResult]:
                 return SendResult(None, error=str(err.message)[:500], permanent=True)
             return SendResult(err.status_code, err.retry_after,
                               f"{err.status_code} {getattr(err.response, 'reason', '')}"[:500])
+        except EndpointRefused as err:  # its address changed since the check above
+            return SendResult(None, error=f"endpoint refused: {err}"[:500],
+                              permanent=not err.temporary)
         except requests.RequestException as err:  # timeouts, refused connections
             return SendResult(None, error=f"{type(err).__name__}: {err}"[:500])
 

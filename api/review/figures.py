@@ -67,7 +67,8 @@ def _delays(where: list) -> tuple[dict, dict]:
     sync-to-police-acknowledgement over the incidents matching `where`: on
     PostgreSQL one index-only scan of the station index, each fraction pair from
     one sort of its values."""
-    tap_to_sync = _seconds(Incident.received_at, Incident.occurred_at)
+    # From the tap itself (logged_at), not the stated time of the incident.
+    tap_to_sync = _seconds(Incident.received_at, Incident.logged_at)
     sync_to_ack = _seconds(Incident.acknowledged_at, Incident.received_at)
     acknowledged = Incident.acknowledged_at.is_not(None)
     if is_postgres():

@@ -1,6 +1,6 @@
 """Request and response shapes of the station managers' endpoints."""
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, ValidationError, fields, validate, validates_schema
 
 from api.incidents.models import IncidentStatus
 from api.incidents.schemas import (
@@ -10,9 +10,10 @@ from api.incidents.schemas import (
     IncidentSchema,
     ReceiptSchema,
 )
+from api.law.schemas import Instant
 from api.ledger.schemas import ChainSchema
 from api.police.schemas import AlertSchema
-from api.requests import no_nul
+from api.requests import Schema
 
 MAX_NOTE = 2000
 MAX_RANGE_DAYS = 366 * 10
@@ -54,7 +55,7 @@ class FilterSchema(DateRangeSchema):
                              metadata={"description": "The police post it was routed to."})
     police_needed = fields.Boolean(load_default=None, metadata={
         "description": "Urgency: the crew asked for police at once."})
-    q = fields.String(load_default=None, validate=[validate.Length(1, 100), no_nul],
+    q = fields.String(load_default=None, validate=validate.Length(1, 100),
                       metadata={"description": "Text in the note, case or ЕРДР number."})
     sort = fields.String(load_default="-occurred_at", validate=validate.OneOf(SORTS))
 
@@ -73,8 +74,14 @@ class AccessLogQuerySchema(DateRangeSchema):
 
 
 class NoteSchema(Schema):
-    note = fields.String(required=True, validate=[validate.Length(max=MAX_NOTE), no_nul],
+    note = fields.String(required=True, validate=validate.Length(max=MAX_NOTE),
                          metadata={"description": "The manager's note; empty clears it."})
+
+
+class TimeDecisionSchema(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(["confirm", "reject"]))
+    occurred_at = Instant(required=True, metadata={
+        "description": "The pending time as shown to the manager (occurred_at_pending)."})
 
 
 class PersonRefSchema(Schema):
@@ -99,6 +106,8 @@ class ReviewItemSchema(Schema):
     id = fields.UUID()
     case_number = fields.String(allow_none=True)
     occurred_at = fields.AwareDateTime()
+    logged_at = fields.AwareDateTime()
+    occurred_at_pending = fields.AwareDateTime(allow_none=True)
     received_at = fields.AwareDateTime()
     status = fields.Enum(IncidentStatus, by_value=True)
     kind = fields.String()
@@ -192,6 +201,9 @@ class DeviceHealthSchema(Schema):
     outbox_size = fields.Integer(metadata={"description": "Unsynced records it reported."})
     left_unsynced = fields.Integer(metadata={
         "description": "Reported minus the batch it sent then: still on the phone."})
+    set_aside = fields.Integer(metadata={
+        "description": "Records the phone stopped sending because the server failed on "
+                       "each of them alone: still on the phone; a server fault to look into."})
     stale = fields.Boolean(metadata={
         "description": "Holds records unsynced for more than an hour."})
     push = fields.Nested(PushStateSchema)

@@ -24,6 +24,7 @@ from api import keyset
 from api.db import utcnow
 from api.extensions import db
 from api.incidents import records as incidents
+from api.incidents import sync as incident_sync
 from api.incidents.models import Incident, SyncDevice
 from api.law import service as law
 from api.ledger import service as ledger
@@ -281,6 +282,42 @@ def set_note(person: Person, incident_id: uuid.UUID, text: str) -> Detail | None
     return get_detail(person, incident_id)
 
 
+class TimeCorrectionConflict(Exception):
+    """Nothing awaits confirmation, or not the time the manager was shown."""
+
+
+def decide_time_correction(person: Person, incident_id: uuid.UUID, *, confirm: bool,
+                           occurred_at: datetime) -> Detail | None:
+    """Confirm or reject the stated time awaiting a manager (too long before the tap).
+
+    `occurred_at` is the pending time the manager saw, so a decision never lands
+    on a correction the crew replaced meanwhile. Confirmed, it becomes the
+    incident's time and the incident is classified again (in the reporter's
+    language, as sync does); either way the decision is an event in the
+    incident's chain, and None means unknown or out of the manager's scope.
+    """
+    incident = db.session.scalar(select(Incident).where(
+        Incident.id == incident_id, incidents.visible_to(person)).with_for_update())
+    if incident is None:
+        return None
+    pending = incident.occurred_at_pending
+    if pending is None or pending != occurred_at:
+        db.session.rollback()
+        raise TimeCorrectionConflict(
+            "No time correction awaits confirmation." if pending is None else
+            "The crew has stated another time since; reload the incident.")
+    if confirm:
+        changes = incident_sync.restate_time(incident, pending, incident.reporter.language.value)
+        incidents.append_event(incident, person, "time_confirmed", changes)
+    else:
+        incident.occurred_at_pending = None
+        incidents.append_event(incident, person, "time_rejected",
+                               {"occurred_at_pending": (pending, None)})
+    db.session.commit()
+    db.session.expire_all()
+    return get_detail(person, incident_id)
+
+
 # ---------------------------------------------------------------------------
 # Device health
 
@@ -306,14 +343,15 @@ def device_health(person: Person, now: datetime | None = None) -> list[dict]:
             "person": device.person, "station": stations.get(device.station_id),
             "device_id": device.device_id, "app_version": device.app_version,
             "last_sync_at": device.last_sync_at, "outbox_size": device.outbox_size,
-            "left_unsynced": left,
+            "left_unsynced": left, "set_aside": device.set_aside or 0,
             "stale": left > 0 and now - device.last_sync_at > STALE_AFTER,
             "push": {"status": "subscribed" if mine else "none",
                      "last_success_at": max(successes) if successes else None},
             # Reported by the sync request once it carries the field; unknown till then.
             "storage_persisted": getattr(device, "storage_persisted", None),
         })
-    out.sort(key=lambda d: (not d["stale"], -d["left_unsynced"], d["last_sync_at"]))
+    out.sort(key=lambda d: (not d["set_aside"], not d["stale"], -d["left_unsynced"],
+                            d["last_sync_at"]))
     return out
 
 

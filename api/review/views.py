@@ -31,6 +31,7 @@ from api.review.schemas import (
     ReviewDetailSchema,
     ReviewItemSchema,
     ReviewPageSchema,
+    TimeDecisionSchema,
 )
 
 bp = Blueprint("review", __name__)
@@ -92,6 +93,23 @@ def put_note(incident_id: uuid.UUID):
     """Replace the note; an empty note clears it. Each change is an event."""
     body = load_body(NoteSchema())
     return _detail_or_404(service.set_note(current_person(), incident_id, body["note"]))
+
+
+@bp.post("/incidents/<uuid:incident_id>/time-correction")
+@spec(summary="Confirm or reject a stated time awaiting a manager (recorded in the history)",
+      body=TimeDecisionSchema, responses={200: ReviewDetailSchema}, tags=["review"])
+@require(Role.MANAGER)
+def decide_time_correction(incident_id: uuid.UUID):
+    """A time stated too long before the tap waits for a manager of the station."""
+    body = load_body(TimeDecisionSchema())
+    try:
+        detail = service.decide_time_correction(
+            current_person(), incident_id, confirm=body["decision"] == "confirm",
+            occurred_at=body["occurred_at"])
+    except service.TimeCorrectionConflict as err:
+        raise Problem(409, "Conflict", str(err), type_="time-correction-conflict",
+                      errors=[{"field": "occurred_at", "message": str(err)}]) from err
+    return _detail_or_404(detail)
 
 
 @bp.get("/figures")

@@ -14,6 +14,7 @@ import * as store from "./store.js";
 import {
   fetchIncident, fetchMe, flush, onAnnouncement, refreshFromServer, SYNC_TAG,
 } from "./sync.js";
+import { urgentWaiting } from "./outbox.js";
 import { formatTime, renderIncident, renderList } from "./ui.js";
 import { APP_VERSION } from "./version.js";
 
@@ -219,14 +220,22 @@ async function afterLocalChange() {
 
 // ---------------------------------------------------------------- sync
 
-let failures = 0;
-let serverWait = 0;  // ms the server asked for with Retry-After, honoured once
+// The retry timer's state. Exported so that a test can stand in for a long
+// outage (a high failure count, the worst jitter) without waiting through it.
+export const retry = {
+  failures: 0,
+  serverWait: 0,       // ms the server asked for with Retry-After, honoured once
+  urgent: false,       // an urgent record is waiting (outbox.js: urgentWaiting)
+  random: Math.random,
+  delay: null,         // the delay last scheduled (ms)
+};
 let timer = null;
 
 function nextDelay() {
-  const asked = serverWait;
-  serverWait = 0;
-  return retryDelay(failures, asked);
+  const asked = retry.serverWait;
+  retry.serverWait = 0;
+  retry.delay = retryDelay(retry.failures, asked, retry.random, retry.urgent);
+  return retry.delay;
 }
 
 function schedule() {
@@ -247,40 +256,53 @@ async function requestFlush({ manual = false } = {}) {
     result = { state: "error", status: err && err.name ? err.name : "?" };
   }
   handleResult(result, manual);
+  retry.urgent = worthHurrying(result) && await urgentWaiting().catch(() => false);
   schedule();
   return result;
+}
+
+// Whether trying again within seconds can help an urgent record: with no
+// answer, or the server failing or busy. A sign-in that ran out, or a request
+// the server refuses as such, waits like any other.
+function worthHurrying(result) {
+  if (result.state === "error") {
+    return typeof result.status !== "number" || result.status >= 500 || result.status === 429;
+  }
+  return result.state !== "signin";
 }
 
 function handleResult(result, manual) {
   switch (result.state) {
     case "synced":
-      failures = 0;
+      retry.failures = 0;
       state.signinNeeded = false;
-      state.syncMessage = result.rejected
-        ? { key: "sync_rejected", values: { n: result.rejected } }
-        : { key: "sync_done" };
+      state.syncMessage = result.setAsideNow
+        ? { key: "sync_set_aside", values: { n: result.setAsideNow } }
+        : result.rejected
+          ? { key: "sync_rejected", values: { n: result.rejected } }
+          : { key: "sync_done" };
       state.health = "ok"; // the server has just answered
       refreshFromServer().then(() => renderRoute({ full: false })).catch(() => {});
       if (state.route.name === "incident") loadServerEvents(state.route.id);
       break;
     case "idle":
-      failures = 0;
+      retry.failures = 0;
       if (manual) state.syncMessage = null;
       break;
     case "signin":
-      failures += 1;
+      retry.failures += 1;
       state.signinNeeded = true;
       state.syncMessage = null;
       break;
     case "offline":
-      failures += 1;
+      retry.failures += 1;
       state.health = "down";
       state.syncMessage = { key: "sync_offline" };
       registerBackgroundSync();
       break;
     default:
-      failures += 1;
-      serverWait = (result.retryAfter || 0) * 1000;
+      retry.failures += 1;
+      retry.serverWait = (result.retryAfter || 0) * 1000;
       state.syncMessage = { key: "sync_error", values: { status: result.status } };
       registerBackgroundSync();
   }
@@ -417,7 +439,7 @@ async function onAuth(event) {
     loadPolice();
     loadPush();
     loadHazards();
-    failures = 0;
+    retry.failures = 0;
     requestFlush();
   } else {
     // auth.js announces null only after the server said 401 (or on sign-out).
@@ -514,7 +536,7 @@ function bind() {
       refreshScreen();
     });
   });
-  window.addEventListener("online", () => { failures = 0; requestFlush(); });
+  window.addEventListener("online", () => { retry.failures = 0; requestFlush(); });
   window.addEventListener("offline", () => {
     state.syncMessage = { key: "sync_offline" };
     state.health = "down";

@@ -14,7 +14,7 @@
 import { api, ApiError } from "./api.js";
 import { barChart, stackedColumns } from "./charts.js";
 import { invitationBox } from "./auth.js";
-import { appendPresent, h, localTime, ZONE } from "./dom.js";
+import { appendPresent, h, happenedLogged, localTime, ZONE } from "./dom.js";
 import { hazardSection } from "./hazard_console.js";
 import { changeLines, eventTitle } from "./history.js";
 import { currentLanguage, t } from "./i18n.js";
@@ -213,7 +213,9 @@ const COLUMNS = ["rv_col_case", "rv_col_time", "rv_kind", "rv_part", "rv_status"
 function row(item) {
   const cells = [
     h("a", { href: `#/review/incidents/${item.id}`, class: "rv-open" }, item.case_number || item.id),
-    localTime(item.occurred_at),
+    [happenedLogged(item, tr) || localTime(item.occurred_at),
+      item.occurred_at_pending
+        ? h("strong", { class: "badge" }, ` ${tr("state_time_pending")}`) : ""],
     kindLabel(item.kind),
     item.legal_part ? partLabel(String(item.legal_part)) : "—",
     statusLabel(item.status),
@@ -343,8 +345,11 @@ async function renderDetail(view, id) {
         ["rv_aggravating", (body.aggravating || []).map(circumstanceLabel).join("; ") || "—"],
         ["rv_victim", roleLabel(body.victim_role)],
         ["rv_on_duty", body.on_duty ? tr("rv_yes") : tr("rv_no")]])),
-    h("section", { class: "rv-section" }, h("h3", {}, tr("rv_times")),
+    h("section", { class: "rv-section", id: "rv-times" }, h("h3", {}, tr("rv_times")),
+      happenedLogged(body, tr) ? h("p", { id: "rv-happened" }, happenedLogged(body, tr)) : null,
+      timeCorrection(body, render),
       dl([["rv_occurred", `${localTime(body.occurred_at, true)} (${ZONE})`],
+        ["rv_logged", `${localTime(body.logged_at, true)} (${ZONE})`],
         ["rv_tapped", deviceTime(body.tapped_at)],
         ["rv_received", `${localTime(body.received_at, true)} (${ZONE})`],
         body.device_time_flag ? ["rv_clock_flag",
@@ -383,6 +388,34 @@ function deviceTime(iso) {
   const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)$/.exec(iso || "");
   if (!m) return iso || "—";
   return `${m[1]} ${m[2]} (UTC${m[3] === "Z" ? "" : m[3]})`;
+}
+
+/**
+ * A stated time awaiting this manager's confirmation (too long before the tap):
+ * the time, confirm and reject. The decision names the time shown, so a newer
+ * correction from the crew is never confirmed unseen.
+ */
+function timeCorrection(body, redraw) {
+  if (!body.occurred_at_pending) return null;
+  const status = h("span", { role: "status", class: "muted", id: "rv-time-status" });
+  const decide = async (decision, done) => {
+    try {
+      await api(`${BASE}/incidents/${body.id}/time-correction`,
+        { method: "POST", body: { decision, occurred_at: body.occurred_at_pending } });
+      status.textContent = tr(done);
+      await redraw();
+    } catch (err) {
+      status.textContent = problemText(err);
+    }
+  };
+  const confirm = h("button", { type: "button", id: "rv-time-confirm" }, tr("rv_time_confirm"));
+  confirm.addEventListener("click", () => decide("confirm", "rv_time_confirmed"));
+  const reject = h("button", { type: "button", id: "rv-time-reject" }, tr("rv_time_reject"));
+  reject.addEventListener("click", () => decide("reject", "rv_time_rejected"));
+  return h("div", { class: "rv-time-pending", id: "rv-time-pending" },
+    h("p", {}, h("strong", {}, tr("rv_time_pending",
+      { time: `${localTime(body.occurred_at_pending)} (${ZONE})` }))),
+    h("div", { class: "rv-actions no-print" }, confirm, reject, status));
 }
 
 /** Whether the incident's hash chain verifies (api.ledger), on screen and in print. */
@@ -444,6 +477,7 @@ async function renderDevices(view) {
     h("td", {}, localTime(d.last_sync_at)),
     h("td", {}, d.outbox_size),
     h("td", {}, d.left_unsynced),
+    h("td", { class: d.set_aside ? "set-aside" : null }, d.set_aside ?? 0),
     h("td", {}, d.push.status === "subscribed" ? tr("rv_push_on") : tr("rv_push_off")),
     h("td", {}, d.storage_persisted === null || d.storage_persisted === undefined
       ? tr("rv_unknown") : d.storage_persisted ? tr("rv_yes") : tr("rv_no")),
@@ -452,7 +486,7 @@ async function renderDevices(view) {
     h("p", { class: "muted" }, tr("rv_devices_hint")),
     rows.length ? h("table", { class: "rv-table", id: "rv-devices" },
       h("thead", {}, h("tr", {}, ["rv_crew", "rv_station", "rv_device", "rv_last_sync",
-        "rv_reported_unsynced", "rv_left_unsynced", "rv_push", "rv_storage", "rv_app_version"]
+        "rv_reported_unsynced", "rv_left_unsynced", "rv_set_aside", "rv_push", "rv_storage", "rv_app_version"]
         .map((k) => h("th", { scope: "col" }, tr(k))))),
       h("tbody", {}, rows)) : h("p", {}, tr("rv_no_devices")));
 }

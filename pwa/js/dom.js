@@ -37,3 +37,15 @@ export function localTime(iso, withSeconds = false) {
 export function appendPresent(node, ...children) {
   node.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
 }
+
+/**
+ * "Happened 2026-03-06 23:40 · logged 2026-03-07 02:10" (Almaty time) when the
+ * crew stated a time other than the tap's, else null. `tr` is the screen's
+ * translator (key, values) -> text.
+ */
+export function happenedLogged(incident, tr) {
+  if (!incident || !incident.logged_at || !incident.occurred_at) return null;
+  if (Date.parse(incident.logged_at) === Date.parse(incident.occurred_at)) return null;
+  return tr("happened_logged", { occurred: localTime(incident.occurred_at),
+    logged: localTime(incident.logged_at) });
+}

@@ -256,3 +256,33 @@ export function classify(rules, facts, lang = 'en') {
   }
   return result;
 }
+
+/**
+ * What moving an incident's time from `before` to `after` does in law:
+ * [{code, text}] for leaving or entering the article's scope (the in-force
+ * date) and for a change of MCI year, by local dates in Kazakhstan. Empty when
+ * neither moves. api/law/service.py time_change says the same.
+ */
+export function timeChange(rules, before, after, lang = 'en') {
+  if (!rules.languages.includes(lang)) {
+    throw new RangeError(`lang must be one of ${rules.languages.join(', ')}; got ${JSON.stringify(lang)}`);
+  }
+  const oldDay = localDate(before, rules.timezone);
+  const newDay = localDate(after, rules.timezone);
+  const start = rules.in_force_date;
+  const texts = rules.time_change;
+  if (!texts) throw new LawConfigError('the rules lack time_change');
+  const values = {
+    article: rules.article, in_force_date: formatDate(start, rules, lang),
+    from_year: Number(oldDay.slice(0, 4)), year: Number(newDay.slice(0, 4)),
+  };
+  const notes = [];
+  if ((oldDay >= start) !== (newDay >= start)) {
+    const code = newDay < start ? 'left_scope' : 'entered_scope';
+    notes.push({ code, text: render(texts[code][lang], values) });
+  }
+  if (values.from_year !== values.year) {
+    notes.push({ code: 'mci_year', text: render(texts.mci_year[lang], values) });
+  }
+  return notes;
+}

@@ -14,7 +14,7 @@
 // drawn with DOM APIs: no inline script or style, no innerHTML.
 
 import { api, ApiError } from "./api.js";
-import { appendPresent, h, localTime, ZONE } from "./dom.js";
+import { appendPresent, h, happenedLogged, localTime, ZONE } from "./dom.js";
 import { policeHazards } from "./hazards.js";
 import { changeLines, eventTitle } from "./history.js";
 import { currentLanguage, t } from "./i18n.js";
@@ -171,7 +171,7 @@ function card(incident) {
       h("span", { class: "pl-card-facts" },
         h("span", { class: "pl-part" }, partText(incident)),
         h("span", { class: "pl-time" }, h("time", { datetime: incident.occurred_at },
-          localTime(incident.occurred_at))),
+          happenedLogged(incident, tr) || localTime(incident.occurred_at))),
         h("span", { class: "pl-station" }, incident.station_name || "—"),
         h("span", { class: `pl-status status-${incident.status}` }, statusText(incident.status)))));
 }
@@ -405,7 +405,8 @@ async function renderDetail(view, id, { quiet }) {
       h("p", { class: "pl-classification", id: "pl-classification" },
         c.summary && (!c.lang || c.lang === lang) ? c.summary : partText(incident)),
       dl([
-        ["pl_occurred", `${localTime(incident.occurred_at, true)} (${ZONE})`],
+        ["pl_occurred", `${happenedLogged(incident, tr)
+          || localTime(incident.occurred_at, true)} (${ZONE})`],
         ["pl_station", incident.station_name],
         ["pl_kind", label("kinds", incident.kind)],
         ["pl_aggravating", (incident.aggravating || [])

@@ -149,8 +149,9 @@ export function localIso(date = new Date()) {
 // ---------------------------------------------------------------- incidents
 
 // The fields the server takes (the sync contract); everything else is local.
+// occurred_at is when it happened as the crew states it (null: at the tap).
 export const DOMAIN_FIELDS = ["kind", "aggravating", "victim_role", "on_duty", "police_needed",
-  "location", "destination_post_id", "note"];
+  "location", "destination_post_id", "note", "occurred_at"];
 
 function snapshot(record) {
   const out = { id: record.id, revision: record.revision, tapped_at: record.tapped_at };
@@ -177,6 +178,7 @@ export function createIncident(fields = {}, id = uuid()) {
     location: null,
     destination_post_id: null,
     note: "",
+    occurred_at: null,
     ...Object.fromEntries(Object.entries(fields).filter(([k]) => DOMAIN_FIELDS.includes(k))),
     saved_at: localIso(now),
     synced_revision: 0,

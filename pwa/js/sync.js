@@ -9,10 +9,22 @@
 //   {state: "offline"}   no network (or no answer): try again later
 //   {state: "signin"}    401: everything kept; the person must sign in
 //   {state: "error", status}   the server failed or refused the request
-// plus counts {acked, rejected, remaining}.
+// plus counts {acked, rejected, conflicts, setAside, remaining}.
+//
+// Never hostage to one record: a batch that fails NARROW_AFTER times in a row
+// (5xx, a body that is not JSON, 413, or a network error while the phone is
+// online) is narrowed down at once: halves, then quarters, down to one record
+// at a time, and everything the server takes is stored. A record that fails
+// alone, while the server answers an empty request from this phone (so it is
+// not simply down or out of reach), gets a strike (outbox.js): it is sent
+// alone after the others from then on, and after SET_ASIDE_AFTER strikes it is
+// set aside and reported (set_aside in every request; the managers' device health).
 
 import { api, ApiError, setCsrfToken } from "./api.js";
-import { applyResults, applyServerIncident, BATCH_LIMIT, nextBatch, toWire } from "./outbox.js";
+import {
+  applyResults, applyServerIncident, BATCH_LIMIT, countSetAside, isSetAside, nextBatch, strike,
+  suspects, toWire,
+} from "./outbox.js";
 import { countUnsynced, deviceId, getMeta, localIso, setMeta } from "./store.js";
 import { APP_VERSION } from "./version.js";
 
@@ -21,6 +33,7 @@ export const ME_URL = "/api/v1/auth/me";
 export const SYNC_TAG = "qorgau-outbox"; // the Background Sync tag
 const LOCK_NAME = "qorgau-outbox-flush";
 const MAX_BATCHES = 20; // per flush; the rest waits for the next trigger
+export const NARROW_AFTER = 2; // failed attempts of the same batch before it is narrowed down
 
 // Whether api.js holds this session's CSRF token in this context (the page's
 // auth module may have set it too; the service worker fetches its own).
@@ -64,6 +77,7 @@ async function postBatch(records) {
     body: {
       device_id: await deviceId(),
       outbox_size: await countUnsynced(),
+      set_aside: await countSetAside(APP_VERSION),
       app_version: APP_VERSION,
       sent_at: localIso(),
       records: records.map(toWire),
@@ -71,38 +85,148 @@ async function postBatch(records) {
   });
 }
 
-async function flushUnlocked() {
-  const totals = { acked: 0, rejected: 0 };
-  let state = "idle";
-  for (let i = 0; i < MAX_BATCHES; i += 1) {
-    const records = await nextBatch(BATCH_LIMIT);
-    if (!records.length) break;
-    let answer;
+/**
+ * One sync request: {answer}, or {stop: result} (sign in, or a refusal no
+ * narrowing changes), or {failed: result} (the server failed, or no answer).
+ */
+async function attempt(records) {
+  try {
+    if (!haveToken && !(await fetchMe())) return { stop: { state: "signin" } };
     try {
-      if (!haveToken && !(await fetchMe())) return { state: "signin", ...totals };
-      try {
-        answer = await postBatch(records);
-      } catch (err) {
-        // 403: most likely a CSRF token from an older session; fetch the current one, once.
-        if (!(err instanceof ApiError) || err.status !== 403) throw err;
-        if (!(await fetchMe())) return { state: "signin", ...totals };
-        answer = await postBatch(records);
-      }
+      return { answer: await postBatch(records) };
     } catch (err) {
-      if (err instanceof ApiError) {
-        if (err.status === 401) { haveToken = false; return { state: "signin", ...totals }; }
-        return { state: "error", status: err.status, retryAfter: err.retryAfter, ...totals };
-      }
-      // fetch rejects only without a response; a body that is not JSON lands here too.
-      return { state: err instanceof SyntaxError ? "error" : "offline", ...totals };
+      // 403: most likely a CSRF token from an older session; fetch the current one, once.
+      if (!(err instanceof ApiError) || err.status !== 403) throw err;
+      if (!(await fetchMe())) return { stop: { state: "signin" } };
+      return { answer: await postBatch(records) };
     }
+  } catch (err) {
+    if (err instanceof ApiError) {
+      if (err.status === 401) { haveToken = false; return { stop: { state: "signin" } }; }
+      const result = { state: "error", status: err.status, retryAfter: err.retryAfter };
+      return err.status >= 500 || err.status === 413 ? { failed: result } : { stop: result };
+    }
+    // fetch rejects only without a response; a body that is not JSON lands here too.
+    return { failed: { state: err instanceof SyntaxError ? "error" : "offline" } };
+  }
+}
+
+/** The same batch (by its first record) failed again: how many times in a row. */
+async function countFailure(records) {
+  const last = (await getMeta("batch_failures")) || {};
+  const count = last.head === records[0].id ? last.count + 1 : 1;
+  await setMeta("batch_failures", { head: records[0].id, count });
+  return count;
+}
+
+function canNarrow(failed) {
+  // Without a network every request fails alike: nothing to learn by splitting.
+  return failed.state !== "offline" || typeof navigator === "undefined" ||
+    navigator.onLine !== false;
+}
+
+function flushState() {
+  const totals = { acked: 0, rejected: 0, conflicts: 0, setAside: 0 };
+  const struck = new Set(); // records given a strike in this flush (one each per flush)
+  let lastFailure = null;
+
+  async function apply(records, answer) {
     const sent = new Map(records.map((r) => [r.id, r.revision]));
     const counts = await applyResults(sent, answer && answer.results);
     totals.acked += counts.acked;
     totals.rejected += counts.rejected;
-    state = "synced";
+    totals.conflicts += counts.conflicts;
     announce({ type: "outbox-changed" });
-    if (counts.acked + counts.rejected === 0) break; // no progress: do not spin
+    return counts;
+  }
+
+  /**
+   * `record` failed alone. Ask the server something that involves no record
+   * (an empty batch from this phone): if that fails too, the server or the
+   * network is down, and the record is not to blame (returns the result to
+   * stop with). Otherwise the record gets a strike, and is set aside at the last.
+   */
+  async function blame(record, failed) {
+    lastFailure = failed;
+    const probe = await attempt([]);
+    if (probe.stop) return probe.stop;
+    if (probe.failed) return failed;
+    struck.add(record.id);
+    const after = await strike(record.id, record.revision, failed.status, APP_VERSION);
+    if (after && isSetAside(after, Date.now(), APP_VERSION)) {
+      totals.setAside += 1;
+      announce({ type: "outbox-changed" });
+      await attempt([]); // the set_aside count, reported now (device health)
+    }
+    return null;
+  }
+
+  /** Send `records` in ever smaller parts; null when done, or the result to stop with. */
+  async function narrowDown(records, failed) {
+    const parts = [[...records]];
+    let first = true;
+    while (parts.length) {
+      const part = parts.shift();
+      // The whole batch has just failed: start with its halves.
+      const sent = first ? { failed } : await attempt(part);
+      first = false;
+      if (sent.stop) return sent.stop;
+      if (sent.answer) { await apply(part, sent.answer); continue; }
+      if (!canNarrow(sent.failed)) return sent.failed;
+      if (part.length > 1) {
+        const half = Math.ceil(part.length / 2);
+        parts.unshift(part.slice(0, half), part.slice(half));
+        continue;
+      }
+      const stop = await blame(part[0], sent.failed);
+      if (stop) return stop;
+    }
+    return null;
+  }
+
+  return { totals, struck, apply, blame, narrowDown, failure: () => lastFailure };
+}
+
+async function flushUnlocked() {
+  const run = flushState();
+  const { totals } = run;
+  let state = "idle";
+  for (let i = 0; i < MAX_BATCHES; i += 1) {
+    const records = await nextBatch(BATCH_LIMIT, APP_VERSION);
+    if (!records.length) break;
+    const sent = await attempt(records);
+    if (sent.stop) return { ...sent.stop, ...totals };
+    if (sent.failed) {
+      if (!canNarrow(sent.failed) || (await countFailure(records)) < NARROW_AFTER) {
+        return { ...sent.failed, ...totals };
+      }
+      const stop = await run.narrowDown(records, sent.failed);
+      if (stop) return { ...stop, ...totals };
+      await setMeta("batch_failures", null);
+      state = "synced";
+      continue;
+    }
+    await setMeta("batch_failures", null);
+    const counts = await run.apply(records, sent.answer);
+    state = "synced";
+    if (counts.acked + counts.rejected + counts.conflicts === 0) break; // no progress: do not spin
+  }
+  // Records the server failed on alone: each on its own, after everything else.
+  for (const record of await suspects(APP_VERSION)) {
+    if (run.struck.has(record.id)) continue;
+    const sent = await attempt([record]);
+    if (sent.stop) return { ...sent.stop, ...totals };
+    if (sent.answer) {
+      await run.apply([record], sent.answer);
+      state = "synced";
+      continue;
+    }
+    const stop = await run.blame(record, sent.failed);
+    if (stop) return { ...stop, ...totals };
+  }
+  // A record still failing alone: try again after the usual backoff.
+  if (run.failure() && (await suspects(APP_VERSION)).length) {
+    return { ...run.failure(), ...totals };
   }
   return { state, ...totals };
 }
@@ -118,7 +242,7 @@ let again = false;
 export function flush() {
   if (running) { again = true; return running; }
   running = (async () => {
-    const total = { state: "idle", acked: 0, rejected: 0 };
+    const total = { state: "idle", acked: 0, rejected: 0, conflicts: 0, setAside: 0 };
     let result;
     do {
       again = false;
@@ -127,13 +251,17 @@ export function flush() {
         : await flushUnlocked();
       total.acked += result.acked || 0;
       total.rejected += result.rejected || 0;
+      total.conflicts += result.conflicts || 0;
+      total.setAside += result.setAside || 0;
       // The last pass says how it ended, unless it merely found nothing left.
       if (result.state !== "idle" || total.state === "idle") {
-        Object.assign(total, { ...result, acked: total.acked, rejected: total.rejected });
+        Object.assign(total, { ...result, acked: total.acked, rejected: total.rejected,
+          conflicts: total.conflicts, setAside: total.setAside });
       }
       // A call that arrived meanwhile may bring a record this pass did not see.
     } while (again && (result.state === "synced" || result.state === "idle"));
     total.remaining = await countUnsynced();
+    total.setAsideNow = await countSetAside(APP_VERSION);
     return total;
   })().finally(() => { running = null; });
   return running;

@@ -4,7 +4,14 @@
 // inject markup.
 
 import { t } from "./i18n.js";
-import { classify } from "./law.js";
+import { classify, timeChange } from "./law.js";
+import { localIso } from "./store.js";
+
+// The server refuses a stated time later than its clock by more than this
+// (api.incidents.service.FUTURE_TOLERANCE), and asks a station manager to
+// confirm one more than this many days before the tap (its default setting).
+const FUTURE_TOLERANCE_MS = 5 * 60 * 1000;
+const DAYS_BEFORE_TAP = 7;
 
 export const KINDS = ["unspecified", "threat", "violence", "violence_dangerous", "other"];
 
@@ -41,6 +48,8 @@ export function incidentStates(record, lang) {
   const states = [];
   if (record.rejected && record.rejected.revision >= record.revision) {
     states.push({ cls: "state-rejected", text: t(lang, "state_rejected") });
+  } else if (record.pending && record.set_aside && record.set_aside.revision >= record.revision) {
+    states.push({ cls: "state-set-aside", text: t(lang, "state_set_aside") });
   } else if (record.pending) {
     states.push({ cls: "state-local", text: t(lang, "state_local") });
   }
@@ -52,6 +61,9 @@ export function incidentStates(record, lang) {
   if (server.status && server.status !== "logged") {
     states.push({ cls: `state-${server.status}`, text: t(lang, `status_${server.status}`) });
   }
+  if (server.occurred_at_pending) {
+    states.push({ cls: "state-time-pending", text: t(lang, "state_time_pending") });
+  }
   return states;
 }
 
@@ -60,11 +72,28 @@ function stateList(record, lang) {
     incidentStates(record, lang).map((s) => el("li", { class: `state ${s.cls}`, text: s.text })));
 }
 
-function rejectionReasons(record) {
+function rejectionReasons(record, lang) {
   if (!(record.rejected && record.rejected.revision >= record.revision)) return null;
   const errors = record.rejected.errors || [];
-  return el("ul", { class: "reasons", role: "alert" },
-    errors.map((e) => el("li", { text: e.field ? `${e.field}: ${e.message}` : e.message })));
+  const text = (e) => {
+    const key = `reject_${e.field}`;
+    if (t(lang, key) !== key) return t(lang, key);
+    return e.field ? `${e.field}: ${e.message}` : e.message;
+  };
+  return el("ul", { class: "reasons", role: "alert" }, errors.map((e) => el("li", { text: text(e) })));
+}
+
+/** When it happened: the stated time, else the tap's. */
+export function occurredAt(record) {
+  return record.occurred_at || record.tapped_at;
+}
+
+/** "Happened … · logged …" when the stated time is not the tap's, else null. */
+export function happenedLogged(record, lang) {
+  const occurred = occurredAt(record);
+  if (Date.parse(occurred) === Date.parse(record.tapped_at)) return null;
+  return t(lang, "happened_logged", { occurred: formatTime(occurred, lang, true),
+    logged: formatTime(record.tapped_at, lang, true) });
 }
 
 /** Local classification from the cached rules; null when the rules are missing or refuse. */
@@ -77,7 +106,7 @@ export function localClassification(rules, record, me, lang) {
       // The server defaults the victim to the reporter's position; do the same.
       victim_role: record.victim_role || me?.position || "other_medical",
       on_duty: record.on_duty !== false,
-      occurred_at: record.tapped_at,
+      occurred_at: occurredAt(record),
     }, lang);
   } catch (err) {
     return { summary: String(err.message), penalties: [], disclaimer: "", status: "error" };
@@ -102,11 +131,11 @@ export function renderList(container, empty, records, { rules, me, lang }) {
       : shortClassification(localClassification(rules, record, me, lang), lang);
     container.append(el("li", { class: "incident-item" },
       el("a", { href: `#/incidents/${record.id}`, class: "incident-link" },
-        el("span", { class: "when",
-          text: t(lang, "logged_at", { time: formatTime(record.tapped_at, lang, true) }) }),
+        el("span", { class: "when", text: happenedLogged(record, lang)
+          || t(lang, "logged_at", { time: formatTime(record.tapped_at, lang, true) }) }),
         stateList(record, lang),
         el("span", { class: "summary", text: summary })),
-      rejectionReasons(record)));
+      rejectionReasons(record, lang)));
   }
 }
 
@@ -161,7 +190,7 @@ export function renderIncident(container, record, ctx) {
     kinds.append(el("div", { class: "check" }, input, el("label", { for: id,
       text: t(lang, `kind_${kind}`) })));
   }
-  form.append(kinds);
+  form.append(kinds, whenField(record, lang, save));
 
   // Aggravating circumstances: the article's own list, from the rules.
   const circumstances = rules?.aggravating_circumstances || [];
@@ -232,10 +261,10 @@ export function renderIncident(container, record, ctx) {
   function refresh(current, extra = {}) {
     const { revisions, serverEvents, locationState } = extra;
     head.replaceChildren(
-      el("p", { class: "when", text: t(lang, "logged_at",
-        { time: formatTime(current.tapped_at, lang, true) }) }),
+      el("p", { class: "when", id: "incident-when", text: happenedLogged(current, lang)
+        || t(lang, "logged_at", { time: formatTime(current.tapped_at, lang, true) }) }),
       stateList(current, lang),
-      rejectionReasons(current) || "",
+      rejectionReasons(current, lang) || "",
       el("p", { class: "location", id: "location-state",
         text: locationText(current, locationState, lang) }));
     live.replaceChildren(classificationBox(rules, current, me, lang),
@@ -259,6 +288,8 @@ function classificationBox(rules, record, me, lang) {
         el("ul", {}, result.penalties.map((p) => el("li", { text: p.text }))));
     }
     box.append(...warningItems(result.warnings));
+    // A stated time that leaves the article's scope or moves the MCI year says so.
+    box.append(...timeNotes(rules, record, lang));
     if (result.disclaimer) box.append(el("p", { class: "disclaimer", text: result.disclaimer }));
   }
   const server = record.server || {};
@@ -277,6 +308,67 @@ function classificationBox(rules, record, me, lang) {
     box.append(...warningItems((server.classification.warnings || [])
       .filter((w) => !shown.has(w.code))));
   }
+  return box;
+}
+
+function timeNotes(rules, record, lang) {
+  if (!rules || !record.occurred_at) return [];
+  try {
+    return timeChange(rules, record.tapped_at, record.occurred_at, lang)
+      .map((n) => el("p", { class: "law-warning time-note", text: n.text }));
+  } catch {
+    return [];
+  }
+}
+
+// The value of a datetime-local input for an instant, in the phone's own zone.
+function pickerValue(iso) {
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return "";
+  return localIso(new Date(ms)).slice(0, 16);
+}
+
+/**
+ * "When did it happen?": quick choices and a picker, defaulting to the tap.
+ * A choice is saved as a revision (the outbox sends it like any other field);
+ * a time in the future is refused here as the server would refuse it.
+ */
+function whenField(record, lang, save) {
+  const box = el("fieldset", { class: "when-field", id: "when" },
+    el("legend", { text: t(lang, "when_legend") }));
+  const picker = el("input", { type: "datetime-local", id: "when-picker", step: 60 });
+  picker.value = pickerValue(occurredAt(record));
+  const message = el("p", { class: "hint", id: "when-message", role: "status" });
+  const choose = (date) => {
+    if (Number.isNaN(date.getTime())) return;
+    if (date.getTime() > Date.now() + FUTURE_TOLERANCE_MS) {
+      message.textContent = t(lang, "when_future");
+      return;
+    }
+    const tap = Date.parse(record.tapped_at);
+    message.textContent = date.getTime() < tap - DAYS_BEFORE_TAP * 86400000
+      ? t(lang, "when_needs_manager", { days: DAYS_BEFORE_TAP }) : "";
+    picker.value = pickerValue(localIso(date));
+    save({ occurred_at: localIso(date) });
+  };
+  const quick = el("div", { class: "when-quick" });
+  for (const [key, minutes] of [["now", 0], ["15", 15], ["60", 60]]) {
+    const button = el("button", { type: "button", id: `when-${key}`, text: t(lang, `when_${key}`) });
+    button.addEventListener("click", () => choose(new Date(Date.now() - minutes * 60000)));
+    quick.append(button);
+  }
+  const atTap = el("button", { type: "button", id: "when-tap", text: t(lang, "when_tap") });
+  atTap.addEventListener("click", () => {
+    message.textContent = "";
+    picker.value = pickerValue(record.tapped_at);
+    save({ occurred_at: record.tapped_at });
+  });
+  quick.append(atTap);
+  // A datetime-local value has no zone: the phone's own, as the person reads it.
+  picker.addEventListener("change", () => { if (picker.value) choose(new Date(picker.value)); });
+  box.append(quick, el("div", { class: "field" },
+    el("label", { for: "when-picker", text: t(lang, "when_pick") }), picker),
+  el("p", { class: "hint", text: t(lang, "when_hint") }), message);
   return box;
 }
 
