@@ -5,11 +5,11 @@ no address text: the point, the radius, the reason, the dates and the
 building's normalised key, which is all the phone needs to warn.
 """
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
+from marshmallow import EXCLUDE, ValidationError, fields, validate, validates
 
 from api.hazards.address import address_key
 from api.hazards.models import HazardReason
-from api.requests import no_nul
+from api.requests import Schema
 
 MAX_ADDRESS = 200
 DEFAULT_RADIUS_M = 50
@@ -20,7 +20,7 @@ MAX_MONTHS = 24
 class RaiseSchema(Schema):
     incident_id = fields.UUID(required=True, metadata={
         "description": "The incident (of one of your stations) the flag comes from."})
-    address = fields.String(required=True, validate=[validate.Length(3, MAX_ADDRESS), no_nul],
+    address = fields.String(required=True, validate=validate.Length(3, MAX_ADDRESS),
                             metadata={"description": (
                                 "Street (or microdistrict) and house number, e.g. "
                                 "\"ул. Абая, д. 10\". No names, no health data; a flat "
@@ -98,7 +98,7 @@ class LookupQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    address = fields.String(required=True, validate=[validate.Length(3, MAX_ADDRESS), no_nul],
+    address = fields.String(required=True, validate=validate.Length(3, MAX_ADDRESS),
                             metadata={"description": "One address, as typed."})
 
 

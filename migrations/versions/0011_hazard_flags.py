@@ -1,7 +1,7 @@
 """Hazard flags: places where crews were attacked (api/hazards, docs/hazards.md)
 
-Revision ID: 0009_hazard_flags
-Revises: 0008
+Revision ID: 0011_hazard_flags
+Revises: 0010
 Create Date: 2026-12-03 08:43:21.973196
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0009_hazard_flags'
-down_revision = '0008'
+revision = '0011_hazard_flags'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
