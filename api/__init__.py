@@ -112,6 +112,7 @@ def configure_blueprints(app: Flask) -> None:
     from api.auth.org_views import bp as orgs_bp
     from api.auth.views import bp as auth_bp
     from api.core.views import bp as core_bp
+    from api.hazards.views import bp as hazards_bp
     from api.incidents.views import bp as incidents_bp
     from api.law.views import bp as law_bp
     from api.ledger.views import bp as ledger_bp
@@ -130,6 +131,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(push_bp, url_prefix="/api/v1/push")
     app.register_blueprint(police_bp, url_prefix="/api/v1/police")
     app.register_blueprint(review_bp, url_prefix="/api/v1/review")
+    app.register_blueprint(hazards_bp, url_prefix="/api/v1/hazards")
 
 
 def configure_cli(app: Flask) -> None:

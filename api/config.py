@@ -36,6 +36,9 @@ DEFAULTS = {
     # per invitation (fixed windows, counted in the database).
     "AUTH_RATE_LIMIT_PER_ADDRESS": [30, 60],
     "AUTH_RATE_LIMIT_PER_INVITATION": [10, 900],
+    # Hazard-flag address look-ups: [count, seconds] per session, so nobody can
+    # walk the streets one address at a time to rebuild the list of flags.
+    "HAZARD_LOOKUP_LIMIT": [10, 60],
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     # Web Push. The VAPID private key comes from PUSH_VAPID_PRIVATE_KEY (PEM or
     # base64url) or is generated once into PUSH_VAPID_KEY_FILE (default:

@@ -2,6 +2,7 @@
 
 from api.access_log import AccessLog  # noqa: F401
 from api.auth.models import AuthSession, Challenge, Invitation, Passkey, RateLimitHit  # noqa: F401
+from api.hazards.models import HazardFlag  # noqa: F401
 from api.incidents.models import CaseCounter, Incident, IncidentEvent, SyncDevice  # noqa: F401
 from api.ledger.models import Receipt  # noqa: F401
 from api.orgs.models import Person, PolicePost, Region, Station  # noqa: F401

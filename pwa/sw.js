@@ -20,9 +20,9 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "bc521155eef8";
+const BUILD_ID = "f7bc79cedd01";
 const PRECACHE = {
-  "/css/app.css": "89f0dd32f78c6d7fa7129805b22f236f6bcb0255908da43b878ff4504cec6ad8",
+  "/css/app.css": "68fe3dbc7f4c7fc8fa207c064cd9d6fe079fae4f7f76e1ed7cadb1fcfc266de5",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
   "/css/police.css": "12475d7759e0f66f9983e753b8ff5543f26c6de13ff246f2c8cf8ce625aa6f94",
   "/css/print.css": "9381ff588d6be567753e08964e3fe86474dc9ec36c9dc55bfd41f9607cbae155",
@@ -31,23 +31,27 @@ const PRECACHE = {
   "/icons/icon-512.png": "3fdee4dec5401ae7eb604b3ef13eabe4829407e0f32174932666477c88e7fe54",
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
   "/index.html": "fd6d40fafa354b7ba5b737aa2a2d4952d3797b08b234a5be6452fb717928a0c8",
+  "/js/address.js": "ba25e755ce1c4c205f3cdf5bb6a19d80a2d127057c8056f7ab12a1432cc6e3b5",
   "/js/api.js": "1ed5231b15dd807d92dd818f19f04e23d33131093108ce5ec9099c9c58aefe47",
-  "/js/app.js": "ca856afd45e8fb74743b98c8f9c2b06d10300174f7d9a63f37c7b9a7a63457fc",
-  "/js/auth.js": "7a0a48d58c3c1985784630fd45fe11f40b0318248db07e359b9ae7fe9eafef37",
+  "/js/app.js": "3b6c89abc809a88ed0d10bcd79c95793b72b874c17af5f43dfee2e7505799533",
+  "/js/auth.js": "df73c3e25ef3d641396fb093e97874616720cf2079b8930b507ca0c128302a77",
   "/js/backoff.js": "5d99b0cde2985aee340d84ef1009786d9ec80cc3876a4f38cc64c62efe7a7e6a",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
-  "/js/console.js": "1644d2b338d471aca3cc9d127eda22bc66887f606bf802b8b02760b1c8ec17b6",
+  "/js/console.js": "0515110c6ca10ac7258937cc9a11653f19bba1a98993f5dabdad7fc5b94912c0",
   "/js/dom.js": "c7bd673984e4652e1645c378ae0d3260c9e5db0824fdb27d4ca12087814b27d1",
+  "/js/hazard_console.js": "907ab0e74e1b17357ada2b0871ecb5ae8c56208dadddd471854d18565e301e5c",
+  "/js/hazards.js": "273fa0ba34de4237302bce2c78f7b8c608dd879a56ada11a1b5f7e51a4f24c94",
   "/js/history.js": "4ff60c8c43efc3ad44bcdbae833d614a37c993f55f12acf98eaed2b5bf6aac42",
-  "/js/i18n.js": "29eb74b3463f8b3f3200b21b3a678832543397f321d36133d373c63bf306f32d",
+  "/js/i18n.js": "4c8a08bf1c2fe4c52c6b44edcb267ac1b317edd7deff405ab5f7be9e02131033",
+  "/js/i18n_hazards.js": "a852914cab9789a4cc4703a6b530285998c6a54e73f54f18e841e3423e06db48",
   "/js/law.js": "a6faf638d22907fa5cbea20ece30ce4e7abb049d38b8274a13a3599b30c4eebe",
   "/js/outbox.js": "3db13e6dfdedcca1c09229570e7b94fad68171f62606cd041af9198692bcfaa8",
-  "/js/police.js": "92d30f4b09ce709ce431a17b79032155beddc7e8594394baff680e0256d1a023",
+  "/js/police.js": "2f0ba082c7291fbd04a0bd2874e1f01f0302e1ec7e852d8360973e3ef1423e32",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
   "/js/store.js": "d91a79893abdd649d40dd1376d4067877c44d48ed2683b6f47158538d195d2b1",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "a06b79d78734edf13b35ad6fa99ea32ac386d9e9bc548ee7241dca8c51a8d216",
+  "/js/version.js": "91f3a3eb6800eb3b791cb5085e8b0ff94a366de5b87191e51f8c5b592afde5d7",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -324,6 +324,24 @@ def test_sign_in_has_the_stricter_limit(start_nginx, gunicorn):
     assert fetch(server, "GET", "/api/v1/auth/me").status != 429
 
 
+def test_the_hazard_lookup_has_a_tight_limit_per_session(start_nginx, gunicorn):
+    server = start_nginx(gunicorn)
+    path = "/api/v1/hazards/lookup?address=%D0%90%D0%B1%D0%B0%D1%8F%2010"
+    mine = {"Cookie": "qorgau_session=phone-one"}
+    replies = [fetch(server, "GET", path, headers=mine) for _ in range(14)]
+    # Ten at once (and the first of the rate), then refused: the session has no
+    # sign-in here, so what passes is the API's own 401.
+    assert [r.status for r in replies[:10]] == [401] * 10
+    limited = [r for r in replies if r.status == 429]
+    assert len(limited) >= 3
+    problem = assert_problem(limited[0], 429)
+    assert "address look-ups" in problem["detail"]
+    assert limited[0].header("Retry-After") == "10"
+    # Another session from the same address has its own allowance; other API
+    # paths are not touched by this zone.
+    assert fetch(server, "GET", path, headers={"Cookie": "qorgau_session=phone-two"}) \
+        .status == 401
+    assert fetch(server, "GET", "/api/v1/hazards/region", headers=mine).status == 401
 # --- every error under /api/ is problem+json, nginx's own included ----------------------
 
 NGINX_ERRORS = {400: "= /.qorgau/errors/400", 404: "@api_404", 413: "@api_413",

@@ -163,6 +163,28 @@ TEXT = {
         "ru": "сообщите своему руководителю",
         "kk": "басшыңызға хабарлаңыз",
     },
+    "hazard_raised_title": {
+        "en": "Address flagged: case {case}",
+        "ru": "Адрес отмечен как опасный: дело {case}",
+        "kk": "Мекенжай қауіпті деп белгіленді: іс {case}",
+    },
+    "hazard_raised_body": {
+        "en": "Your station manager flagged the place of case {case} ({reason}) until {until}. "
+              "Crews sent there will be warned to ask for police before entering.",
+        "ru": "Руководитель подстанции отметил место по делу {case} ({reason}) до {until}. "
+              "Бригады, направленные туда, увидят предупреждение вызвать полицию до входа.",
+        "kk": "Кіші станция басшысы {case} ісі бойынша орынды {until} дейін белгіледі "
+              "({reason}). Онда жіберілген бригадалар кірер алдында полиция шақыру туралы "
+              "ескерту көреді.",
+    },
+    "hazard_reason_threats": {"en": "threats", "ru": "угрозы", "kk": "қорқыту"},
+    "hazard_reason_violence": {"en": "violence", "ru": "насилие", "kk": "зорлық-зомбылық"},
+    "hazard_reason_weapon": {"en": "weapon", "ru": "оружие", "kk": "қару"},
+    "hazard_reason_dog": {"en": "dangerous dog", "ru": "опасная собака", "kk": "қауіпті ит"},
+    "hazard_reason_group": {"en": "aggressive group", "ru": "агрессивная группа",
+                            "kk": "агрессивті топ"},
+    "hazard_reason_other": {"en": "other danger", "ru": "другая опасность",
+                            "kk": "басқа қауіп"},
 }
 
 
@@ -286,6 +308,16 @@ def passkey_added(person, label: str, added_at) -> tuple[str, str]:
     body = (text("passkey_added_body", lang, label=label, when=when, tell=tell) if label
             else text("passkey_added_body_unnamed", lang, when=when, tell=tell))
     return text("passkey_added_title", lang), body
+
+
+def hazard_raised(person, incident, flag) -> tuple[str, str]:
+    """(title, body) telling the reporter, in their language, that a flag was raised."""
+    lang = person.language.value
+    case = incident.case_number or ""
+    until = local_time(flag.expires_at)[:10]
+    reason = text(f"hazard_reason_{flag.reason.value}", lang)
+    return (text("hazard_raised_title", lang, case=case),
+            text("hazard_raised_body", lang, case=case, reason=reason, until=until))
 
 
 def account_payload(kind: str, lang: str, title: str, body: str, *, tag: str,

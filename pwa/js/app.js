@@ -442,6 +442,7 @@ async function onAuth(event) {
     loadConsole();
     loadPolice();
     loadPush();
+    loadHazards();
     retry.failures = 0;
     requestFlush();
   } else {
@@ -485,6 +486,14 @@ function loadPolice() {
   if (state.me?.role !== "police") return;
   import("./police.js").then((m) => m.startPolice())
     .catch((err) => console.warn("police screens unavailable:", err));
+}
+
+// Hazard flags (js/hazards.js): the region's flags kept on the phone, and the
+// "Address of the call" check on the home screen (crew); the post's list (police).
+function loadHazards() {
+  if (!["crew", "police"].includes(state.me?.role)) return;
+  import("./hazards.js").then((m) => m.startHazards(state.me))
+    .catch((err) => console.warn("hazard flags unavailable:", err));
 }
 
 // Web Push (js/push.js): sign-out takes the subscription away; the account
@@ -543,6 +552,9 @@ function bind() {
     navigator.serviceWorker?.getRegistration().then((reg) => reg?.update()).catch(() => {});
   });
   window.addEventListener("qorgau:auth", onAuth);
+  window.addEventListener("qorgau:signed-out", () => {
+    import("./hazards.js").then((m) => m.stopHazards()).catch(() => {});
+  });
   window.addEventListener("qorgau:signed-in", onSignedIn);
   navigator.serviceWorker?.addEventListener("message", (event) => {
     // A push about one of our incidents: show what the server says now.
@@ -622,6 +634,7 @@ async function start() {
   renderStatic();
   loadConsole();
   loadPolice();
+  loadHazards();
   await renderRoute();
   refreshScreen();
 }

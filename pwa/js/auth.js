@@ -185,6 +185,8 @@ async function demoSignIn(personId) {
 
 async function signOut() {
   await api("/api/v1/auth/logout", { method: "POST" });
+  // What the phone kept for this person only (their region's hazard flags) goes too.
+  window.dispatchEvent(new CustomEvent("qorgau:signed-out"));
   signedOut();
   await loadSignIn();
 }

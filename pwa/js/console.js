@@ -15,6 +15,7 @@ import { api, ApiError } from "./api.js";
 import { barChart, stackedColumns } from "./charts.js";
 import { invitationBox } from "./auth.js";
 import { appendPresent, h, happenedLogged, localTime, ZONE } from "./dom.js";
+import { hazardSection } from "./hazard_console.js";
 import { changeLines, eventTitle } from "./history.js";
 import { currentLanguage, t } from "./i18n.js";
 
@@ -377,6 +378,7 @@ async function renderDetail(view, id) {
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_manager_note")),
       h("p", { class: "rv-note print-only" }, body.manager_note ? body.manager_note.note : "—"),
       noteForm),
+    hazardSection(id, body),
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_history")), events),
     h("p", { class: "no-print" }, h("a", { href: "#/review", class: "rv-back" }, tr("rv_back"))));
 }

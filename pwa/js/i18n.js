@@ -1,6 +1,8 @@
 // Every string a person reads, in Russian, Kazakh and English.
 // Other modules may add keys here (keep the three languages together).
 // Placeholders are {name}; fill them with t(lang, key, {name: value}).
+import { HAZARD_STRINGS } from "./i18n_hazards.js";
+
 export const STRINGS = {
   ru: {
     // Sign-in, enrolment and devices (js/auth.js).
@@ -1178,6 +1180,9 @@ export const STRINGS = {
 };
 
 export const LANGUAGES = ["ru", "kk", "en"];
+
+// Texts kept with their feature, added here so t() finds them.
+for (const lang of LANGUAGES) Object.assign(STRINGS[lang], HAZARD_STRINGS[lang]);
 const STORAGE_KEY = "qorgau.lang";
 
 // The person's choice if they made one, else the device's language, else Russian.

@@ -15,6 +15,7 @@
 
 import { api, ApiError } from "./api.js";
 import { appendPresent, h, happenedLogged, localTime, ZONE } from "./dom.js";
+import { policeHazards } from "./hazards.js";
 import { changeLines, eventTitle } from "./history.js";
 import { currentLanguage, t } from "./i18n.js";
 import { pushControl } from "./push.js";
@@ -190,6 +191,7 @@ async function renderList(view) {
     items.length
       ? h("ul", { class: "pl-list", id: "pl-list", "aria-label": tr("pl_title") }, items.map(card))
       : h("p", { id: "pl-none" }, tr("pl_none")),
+    await policeHazards(),
     control);
 }
 
