@@ -20,9 +20,9 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "f7bc79cedd01";
+const BUILD_ID = "11537e340932";
 const PRECACHE = {
-  "/css/app.css": "68fe3dbc7f4c7fc8fa207c064cd9d6fe079fae4f7f76e1ed7cadb1fcfc266de5",
+  "/css/app.css": "9b4b8e74e79f8a2c8b9cfe915a097f0e23190e9e411e20585be4563cb7a8eb9f",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
   "/css/police.css": "12475d7759e0f66f9983e753b8ff5543f26c6de13ff246f2c8cf8ce625aa6f94",
   "/css/print.css": "9381ff588d6be567753e08964e3fe86474dc9ec36c9dc55bfd41f9607cbae155",
@@ -51,7 +51,7 @@ const PRECACHE = {
   "/js/store.js": "d91a79893abdd649d40dd1376d4067877c44d48ed2683b6f47158538d195d2b1",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "91f3a3eb6800eb3b791cb5085e8b0ff94a366de5b87191e51f8c5b592afde5d7",
+  "/js/version.js": "8423ba5852772290b3fb0306674a6f968cb68827fb111380e8e8dfb085960906",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -252,6 +252,25 @@ def test_crew_screens_fit_a_phone(browser, world, size):
     assert problems == [], "\n".join(problems)
 
 
+def test_the_crew_tabs_fit_a_small_phone_in_every_language(browser, world):
+    """The tab bar's labels are longest in Kazakh; none may reach past the screen."""
+    ctx = phone(browser, world, world.crew, "360")
+    try:
+        page = ctx.new_page()
+        page.goto("/#/incidents")
+        for language, tab in (("Қазақша", "Менің оқиғаларым"), ("Русский", "Мои инциденты"),
+                              ("English", "My incidents")):
+            page.get_by_role("button", name=language, exact=True).click()
+            expect(page.locator(".crew-nav a.crew-tab[href='#/incidents']")).to_have_text(tab)
+            right, width, scroll = page.evaluate("""() => [
+                Math.max(...[...document.querySelectorAll('.crew-tab')]
+                    .map((n) => n.getBoundingClientRect().right)),
+                innerWidth, document.documentElement.scrollWidth]""")
+            assert right <= width and scroll <= width, (language, right, width, scroll)
+    finally:
+        ctx.close()
+
+
 @pytest.mark.parametrize("size", list(PHONES))
 def test_police_screens_fit_a_phone(browser, world, size):
     ctx = phone(browser, world, world.officer, size)
