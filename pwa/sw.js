@@ -20,7 +20,7 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "11537e340932";
+const BUILD_ID = "6702bd451730";
 const PRECACHE = {
   "/css/app.css": "9b4b8e74e79f8a2c8b9cfe915a097f0e23190e9e411e20585be4563cb7a8eb9f",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
@@ -33,7 +33,7 @@ const PRECACHE = {
   "/index.html": "fd6d40fafa354b7ba5b737aa2a2d4952d3797b08b234a5be6452fb717928a0c8",
   "/js/address.js": "ba25e755ce1c4c205f3cdf5bb6a19d80a2d127057c8056f7ab12a1432cc6e3b5",
   "/js/api.js": "1ed5231b15dd807d92dd818f19f04e23d33131093108ce5ec9099c9c58aefe47",
-  "/js/app.js": "3b6c89abc809a88ed0d10bcd79c95793b72b874c17af5f43dfee2e7505799533",
+  "/js/app.js": "4d76e1c33ffd4de247a85895b55a9e80635b3b76c8bae2b2fbb92e8723ce6ffa",
   "/js/auth.js": "df73c3e25ef3d641396fb093e97874616720cf2079b8930b507ca0c128302a77",
   "/js/backoff.js": "5d99b0cde2985aee340d84ef1009786d9ec80cc3876a4f38cc64c62efe7a7e6a",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
@@ -51,7 +51,7 @@ const PRECACHE = {
   "/js/store.js": "d91a79893abdd649d40dd1376d4067877c44d48ed2683b6f47158538d195d2b1",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "8423ba5852772290b3fb0306674a6f968cb68827fb111380e8e8dfb085960906",
+  "/js/version.js": "d744af2ea1aa80fdeb3fa1e0949817d4989ab676336208958f2d3549f968da43",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END
