@@ -75,8 +75,10 @@ def query_schema(schema: type[Schema] | Schema):
     return decorator
 
 
-def response_schema(schema: type[Schema] | Schema, status: int = 200):
-    """Dump what the view returns with `schema` (a Response passes as it is)."""
+def response_schema(schema: type[Schema] | Schema, status: int | tuple[int, ...] = 200):
+    """Dump what the view returns with `schema` (a Response passes as it is; a
+    (result, status) pair is dumped and keeps its status). `status` may name
+    several answers of the same shape, e.g. (200, 201) for an upsert."""
 
     def decorator(view):
         @functools.wraps(view)
@@ -84,9 +86,13 @@ def response_schema(schema: type[Schema] | Schema, status: int = 200):
             result = view(*args, **kwargs)
             if isinstance(result, Response):
                 return result
+            if isinstance(result, tuple):
+                result, code = result
+                return _schema_instance(schema).dump(result), code
             return _schema_instance(schema).dump(result)
 
-        _declared(wrapper).setdefault("responses", {})[status] = schema
+        for code in (status,) if isinstance(status, int) else status:
+            _declared(wrapper).setdefault("responses", {})[code] = schema
         return wrapper
 
     return decorator

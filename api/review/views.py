@@ -6,16 +6,16 @@ import json
 import uuid
 from datetime import timedelta
 
-from flask import Blueprint, Response, current_app, request, stream_with_context
+from flask import Blueprint, Response, current_app, stream_with_context
 from marshmallow import ValidationError
 
 from api import access_log as access
 from api.auth.access import current_person, require
 from api.db import utcnow
 from api.errors import Problem
-from api.openapi import spec
+from api.openapi import body_schema, query_schema, response_schema, spec
 from api.orgs.models import Role
-from api.requests import endpoint_name, load_body
+from api.requests import endpoint_name
 from api.review import export, service
 from api.review import figures as figures_service
 from api.review.schemas import (
@@ -29,7 +29,6 @@ from api.review.schemas import (
     NoteSchema,
     OptionsSchema,
     ReviewDetailSchema,
-    ReviewItemSchema,
     ReviewPageSchema,
     TimeDecisionSchema,
 )
@@ -41,41 +40,40 @@ EXPORT_MAX_ROWS = 100_000
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _filters(schema) -> dict:
-    return schema.load(request.args.to_dict())
-
-
 def _lang(args: dict) -> str:
     return args.get("lang") or current_person().language.value
 
 
 @bp.get("/incidents")
-@spec(summary="The manager's incidents: filters, sort, keyset pages, total",
-      query=ListQuerySchema, responses={200: ReviewPageSchema}, tags=["review"])
+@spec(summary="The manager's incidents: filters, sort, keyset pages, total", tags=["review"])
 @require(Role.MANAGER)
-def list_incidents():
+@query_schema(ListQuerySchema)
+@response_schema(ReviewPageSchema)
+def list_incidents(query: dict):
     """Incidents of the stations the manager runs; filters combine with AND."""
-    args = _filters(ListQuerySchema())
+    args = query
     try:
         items, next_cursor, total = service.list_incidents(
             current_person(), args, limit=args["limit"], cursor=args["cursor"],
             search_cap=current_app.config["REVIEW_SEARCH_TOTAL_CAP"])
     except service.FilterError as err:
         raise ValidationError({err.field: [str(err)]}) from err
-    return {"items": ReviewItemSchema(many=True).dump(items), "next_cursor": next_cursor,
+    return {"items": items, "next_cursor": next_cursor,
             "total": total.count, "total_exact": total.exact}
 
 
 def _detail_or_404(detail):
+    """What ReviewDetailSchema dumps, or a 404 for an incident outside the scope."""
     if detail is None:
         raise Problem(404, "Not Found", "No such incident at your stations.", type_="not-found")
-    return ReviewDetailSchema().dump(service.detail_view(detail))
+    return service.detail_view(detail)
 
 
 @bp.get("/incidents/<uuid:incident_id>")
 @spec(summary="One incident: facts, classification, route, police, history, note",
-      responses={200: ReviewDetailSchema}, tags=["review"])
+      tags=["review"])
 @require(Role.MANAGER)
+@response_schema(ReviewDetailSchema)
 def get_incident(incident_id: uuid.UUID):
     """Everything recorded about the incident; the view is written to the access log."""
     person = current_person()
@@ -86,22 +84,23 @@ def get_incident(incident_id: uuid.UUID):
 
 
 @bp.put("/incidents/<uuid:incident_id>/note")
-@spec(summary="Set the manager's note (recorded in the history)", body=NoteSchema,
-      responses={200: ReviewDetailSchema}, tags=["review"])
+@spec(summary="Set the manager's note (recorded in the history)", tags=["review"])
 @require(Role.MANAGER)
-def put_note(incident_id: uuid.UUID):
+@body_schema(NoteSchema)
+@response_schema(ReviewDetailSchema)
+def put_note(incident_id: uuid.UUID, body: dict):
     """Replace the note; an empty note clears it. Each change is an event."""
-    body = load_body(NoteSchema())
     return _detail_or_404(service.set_note(current_person(), incident_id, body["note"]))
 
 
 @bp.post("/incidents/<uuid:incident_id>/time-correction")
 @spec(summary="Confirm or reject a stated time awaiting a manager (recorded in the history)",
-      body=TimeDecisionSchema, responses={200: ReviewDetailSchema}, tags=["review"])
+      tags=["review"])
 @require(Role.MANAGER)
-def decide_time_correction(incident_id: uuid.UUID):
+@body_schema(TimeDecisionSchema)
+@response_schema(ReviewDetailSchema)
+def decide_time_correction(incident_id: uuid.UUID, body: dict):
     """A time stated too long before the tap waits for a manager of the station."""
-    body = load_body(TimeDecisionSchema())
     try:
         detail = service.decide_time_correction(
             current_person(), incident_id, confirm=body["decision"] == "confirm",
@@ -114,17 +113,17 @@ def decide_time_correction(incident_id: uuid.UUID):
 
 @bp.get("/figures")
 @spec(summary="Counts per month, part, station and job; delay medians and 90th percentiles",
-      query=FiguresQuerySchema, responses={200: FiguresSchema}, tags=["review"])
+      tags=["review"])
 @require(Role.MANAGER)
-def figures():
+@query_schema(FiguresQuerySchema)
+@response_schema(FiguresSchema)
+def figures(query: dict):
     """Local dates; twelve months up to today when no range is given."""
-    args = _filters(FiguresQuerySchema())
-    return FiguresSchema().dump(figures_service.figures(current_person(), args["date_from"],
-                                                args["date_to"], _lang(args)))
+    return figures_service.figures(current_person(), query["date_from"], query["date_to"],
+                                   _lang(query))
 
 
-def _export_args() -> dict:
-    args = _filters(ExportQuerySchema())
+def _export_args(args: dict) -> dict:
     limit = current_app.config.get("REVIEW_EXPORT_MAX_ROWS", EXPORT_MAX_ROWS)
     if service.count(current_person(), args, at_most=limit + 1) > limit:
         raise Problem(422, "Too many rows to export",
@@ -152,12 +151,12 @@ def _cell(value):
 
 
 @bp.get("/export.csv")
-@spec(summary="The filtered list as CSV (UTF-8 with BOM, for Excel)", query=ExportQuerySchema,
-      tags=["review"])
+@spec(summary="The filtered list as CSV (UTF-8 with BOM, for Excel)", tags=["review"])
 @require(Role.MANAGER)
-def export_csv():
+@query_schema(ExportQuerySchema)
+def export_csv(query: dict):
     """Same filters and order as the list; headers in the chosen language; times local."""
-    args = _export_args()
+    args = _export_args(query)
     person = current_person()
     headers = export.EXPORT_HEADERS[_lang(args)]
 
@@ -180,11 +179,12 @@ def export_csv():
 
 
 @bp.get("/export.json")
-@spec(summary="The filtered list as JSON", query=ExportQuerySchema, tags=["review"])
+@spec(summary="The filtered list as JSON", tags=["review"])
 @require(Role.MANAGER)
-def export_json():
+@query_schema(ExportQuerySchema)
+def export_json(query: dict):
     """{"exported_at", "filters", "items": [...]}, streamed; same filters and order as the list."""
-    args = _export_args()
+    args = _export_args(query)
     person = current_person()
     filters = {k: (v.isoformat() if hasattr(v, "isoformat") else
                    v.value if hasattr(v, "value") else v)
@@ -205,35 +205,37 @@ def export_json():
 
 @bp.get("/options")
 @spec(summary="Choices for the list's filters: crew members and police posts",
-      responses={200: OptionsSchema}, tags=["review"])
+      tags=["review"])
 @require(Role.MANAGER)
+@response_schema(OptionsSchema)
 def options():
     """The crew of the manager's stations and the police posts of their regions."""
-    return OptionsSchema().dump(service.filter_options(current_person()))
+    return service.filter_options(current_person())
 
 
 @bp.get("/devices")
 @spec(summary="Crew devices of the manager's stations: last sync, unsynced, push, storage",
-      responses={200: DeviceHealthListSchema}, tags=["review"])
+      tags=["review"])
 @require(Role.MANAGER)
+@response_schema(DeviceHealthListSchema)
 def devices():
     """Devices holding records unsynced for more than an hour come first (stale)."""
-    return DeviceHealthListSchema().dump({
+    return {
         "devices": service.device_health(current_person()),
-        "stale_after_s": int(service.STALE_AFTER.total_seconds())})
+        "stale_after_s": int(service.STALE_AFTER.total_seconds())}
 
 
 @bp.get("/access-log")
-@spec(summary="Who viewed which incident, and when (administrators)",
-      query=AccessLogQuerySchema, responses={200: AccessLogPageSchema}, tags=["review"])
+@spec(summary="Who viewed which incident, and when (administrators)", tags=["review"])
 @require(Role.ADMIN)
-def access_log():
+@query_schema(AccessLogQuerySchema)
+@response_schema(AccessLogPageSchema)
+def access_log(query: dict):
     """Newest first; the incidents' contents are not part of it."""
-    args = _filters(AccessLogQuerySchema())
+    args = dict(query)
     date_from, date_to = args.pop("date_from", None), args.pop("date_to", None)
     items, next_cursor = access.access_log(
         **args, since=date_from and service.local_midnight(date_from),
         before=date_to and service.local_midnight(date_to + timedelta(days=1)))
-    return {"items": AccessLogPageSchema().dump({"items": items})["items"],
-            "next_cursor": next_cursor}
+    return {"items": items, "next_cursor": next_cursor}
 
