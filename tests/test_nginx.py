@@ -351,8 +351,8 @@ NGINX_ERRORS = {400: "= /.qorgau/errors/400", 404: "@api_404", 413: "@api_413",
 
 def test_every_error_nginx_makes_under_api_has_a_problem_location(tmp_path, certificate):
     """Each /api/ location maps every status nginx itself may produce there to a named
-    location that answers problem+json with that status (503 included: the shipped
-    config has no path where nginx makes one, so it is checked here, not provoked)."""
+    location that answers problem+json with that status (the 503 of the syncs-in-flight
+    limit is provoked in tests/test_nginx_shedding.py; the others here and below)."""
     conf = render.render(tmp_path / "conf", cert=str(certificate[0]),
                          key=str(certificate[1]), log_dir=str(tmp_path),
                          state_dir=str(tmp_path))
@@ -362,10 +362,11 @@ def test_every_error_nginx_makes_under_api_has_a_problem_location(tmp_path, cert
         {k: v.replace("= /", "/") for k, v in NGINX_ERRORS.items()}
     text = conf.read_text()
     api_locations = re.findall(r"location [^{]*/api/[^{]*\{(.*?)\n        \}", text, re.S)
-    assert len(api_locations) == 4
+    assert len(api_locations) == 5  # the API, sync, sign-in, who-am-I, hazard look-up
     assert all("include snippets/api-errors.conf;" in body and "error_page 429" in body
                for body in api_locations)
-    for status, name in [*NGINX_ERRORS.items(), (429, "@api_429"), (429, "@auth_429")]:
+    for status, name in [*NGINX_ERRORS.items(), (429, "@api_429"), (429, "@auth_429"),
+                         (429, "@hazard_429")]:
         name = name.removeprefix("=431 ")
         body = re.search(rf"location {re.escape(name)} \{{(.*?)\n        \}}", text,
                          re.S).group(1)
