@@ -48,7 +48,7 @@ TIMEOUT_MS = 60_000
 
 WAIT_READY = """() => {
     const b = document.getElementById('log-incident');
-    return Boolean(b && !b.disabled && b.offsetParent !== null && b.textContent.trim());
+    return Boolean(b && !b.disabled && b.getClientRects().length > 0 && b.textContent.trim());
 }"""
 
 TAP = """async () => {
@@ -60,7 +60,13 @@ TAP = """async () => {
         const observer = new MutationObserver(() => {
             if (!saved.hidden && saved.textContent.trim()) {
                 observer.disconnect();
-                resolve(performance.now() - start);
+                const elapsed = performance.now() - start;
+                // The app then opens the new incident's screen: wait for that, so
+                // the next tap does not race it (it is not part of the timing).
+                const until = performance.now() + 5000;
+                const opened = () => (location.hash !== before || performance.now() > until
+                    ? resolve(elapsed) : setTimeout(opened, 10));
+                opened();
             }
         });
         observer.observe(saved, { childList: true, characterData: true, subtree: true,
