@@ -102,7 +102,8 @@ def migrate(db_url: str) -> None:
     from api import create_app
     from api.extensions import db
 
-    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "bench"})
+    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "bench",
+                      "PUSH_ALLOW_LOOPBACK_FOR_TESTS": True})
     with app.app_context():
         upgrade()
         db.engine.dispose()
@@ -124,7 +125,8 @@ def setup_world(db_url: str, devices: int, regions: int = 1, *, posts: bool = Fa
     from api.push.models import PushSubscription
 
     migrate(db_url)
-    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "bench"})
+    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "bench",
+                      "PUSH_ALLOW_LOOPBACK_FOR_TESTS": True})
     world = World(crews=[])
     with app.app_context():
         stations, post_rows = [], []
@@ -205,7 +207,10 @@ def sync_body(device: str, records: list[dict], outbox_size: int | None = None) 
 def bench_env(db_url: str, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QORGAU_", "DATABASE_"))}
     env.update(DATABASE_URL=db_url, QORGAU_SECRET_KEY="bench-secret-" + "x" * 32,
-               PYTHONPATH=str(ROOT))
+               PYTHONPATH=str(ROOT),
+               # The benchmarks' push service listens on loopback, which production
+               # refuses (api/push/endpoints.py): allowed here as in the tests.
+               QORGAU_PUSH_ALLOW_LOOPBACK_FOR_TESTS="true")
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
