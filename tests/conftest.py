@@ -7,7 +7,6 @@ clean database: on SQLite a fresh copy of a migrated template file, on
 PostgreSQL a transaction that is rolled back after the test.
 """
 
-import http.client
 import logging
 import os
 import shutil
@@ -41,10 +40,12 @@ from tests.browser import (
     Live,
     build_pwa,
 )
+from tests.factories import make_person, make_post, make_station
 from tests.nginx_helpers import (
     GUNICORN,
     HOST,
     Nginx,
+    answers_health,
     free_port,
     make_certificate,
     nginx_command,
@@ -234,6 +235,17 @@ def live(live_server, pwa_dir):
     return Live(live_server, pwa_dir)
 
 
+@pytest.fixture
+def crew(live):
+    """The browser tests' crew member on the live server: a feldsher at a station whose
+    default police post is a hospital's (the person's id). API test modules that sign
+    in through `login` define their own `crew`."""
+    with live.app.app_context():
+        post = make_post(name="City Hospital No. 7")
+        return make_person("crew", station=make_station(default_post=post),
+                           position="feldsher", language="en").id
+
+
 @pytest.fixture(scope="module")
 def pw():
     with sync_playwright() as playwright:
@@ -317,16 +329,8 @@ def gunicorn(tmp_path_factory) -> Iterator[str]:
              "api:create_app()"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
-    def healthy():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            conn.request("GET", "/api/health")
-            return conn.getresponse().status == 200
-        finally:
-            conn.close()
-
     try:
-        wait_for(healthy, "gunicorn", proc, log)
+        wait_for(lambda: answers_health(port), "gunicorn", proc, log)
         yield f"127.0.0.1:{port}"
     finally:
         stop(proc)

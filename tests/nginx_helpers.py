@@ -67,6 +67,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def answers_health(port: int) -> bool:
+    """Whether the API on 127.0.0.1:`port` answers /api/health with 200."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/api/health")
+        return conn.getresponse().status == 200
+    finally:
+        conn.close()
+
+
 def wait_for(check, what: str, proc: subprocess.Popen, log: Path, timeout: float = 30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -9,6 +9,7 @@ real nginx and the project's config in front of the real app under gunicorn.
   one address (a carrier NAT) are not limited together, one phone is.
 """
 
+import http.client
 import json
 import os
 import subprocess
@@ -23,6 +24,7 @@ import pytest
 from tests.nginx_helpers import (
     GUNICORN,
     HOST,
+    answers_health,
     fetch,
     free_port,
     render,
@@ -74,18 +76,9 @@ def held_app(tmp_path_factory):
             [str(GUNICORN), "-b", f"127.0.0.1:{port}", "--workers", "1", "--threads", "1",
              f"tests.held_app:create({str(tmp)!r})"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    import http.client
-
-    def healthy():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            conn.request("GET", "/api/health")
-            return conn.getresponse().status == 200
-        finally:
-            conn.close()
 
     try:
-        wait_for(healthy, "gunicorn", proc, log)
+        wait_for(lambda: answers_health(port), "gunicorn", proc, log)
         yield {"upstream": f"127.0.0.1:{port}", "dir": tmp, "token": token, "csrf": csrf,
                "url": url}
     finally:
@@ -162,7 +155,6 @@ def test_syncs_over_the_limit_in_flight_get_503_with_retry_after_and_nothing_is_
 def _burst(server, n: int, cookies: list[str]) -> list[int]:
     """n GETs of an API path from one address over 8 keep-alive connections,
     request i carrying session cookie cookies[i % len(cookies)]."""
-    import http.client
 
     def worker(k):
         conn = http.client.HTTPSConnection(HOST, server.https_port, timeout=10,

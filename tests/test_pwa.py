@@ -27,7 +27,6 @@ from tests.browser import (
     tap,
     unsynced,
 )
-from tests.factories import make_person, make_post, make_station
 
 pytestmark = pytest.mark.browser
 
@@ -36,15 +35,6 @@ LOCAL_ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
 
 
 # ---------------------------------------------------------------- fixtures
-
-@pytest.fixture
-def crew(live):
-    """A feldsher at a station whose default police post is a hospital's (the person's id)."""
-    with live.app.app_context():
-        post = make_post(name="City Hospital No. 7")
-        return make_person("crew", station=make_station(default_post=post),
-                           position="feldsher", language="en").id
-
 
 
 # ---------------------------------------------------------------- build and install

@@ -7,20 +7,10 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import open_app, sign_in, tap, unsynced
-from tests.factories import make_person, make_post, make_station
 
 pytestmark = pytest.mark.browser
 
 ME, SYNC, LIST = "/api/v1/auth/me", "/api/v1/incidents/sync", "/api/v1/incidents"
-
-
-@pytest.fixture
-def crew(live):
-    """A feldsher at a station with a default police post (the person's id)."""
-    with live.app.app_context():
-        post = make_post(name="City Hospital No. 7")
-        return make_person("crew", station=make_station(default_post=post),
-                           position="feldsher", language="en").id
 
 
 def calls(live, method, path, status=None, since=0):

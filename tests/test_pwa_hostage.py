@@ -21,21 +21,12 @@ from api.extensions import db
 from api.incidents.models import Incident, SyncDevice
 from api.orgs.models import Person
 from tests.browser import incidents_in_idb, open_app, sign_in, tap, unsynced
-from tests.factories import make_person, make_post, make_station
+from tests.factories import make_person
 from tests.incident_helpers import batch, record
 
 pytestmark = pytest.mark.browser
 
 SYNC = "/api/v1/incidents/sync"
-
-
-@pytest.fixture
-def crew(live):
-    """A feldsher at a station whose default police post is a hospital's (the person's id)."""
-    with live.app.app_context():
-        post = make_post(name="City Hospital No. 7")
-        return make_person("crew", station=make_station(default_post=post),
-                           position="feldsher", language="en").id
 
 
 class FailOnRecord:

@@ -27,21 +27,12 @@ from tests.browser import (
     tap,
     unsynced,
 )
-from tests.factories import make_person, make_post, make_station
+from tests.factories import make_person
 from tests.incident_helpers import batch, record
 
 pytestmark = pytest.mark.browser
 
 TAP = "2026-03-07T00:30:00+05:00"  # the day the article came into force, just after midnight
-
-
-@pytest.fixture
-def crew(live):
-    """A feldsher at a station whose default police post is a hospital's (the person's id)."""
-    with live.app.app_context():
-        post = make_post(name="City Hospital No. 7")
-        return make_person("crew", station=make_station(default_post=post),
-                           position="feldsher", language="en").id
 
 
 @pytest.fixture
