@@ -98,6 +98,11 @@ def configure_listeners() -> None:
     incidents.register_hook(routing)
     # push -> police: every tick of the push worker first escalates overdue alerts.
     listeners.add(worker.tick_listeners, routing)
+    # incidents -> sos: a new SOS opens its live alarm (after routing has chosen the
+    # post) and the station's managers are told at once.
+    from api.sos import service as sos
+
+    incidents.register_hook(sos)
 
 
 def configure_blueprints(app: Flask) -> None:
@@ -120,6 +125,7 @@ def configure_blueprints(app: Flask) -> None:
     from api.police.views import bp as police_bp
     from api.push.views import bp as push_bp
     from api.review.views import bp as review_bp
+    from api.sos.views import bp as sos_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(openapi_bp)
@@ -132,6 +138,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(police_bp, url_prefix="/api/v1/police")
     app.register_blueprint(review_bp, url_prefix="/api/v1/review")
     app.register_blueprint(hazards_bp, url_prefix="/api/v1/hazards")
+    app.register_blueprint(sos_bp, url_prefix="/api/v1/sos")
 
 
 def configure_cli(app: Flask) -> None:

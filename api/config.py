@@ -68,6 +68,14 @@ DEFAULTS = {
     # A police alert is useless after an hour; a crew confirmation keeps a day.
     "PUSH_TTL_ALERT": 3600,
     "PUSH_TTL_DEFAULT": 86400,
+    # An SOS (api.sos): its pushes live only this long at the push service (a
+    # minutes-old alarm is for escalation, not a late buzz); the crew's live
+    # stream (server-sent events) ends after this many seconds and the phone
+    # reconnects; wrong stand-down PINs in a row before they are refused for a while.
+    "PUSH_TTL_SOS": 300,
+    "SOS_STREAM_SECONDS": 25,
+    "SOS_MAX_WRONG_PINS": 5,
+    "SOS_PIN_LOCK_SECONDS": 900,
     # The review list counts a text search's matches up to here, then says "more than".
     "REVIEW_SEARCH_TOTAL_CAP": 1000,
     # A crew member may state when an incident happened up to this many days

@@ -299,6 +299,7 @@ def test_a_revision_changing_the_taps_time_is_refused_while_the_batch_syncs(clie
 def _walk_values(post_id: int) -> dict:
     return {
         "tapped_at": ("2026-06-01T08:00:00+05:00", None),
+        "sos": (True, None),
         "occurred_at": ("2026-06-01T09:00:00+05:00",
                         lambda b: instant(b["occurred_at"]) == instant(
                             "2026-06-01T09:00:00+05:00")),

@@ -99,6 +99,8 @@ class Incident(db.Model):
     victim_role: Mapped[str] = mapped_column(db.String(32))
     on_duty: Mapped[bool] = mapped_column(db.Boolean)
     police_needed: Mapped[bool] = mapped_column(db.Boolean)
+    # An SOS (api.sos): set at creation, never changed; always police_needed.
+    sos: Mapped[bool] = mapped_column(db.Boolean, default=False, server_default=db.false())
     lat: Mapped[float | None] = mapped_column(db.Float)
     lon: Mapped[float | None] = mapped_column(db.Float)
     accuracy_m: Mapped[float | None] = mapped_column(db.Float)

@@ -80,6 +80,12 @@ def append_event(incident: Incident, actor: Person | None, kind: str,
     return event
 
 
+# Events the reporter's own reading of an incident leaves out: an SOS stood
+# down with the duress PIN must look cancelled on the phone someone may be
+# holding over them (api.sos). The police and managers see them.
+HIDDEN_FROM_REPORTER = frozenset({"sos_duress"})
+
+
 # ---------------------------------------------------------------------------
 # Scope: the one rule for who sees which incident.
 

@@ -97,6 +97,9 @@ class SyncRecordSchema(Schema):
     victim_role = fields.String(allow_none=True, validate=_one_of(VICTIM_ROLES))
     on_duty = StrictBoolean()
     police_needed = StrictBoolean()
+    sos = StrictBoolean(metadata={
+        "description": "An SOS (api.sos): read when the incident is created and never "
+                       "changed; an SOS is always police_needed."})
     location = fields.Nested(LocationSchema, allow_none=True)
     destination_post_id = StrictInteger(allow_none=True, validate=validate.Range(1, 2**31 - 1))
     note = fields.String(validate=validate.Length(max=MAX_NOTE))
@@ -232,6 +235,7 @@ class IncidentSchema(Schema):
     victim_role = fields.String()
     on_duty = fields.Boolean()
     police_needed = fields.Boolean()
+    sos = fields.Boolean()
     location = fields.Nested(LocationOutSchema, allow_none=True)
     note = fields.String()
     erdr_number = fields.String(allow_none=True)

@@ -71,13 +71,14 @@ STATED = "occurred_at"
 # stored, or it is refused for that field (never silently ignored). The id is
 # the identity itself, and revision is the counter; every other field of the
 # sync record is MUTABLE or STATED (tests/test_incidents_time.py walks them all).
-FIXED = ("tapped_at",)
+FIXED = ("tapped_at", "sos")
 FOREIGN_ID = "This id cannot be used; the app must make a new one."
 CONFLICT = ("The server holds this revision with different content; send yours again "
             "as a new revision (both are kept in the history).")
 TAPPED_AT_FIXED = ("The tap's time is recorded once and cannot be changed; "
                    "to say when the incident happened, send occurred_at.")
 STATED_IN_FUTURE = "The time of the incident cannot be in the future."
+SOS_FIXED = "Whether the incident is an SOS is set when it is created and cannot be changed."
 
 # The ledger's part of a sync, in its transaction, before the commit:
 # chains_start(incident_ids) (inserted just now: their hash chains are empty)
@@ -269,6 +270,9 @@ def _new_row(record: dict, ctx: SyncContext) -> dict:
         "device_id": ctx.device_id, "revision": record["revision"],
         "status": IncidentStatus.LOGGED, "post_id": None, "erdr_number": None,
         **{k: v for k, v in facts.items() if k != "location"},
+        # An SOS is fixed at creation and always asks for the police now (api.sos).
+        "sos": bool(record.get("sos")),
+        **({"police_needed": True} if record.get("sos") else {}),
         **_location_columns(facts["location"]), **_legal(classification),
     }
     return row
@@ -286,6 +290,8 @@ def fixed_field_errors(incident: Incident, record: dict) -> list[dict]:
     tapped = record["tapped_at"]
     if tapped != incident.tapped_at or tapped.utcoffset() != incident.tapped_at_local.utcoffset():
         errors.append({"field": "tapped_at", "message": TAPPED_AT_FIXED})
+    if "sos" in record and bool(record["sos"]) != bool(incident.sos):
+        errors.append({"field": "sos", "message": SOS_FIXED})
     return errors
 
 
@@ -529,6 +535,8 @@ def _creation_changes(incident: Incident) -> dict:
     changes.update({"case_number": (None, None),  # filled in when it is settled
                     "tapped_at": (None, incident.tapped_at_local),
                     "status": (None, incident.status)})
+    if incident.sos:
+        changes["sos"] = (None, True)
     if incident.device_time_flag is not None:
         changes["device_time_flag"] = (None, incident.device_time_flag)
     if incident.device_time_flag is not None or incident.occurred_at != incident.logged_at:

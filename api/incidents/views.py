@@ -107,6 +107,9 @@ def get_incident(incident_id):
     if incident is None:
         abort(404)
     body = IncidentDetailSchema().dump(incident)
+    if incident.reporter_id == current_person().id:
+        body["events"] = [e for e in body.get("events", [])
+                          if e.get("kind") not in records.HIDDEN_FROM_REPORTER]
     log_access(current_person(), incident, endpoint_name())  # managers' and officers' views only
     return body
 

@@ -134,8 +134,12 @@ def alert_police(incident: Incident, people: list[Person],
         times = messages.happened_logged(incident, lang)
         if times:
             body = f"{body} ({times})"
-        title = messages.text("alert_title", lang, case=incident.case_number)
-        notify(person, "police.alert", incident, title, body, urgency=Urgency.HIGH, alert=True)
+        title = messages.text("sos_title" if incident.sos else "alert_title", lang,
+                              case=incident.case_number)
+        # An SOS's alert lives minutes, not an hour, at the push service (api.sos).
+        ttl = current_app.config["PUSH_TTL_SOS"] if incident.sos else None
+        notify(person, "police.alert", incident, title, body, urgency=Urgency.HIGH, alert=True,
+               ttl=ttl)
 
 
 def tell_reporter_received(incident: Incident, post: PolicePost | None,

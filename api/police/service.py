@@ -133,6 +133,13 @@ def _tell_acknowledged(incident: Incident, officer: Person) -> None:
                                               officer=officer.display_name))
 
 
+def acknowledge_in(incident: Incident, officer: Person) -> None:
+    """Acknowledge in the caller's transaction (another domain's action by an officer,
+    e.g. an SOS's "on the way"); the caller holds the incident's lock and commits."""
+    _refuse_closed(incident)
+    _acknowledge_once(incident, officer)
+
+
 def acknowledge(officer: Person, incident_id: uuid.UUID) -> Incident:
     """Acknowledge the alert (who, when). Repeating it changes nothing."""
     incident = get_for(officer, incident_id, lock=True)

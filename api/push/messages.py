@@ -177,6 +177,55 @@ TEXT = {
               "({reason}). Онда жіберілген бригадалар кірер алдында полиция шақыру туралы "
               "ескерту көреді.",
     },
+    # SOS (api.sos). Nothing sent to the crew member's own phone ever says "duress".
+    "sos_title": {
+        "en": "SOS: crew in danger now, case {case}",
+        "ru": "SOS: бригада в опасности, дело {case}",
+        "kk": "SOS: бригада қауіпте, іс {case}",
+    },
+    "sos_body": {
+        "en": "{person} ({station}) pressed SOS. Open for the live location.",
+        "ru": "{person} ({station}) нажал(а) SOS. Откройте, чтобы видеть местоположение.",
+        "kk": "{person} ({station}) SOS басты. Орналасқан жерін көру үшін ашыңыз.",
+    },
+    "sos_duress_title": {
+        "en": "DURESS: SOS case {case} cancelled under threat",
+        "ru": "ПОД ПРИНУЖДЕНИЕМ: SOS по делу {case} отменён под угрозой",
+        "kk": "МӘЖБҮРЛЕУМЕН: {case} ісі бойынша SOS қорқытумен тоқтатылды",
+    },
+    "sos_duress_body": {
+        "en": "The duress PIN was entered. The alarm stays open; the phone shows it as "
+              "cancelled. Do not call the crew member's phone.",
+        "ru": "Введён PIN принуждения. Тревога остаётся открытой; на телефоне она выглядит "
+              "отменённой. Не звоните на телефон сотрудника.",
+        "kk": "Мәжбүрлеу PIN-коды енгізілді. Дабыл ашық қалады; телефонда ол тоқтатылған "
+              "болып көрінеді. Қызметкердің телефонына қоңырау шалмаңыз.",
+    },
+    "sos_stood_down_title": {
+        "en": "SOS case {case} stood down",
+        "ru": "SOS по делу {case} отменён",
+        "kk": "{case} ісі бойынша SOS тоқтатылды",
+    },
+    "sos_stood_down_body": {
+        "en": "The crew member ended the alarm with their PIN.",
+        "ru": "Сотрудник завершил тревогу своим PIN-кодом.",
+        "kk": "Қызметкер дабылды өз PIN-кодымен тоқтатты.",
+    },
+    "sos_on_the_way_title": {
+        "en": "Police on the way: case {case}",
+        "ru": "Полиция в пути: дело {case}",
+        "kk": "Полиция жолда: іс {case}",
+    },
+    "sos_on_the_way_body": {
+        "en": "{officer} ({post}) is on the way.",
+        "ru": "{officer} ({post}) в пути.",
+        "kk": "{officer} ({post}) жолда.",
+    },
+    "sos_on_the_way_eta": {
+        "en": "{officer} ({post}) is on the way, about {eta} min.",
+        "ru": "{officer} ({post}) в пути, примерно {eta} мин.",
+        "kk": "{officer} ({post}) жолда, шамамен {eta} мин.",
+    },
     "hazard_reason_threats": {"en": "threats", "ru": "угрозы", "kk": "қорқыту"},
     "hazard_reason_violence": {"en": "violence", "ru": "насилие", "kk": "зорлық-зомбылық"},
     "hazard_reason_weapon": {"en": "weapon", "ru": "оружие", "kk": "қару"},

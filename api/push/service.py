@@ -168,9 +168,11 @@ class Notifications:
         self._items: list[tuple] = []
 
     def add(self, person: Person, kind: str, incident, title: str, body: str, *,
-            urgency: Urgency = Urgency.NORMAL, alert: bool = False) -> None:
+            urgency: Urgency = Urgency.NORMAL, alert: bool = False,
+            ttl: int | None = None) -> None:
+        """`ttl` (seconds) overrides the alert's or the default TTL (an SOS's is shorter)."""
         if person.active:
-            self._items.append((person, kind, incident, title, body, urgency, alert))
+            self._items.append((person, kind, incident, title, body, urgency, alert, ttl))
 
     def flush(self) -> int:
         """Queue everything added; returns how many outbox rows were written."""
@@ -189,11 +191,11 @@ class Notifications:
         config = current_app.config
         now = utcnow()
         rows = []
-        for person, kind, incident, title, body, urgency, alert in items:
+        for person, kind, incident, title, body, urgency, alert, ttl in items:
             devices = subs.get(person.id)
             if not devices:
                 continue
-            ttl = config["PUSH_TTL_ALERT" if alert else "PUSH_TTL_DEFAULT"]
+            ttl = ttl or config["PUSH_TTL_ALERT" if alert else "PUSH_TTL_DEFAULT"]
             doc = payload(kind, incident, person.language.value, title, body, created_at=now,
                           require_interaction=alert)
             rows.extend(_outbox_row(person.id, sub_id, kind, doc, incident, urgency, ttl, now)
@@ -219,7 +221,8 @@ def expires_at(row: PushOutbox):
 
 
 def notify_incident(person: Person, kind: str, incident, title: str, body: str, *,
-                    urgency: Urgency = Urgency.NORMAL, alert: bool = False) -> list[PushOutbox]:
+                    urgency: Urgency = Urgency.NORMAL, alert: bool = False,
+                    ttl: int | None = None) -> list[PushOutbox]:
     """Queue a push about `incident` for `person` (title and body already in their language).
 
     `alert` marks a police alert: it stays on screen until handled and lives
@@ -227,7 +230,7 @@ def notify_incident(person: Person, kind: str, incident, title: str, body: str, 
     """
     from api.push.messages import payload
 
-    ttl = current_app.config["PUSH_TTL_ALERT" if alert else "PUSH_TTL_DEFAULT"]
+    ttl = ttl or current_app.config["PUSH_TTL_ALERT" if alert else "PUSH_TTL_DEFAULT"]
     doc = payload(kind, incident, person.language.value, title, body, created_at=utcnow(),
                   require_interaction=alert)
     return enqueue(person, kind, doc, incident=incident, urgency=urgency, ttl=ttl)
