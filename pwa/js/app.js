@@ -99,6 +99,7 @@ function parseRoute() {
   const hash = location.hash.replace(/^#/, "") || "/";
   const m = hash.match(/^\/incidents\/([0-9a-f-]{36})$/i);
   if (m) return { name: "incident", id: m[1].toLowerCase() };
+  if (/^\/sos\/[0-9a-f-]{36}$/i.test(hash)) return { name: "sos" }; // js/sos.js draws it
   if (hash === "/incidents") return { name: "incidents" };
   if (hash === "/account" || hash.startsWith("/enrol/")) return { name: "account" };
   return { name: "home" };
@@ -443,6 +444,7 @@ async function onAuth(event) {
     loadPolice();
     loadPush();
     loadHazards();
+    loadSos();
     retry.failures = 0;
     requestFlush();
   } else {
@@ -494,6 +496,15 @@ function loadHazards() {
   if (!["crew", "police"].includes(state.me?.role)) return;
   import("./hazards.js").then((m) => m.startHazards(state.me))
     .catch((err) => console.warn("hazard flags unavailable:", err));
+}
+
+// SOS (js/sos.js): the hold-to-send control on the crew's home screen, the SOS
+// screen (#/sos/<uuid>) and the SOS PINs on the account screen. It saves the
+// SOS in this outbox and asks for a flush (urgent: retried every few seconds).
+function loadSos() {
+  if (state.me?.role !== "crew") return;
+  import("./sos.js").then((m) => m.startSos(state.me, { requestFlush }))
+    .catch((err) => console.warn("SOS unavailable:", err));
 }
 
 // Web Push (js/push.js): sign-out takes the subscription away; the account
@@ -637,6 +648,7 @@ async function start() {
   loadConsole();
   loadPolice();
   loadHazards();
+  loadSos();
   await renderRoute();
   refreshScreen();
 }

@@ -66,6 +66,7 @@ export function toWire(record) {
   for (const f of DOMAIN_FIELDS) {
     if (f === "victim_role" && !record.victim_role) continue; // optional: omit when unknown
     if (f === "occurred_at" && !record.occurred_at) continue; // not stated: the tap's time
+    if (f === "sos" && !record.sos) continue; // only an SOS says so
     wire[f] = record[f];
   }
   wire.note = cutText(wire.note || "");

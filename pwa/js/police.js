@@ -18,6 +18,7 @@ import { appendPresent, h, happenedLogged, localTime, ZONE } from "./dom.js";
 import { policeHazards } from "./hazards.js";
 import { changeLines, eventTitle } from "./history.js";
 import { currentLanguage, t } from "./i18n.js";
+import { sosSection } from "./police_sos.js";
 import { pushControl } from "./push.js";
 
 const BASE = "/api/v1/police/incidents";
@@ -152,6 +153,7 @@ async function loadList() {
 
 function badges(incident) {
   const list = [];
+  if (incident.sos) list.push(["pl-badge urgent sos", tr("sos_badge")]);
   if (urgentNow(incident)) list.push(["pl-badge urgent", tr("pl_urgent_now")]);
   else if (incident.urgent) list.push(["pl-badge unack", tr("pl_unacknowledged")]);
   if (escalated(incident)) list.push(["pl-badge escalated", tr("pl_escalated")]);
@@ -400,6 +402,7 @@ async function renderDetail(view, id, { quiet }) {
       h("span", { class: "pl-badges" }, badges(incident))),
     notice ? h("p", { class: "pl-notice", id: "pl-notice", role: "status" }, tr(notice)) : null,
     ackSection(incident),
+    incident.sos ? sosSection(incident.id) : null,
     h("section", { class: "pl-section", "aria-labelledby": "pl-record-title" },
       h("h3", { id: "pl-record-title" }, tr("pl_record")),
       h("p", { class: "pl-classification", id: "pl-classification" },

@@ -150,8 +150,9 @@ export function localIso(date = new Date()) {
 
 // The fields the server takes (the sync contract); everything else is local.
 // occurred_at is when it happened as the crew states it (null: at the tap).
+// sos: an SOS (js/sos.js), fixed when it is created.
 export const DOMAIN_FIELDS = ["kind", "aggravating", "victim_role", "on_duty", "police_needed",
-  "location", "destination_post_id", "note", "occurred_at"];
+  "location", "destination_post_id", "note", "occurred_at", "sos"];
 
 function snapshot(record) {
   const out = { id: record.id, revision: record.revision, tapped_at: record.tapped_at };
@@ -175,6 +176,7 @@ export function createIncident(fields = {}, id = uuid()) {
     victim_role: null,
     on_duty: true,
     police_needed: false,
+    sos: false,
     location: null,
     destination_post_id: null,
     note: "",
