@@ -20,7 +20,7 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "ea248c6a4b43";
+const BUILD_ID = "568388fb28f4";
 const PRECACHE = {
   "/css/app.css": "4f9bf13ce88d90647502b499b146999e0cbe0220ab1bac5a49f70cfdceeb3ec7",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
@@ -51,12 +51,12 @@ const PRECACHE = {
   "/js/police.js": "cee9a551640e5cc8e79d169bba894c5337986aafaab531ecf53f739e4f032624",
   "/js/police_sos.js": "12b0e0247b8835f0e007eb6f751ea2414d5a5ba343f18bd27d199364352cdc6b",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
-  "/js/sos.js": "97fc177ac7a4eb819718d6b623ddcbaa7c8e2b35fb6425b0a797fd1220120c92",
+  "/js/sos.js": "683ba4aac56c59d709bfc3495b23c185561962c640f49132fa03149542fa63c4",
   "/js/sos_pin.js": "66624445f8e951fa3afc907dada3a815232499ed7a68965144a7ceb053a65d9e",
   "/js/store.js": "640997359477601e182a5ef04d9667672c6090d0b7b7a492a03af5af99bea9a4",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "e68bd5508e16595376434b270f86a25dcf28809cf7cf869137c05114246626fa",
+  "/js/version.js": "b4fd0e40f23d6724f6880d649864a038edb9ad78b6068eb0f72574636f0dd910",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -122,11 +122,11 @@ def test_moving_location_reaches_the_police_in_order_and_on_the_way_reaches_the_
         expect(officer.locator("#sos-map-google")).to_have_attribute(
             "href", re.compile(rf"query={lat:.6f},{lon:.6f}"))
         # Every fix arrived, in the order the phone moved (repeats of a point allowed).
-        trail = officer.evaluate("""async () => {
+        trail = officer.evaluate("""async (ident) => {
             const { api } = await import('/js/api.js');
-            const body = await api('/api/v1/sos/%s');
+            const body = await api(`/api/v1/sos/${ident}`);
             return body.trail.map((f) => [f.lat, f.lon]);
-        }""" % ident)
+        }""", ident)
         points = [tuple(p) for p in trail]
         firsts = [points.index((lat, lon)) for lat, lon, _ in path]
         assert firsts == sorted(firsts), points
