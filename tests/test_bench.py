@@ -79,6 +79,15 @@ def test_sync_storm_runs_through_nginx():
     assert "every record acknowledged, none lost, none twice: OK" in out
 
 
+@with_pg
+def test_alarm_latency_runs_from_the_sos_press_in_chromium():
+    out = run("alarm_latency.py", "--presses", "2")
+    assert "2 SOS presses, 2 police alerts delivered (0 missing, 0 twice)" in out
+    assert "SOS press -> police push at the push service: p50" in out
+    assert "officer acknowledges -> crew's screen shows it: p50" in out
+    assert "every SOS alerted once, every acknowledgement shown: OK" in out
+
+
 @pytest.mark.browser
 def test_pwa_timings_runs_in_chromium():
     out = run("pwa_timings.py", "--taps", "3", "--cold-starts", "1", "--pending", "2",

@@ -70,7 +70,8 @@ def seed(app, client) -> World:
     client.set_cookie(SESSION_COOKIE, token, domain="localhost")
     ids = [uuid.uuid4() for _ in range(3)]
     records = [
-        record(ids[0], kind="violence", police_needed=True, aggravating=["group"],
+        # An SOS (api/sos), so its endpoints have a real alarm to answer about.
+        record(ids[0], kind="violence", police_needed=True, sos=True, aggravating=["group"],
                victim_role="doctor", note="punched at the door",
                location={"lat": 43.25, "lon": 76.92, "accuracy_m": 12.5, "source": "gps",
                          "fixed_at": "2026-06-01T09:30:00+05:00"}),
@@ -82,6 +83,7 @@ def seed(app, client) -> World:
     assert response.status_code == 200, response.get_json()
     assert {r["status"] for r in response.get_json()["results"]} == {"created"}
     client.delete_cookie(SESSION_COOKIE, domain="localhost")
+    app.config["SOS_STREAM_SECONDS"] = 0  # the SOS's live stream answers at once
     return World(app=app, people=people, incident_ids=ids)
 
 

@@ -31,6 +31,8 @@ bp = Blueprint("sos", __name__)
 # How often the live stream looks for a change (seconds): the officer's
 # acknowledgement reaches the crew's screen within this plus one round trip.
 STREAM_POLL = 0.2
+# A comment line this often while nothing changes (see below).
+HEARTBEAT = 2.0
 
 
 @bp.get("/pins")
@@ -81,6 +83,7 @@ def crew_stream(incident_id: uuid.UUID):
 
         last = None
         n = 0
+        quiet_since = time.monotonic()
         ends = time.monotonic() + seconds
         yield "retry: 1000\n\n"
         while True:
@@ -89,11 +92,18 @@ def crew_stream(incident_id: uuid.UUID):
             body = json.dumps(schema.dump(service.crew_snapshot(person, incident_id)),
                               ensure_ascii=False)
             db.session.rollback()  # no connection held while waiting
+            now = time.monotonic()
             if body != last:
                 n += 1
                 last = body
+                quiet_since = now
                 yield f"id: {n}\nevent: sos\ndata: {body}\n\n"
-            if time.monotonic() >= ends:
+            elif now - quiet_since >= HEARTBEAT:
+                # A phone that went away is noticed at the next write, which ends
+                # the stream and frees the server's thread.
+                quiet_since = now
+                yield ": still here\n\n"
+            if now >= ends:
                 return
             time.sleep(STREAM_POLL)
 
