@@ -20,21 +20,21 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "568388fb28f4";
+const BUILD_ID = "b43e31961889";
 const PRECACHE = {
   "/css/app.css": "4f9bf13ce88d90647502b499b146999e0cbe0220ab1bac5a49f70cfdceeb3ec7",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
   "/css/police.css": "12475d7759e0f66f9983e753b8ff5543f26c6de13ff246f2c8cf8ce625aa6f94",
   "/css/print.css": "9381ff588d6be567753e08964e3fe86474dc9ec36c9dc55bfd41f9607cbae155",
   "/css/push.css": "86995a0a6dfe8e151166b5767c9b3bf92376e2d0dfd756798636819acbe82cbd",
-  "/css/sos.css": "d0d48239dbf825f343cc4bf61bdefcdaa928ab463e3523e8eb983fca38d4dae0",
+  "/css/sos.css": "2780cbcaeabe6f1a3dcf31d5e3edd07b4cefaf2c95a2a0fe3769fef493d997f2",
   "/icons/icon-192.png": "8b1df7d84a8c3da7d92e14ef4cb36448f719541c4011597b4ba46ec2ee39751c",
   "/icons/icon-512.png": "3fdee4dec5401ae7eb604b3ef13eabe4829407e0f32174932666477c88e7fe54",
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
-  "/index.html": "b7ee9d4fe4069f076e255e214cdf8488fa32ba8785b425ce1c6ddb38531269a6",
+  "/index.html": "8ee89759e3984c0f445d2369575a8d285ee8f49ba409b589524ced4e3a823ee1",
   "/js/address.js": "ba25e755ce1c4c205f3cdf5bb6a19d80a2d127057c8056f7ab12a1432cc6e3b5",
   "/js/api.js": "1ed5231b15dd807d92dd818f19f04e23d33131093108ce5ec9099c9c58aefe47",
-  "/js/app.js": "0ed82076fcfe8a8b1b94080df3d6f875cc3d9f72f3c60f125a7cfc228d9df17d",
+  "/js/app.js": "2e9e03c9be49f01e092997fa7e773331f86c089379d89bac86895703d810e51d",
   "/js/auth.js": "df73c3e25ef3d641396fb093e97874616720cf2079b8930b507ca0c128302a77",
   "/js/backoff.js": "5d99b0cde2985aee340d84ef1009786d9ec80cc3876a4f38cc64c62efe7a7e6a",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
@@ -45,18 +45,18 @@ const PRECACHE = {
   "/js/history.js": "4ff60c8c43efc3ad44bcdbae833d614a37c993f55f12acf98eaed2b5bf6aac42",
   "/js/i18n.js": "7c62bcbfcadc930013c11d781d30db3c16f35092c89712861af4ab73a6e54804",
   "/js/i18n_hazards.js": "a852914cab9789a4cc4703a6b530285998c6a54e73f54f18e841e3423e06db48",
-  "/js/i18n_sos.js": "fc08383d95179efc23d5aa9f57855dbe3988ba226ceea8c8cdd2ac7a6afad2e3",
+  "/js/i18n_sos.js": "14950d1cf7f3c044c01a126743044db2dc77edd974e952340e019d3afce2af2d",
   "/js/law.js": "a6faf638d22907fa5cbea20ece30ce4e7abb049d38b8274a13a3599b30c4eebe",
   "/js/outbox.js": "b42ccac7637b396fbad2ad2b9af0b17db4534430969ee27dc214decd816a9272",
   "/js/police.js": "cee9a551640e5cc8e79d169bba894c5337986aafaab531ecf53f739e4f032624",
-  "/js/police_sos.js": "12b0e0247b8835f0e007eb6f751ea2414d5a5ba343f18bd27d199364352cdc6b",
+  "/js/police_sos.js": "1542bd3ad1104aca371e66c7de2fc22c08677ddb27edc26fa69656e24d1c4a3b",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
-  "/js/sos.js": "683ba4aac56c59d709bfc3495b23c185561962c640f49132fa03149542fa63c4",
+  "/js/sos.js": "876d648e37887d4cda2a7e9a4a5c859260fd59bdd4fe3f84eed2cffa2747a9f0",
   "/js/sos_pin.js": "66624445f8e951fa3afc907dada3a815232499ed7a68965144a7ceb053a65d9e",
   "/js/store.js": "640997359477601e182a5ef04d9667672c6090d0b7b7a492a03af5af99bea9a4",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "b4fd0e40f23d6724f6880d649864a038edb9ad78b6068eb0f72574636f0dd910",
+  "/js/version.js": "f8dd27cbc120181f250967d81de97df733da5a70041c786d4fd62386cf63f6ff",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

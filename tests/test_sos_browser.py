@@ -114,6 +114,7 @@ def test_moving_location_reaches_the_police_in_order_and_on_the_way_reaches_the_
             expect(officer.locator("#sos-fix-coords")).to_have_text(f"{lat:.6f}, {lon:.6f}")
             expect(officer.locator("#sos-fix-accuracy")).to_have_text(f"±{accuracy} m")
         expect(officer.locator("#sos-fix-age")).to_have_text(re.compile(r"^\d+ s ago$"))
+        expect(officer.locator("#sos-live")).not_to_contain_text("null")
         lat, lon, _ = path[-1]
         expect(officer.locator("#sos-map-2gis")).to_have_attribute(
             "href", f"https://2gis.kz/geo/{lon:.6f},{lat:.6f}")

@@ -502,7 +502,7 @@ function loadHazards() {
 // screen (#/sos/<uuid>) and the SOS PINs on the account screen. It saves the
 // SOS in this outbox and asks for a flush (urgent: retried every few seconds).
 function loadSos() {
-  if (state.me?.role !== "crew") return;
+  if (state.me && state.me.role !== "crew") return;
   import("./sos.js").then((m) => m.startSos(state.me, { requestFlush }))
     .catch((err) => console.warn("SOS unavailable:", err));
 }

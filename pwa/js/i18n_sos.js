@@ -4,8 +4,8 @@
 export const SOS_STRINGS = {
   ru: {
     sos_hold_label: "SOS",
-    sos_hold_hint: "Нажмите и держите 1,5 с: полиция и руководитель будут оповещены сразу.",
-    sos_hold_aria: "SOS: нажмите и держите полторы секунды",
+    sos_hold_sub: "держите 1,5 с: полиция сразу",
+    sos_hold_aria: "SOS: нажмите и держите полторы секунды, полиция и руководитель будут оповещены сразу",
     sos_save_failed: "SOS не сохранён на телефоне. Позвоните 102.",
     sos_title: "SOS отправлен: вызываем помощь",
     sos_not_found: "Этого SOS нет на телефоне",
@@ -73,8 +73,8 @@ export const SOS_STRINGS = {
   },
   kk: {
     sos_hold_label: "SOS",
-    sos_hold_hint: "1,5 с басып ұстаңыз: полиция мен басшыға бірден хабарланады.",
-    sos_hold_aria: "SOS: бір жарым секунд басып ұстаңыз",
+    sos_hold_sub: "1,5 с ұстаңыз: полиция бірден",
+    sos_hold_aria: "SOS: бір жарым секунд басып ұстаңыз, полиция мен басшыға бірден хабарланады",
     sos_save_failed: "SOS телефонда сақталмады. 102-ге қоңырау шалыңыз.",
     sos_title: "SOS жіберілді: көмек шақырылуда",
     sos_not_found: "Бұл SOS телефонда жоқ",
@@ -142,8 +142,8 @@ export const SOS_STRINGS = {
   },
   en: {
     sos_hold_label: "SOS",
-    sos_hold_hint: "Press and hold 1.5 s: the police and your manager are alerted at once.",
-    sos_hold_aria: "SOS: press and hold for one and a half seconds",
+    sos_hold_sub: "hold 1.5 s: police at once",
+    sos_hold_aria: "SOS: press and hold for one and a half seconds; the police and your manager are alerted at once",
     sos_save_failed: "The SOS was not saved on this phone. Call 102.",
     sos_title: "SOS sent: calling for help",
     sos_not_found: "This SOS is not on this phone",

@@ -7,7 +7,7 @@
 // every second.
 
 import { api, ApiError } from "./api.js";
-import { h, localTime } from "./dom.js";
+import { appendPresent, h, localTime } from "./dom.js";
 import { currentLanguage, t } from "./i18n.js";
 
 const BASE = "/api/v1/sos";
@@ -102,7 +102,8 @@ function draw(box, alarm, role) {
   const typing = box.contains(document.activeElement) && document.activeElement.id === "sos-eta";
   if (typing) return; // the refresh never throws away an ETA being typed
   box.dataset.open = alarm.open ? "1" : "0";
-  box.replaceChildren(
+  box.replaceChildren();
+  appendPresent(box,
     h("h3", { id: "sos-live-title" }, tr("sos_live_title")),
     alarm.duress ? h("p", { class: "sos-duress", id: "sos-duress", role: "alert" },
       tr("sos_duress_police", { time: localTime(alarm.duress_at, true) })) : null,

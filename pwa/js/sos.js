@@ -43,12 +43,9 @@ let current = null;
 
 // ---------------------------------------------------------------- the hold control
 
-function holdControl() {
-  const fill = h("span", { class: "sos-fill", "aria-hidden": "true" });
-  const button = h("button", { type: "button", id: "sos-hold", class: "sos-button",
-    "aria-describedby": "sos-hint" }, fill, h("span", { class: "sos-label", id: "sos-label" }));
-  const zone = h("div", { class: "sos-zone", id: "sos-zone" }, button,
-    h("p", { id: "sos-hint", class: "hint sos-hint" }));
+// The control is in index.html (drawn with the first paint); this binds it.
+function bindHold(button) {
+  const fill = button.querySelector(".sos-fill");
   let started = 0;
   let timer = null;
   let frame = null;
@@ -89,7 +86,6 @@ function holdControl() {
   });
   button.addEventListener("keyup", reset);
   button.addEventListener("blur", reset);
-  return zone;
 }
 
 let firing = false;
@@ -107,8 +103,8 @@ async function fire() {
     hooks.requestFlush?.();
   } catch (err) {
     console.warn("SOS not saved:", err);
-    const hint = document.getElementById("sos-hint");
-    if (hint) hint.textContent = tr("sos_save_failed");
+    const sub = document.querySelector("#sos-hold .sos-sub");
+    if (sub) sub.textContent = tr("sos_save_failed");
   } finally {
     firing = false;
   }
@@ -505,11 +501,6 @@ async function refreshPins() {
 // ---------------------------------------------------------------- start
 
 function renderStatic() {
-  const label = document.getElementById("sos-label");
-  if (label) label.textContent = tr("sos_hold_label");
-  const hint = document.getElementById("sos-hint");
-  if (hint) hint.textContent = tr("sos_hold_hint");
-  document.getElementById("sos-hold")?.setAttribute("aria-label", tr("sos_hold_aria"));
   renderPins();
   render();
 }
@@ -517,21 +508,21 @@ function renderStatic() {
 export function startSos(me, appHooks = {}) {
   person = me;
   hooks = appHooks;
-  if (!me || me.role !== "crew") return;
-  if (started) { refreshPins(); return; }
+  if (me && me.role !== "crew") return; // the SOS is the crew's (signed out: kept like a tap)
+  if (me && !pinBox) {
+    const account = document.getElementById("view-account");
+    if (account) {
+      pinBox = pinSettings();
+      account.insertBefore(pinBox, account.lastElementChild);
+    }
+  }
+  if (started) { if (me) refreshPins(); renderPins(); return; }
   started = true;
-  const home = document.getElementById("view-home");
-  const zone = home?.querySelector(".tap-zone");
-  // In the page, above the fixed big button (which never moves).
-  if (home) home.insertBefore(holdControl(), zone);
+  const button = document.getElementById("sos-hold");
+  if (button) bindHold(button);
   view = h("section", { id: "view-sos", class: "view view-sos", hidden: true,
     "aria-live": "polite" });
   document.getElementById("main")?.appendChild(view);
-  const account = document.getElementById("view-account");
-  if (account) {
-    pinBox = pinSettings();
-    account.insertBefore(pinBox, account.lastElementChild);
-  }
   window.addEventListener("hashchange", onHash);
   window.addEventListener("qorgau:lang", renderStatic);
   window.addEventListener("online", () => { render(); sendStandDown(); });
@@ -543,7 +534,7 @@ export function startSos(me, appHooks = {}) {
   });
   setInterval(() => { if (current && !current.cancelled) render(); }, 2000);
   renderStatic();
-  refreshPins();
+  if (me) refreshPins();
   sendStandDown();
   onHash();
 }
