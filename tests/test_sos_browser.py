@@ -10,7 +10,7 @@ import re
 import uuid
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import expect as playwright_expect
 from sqlalchemy import select
 
 from api.extensions import db
@@ -20,6 +20,22 @@ from tests.browser import TIMEOUT, incidents_in_idb, open_app, sign_in
 from tests.factories import make_person, make_post, make_station
 
 pytestmark = pytest.mark.browser
+
+
+class _Patient:
+    """Playwright's assertions, each waiting up to the suite's ceiling (a loaded
+    machine is slow, not wrong), not its 5 s default."""
+
+    def __init__(self, assertions):
+        self._assertions = assertions
+
+    def __getattr__(self, name):
+        method = getattr(self._assertions, name)
+        return lambda *args, **kwargs: method(*args, **{"timeout": TIMEOUT, **kwargs})
+
+
+def expect(target):
+    return _Patient(playwright_expect(target))
 
 START = {"latitude": 43.2389, "longitude": 76.8897, "accuracy": 12}
 

@@ -5,7 +5,8 @@ Payload every push carries (JSON, UTF-8, already in the recipient's language):
     {"v": 1,
      "type": "incident.received" | "incident.rerouted" | "incident.acknowledged"
              | "incident.erdr" | "incident.closed" | "police.alert"
-             | "police.escalation" | "police.rerouted",
+             | "police.escalation" | "police.rerouted"
+             | "sos.alarm" | "sos.state" | "sos.on_the_way",   # api.sos
      "incident_id": "<uuid>", "case_number": "QG-...", "lang": "ru|kk|en",
      "title": "...", "body": "...",
      "url": "/#/incidents/<uuid>",        # open this on a tap
