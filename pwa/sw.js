@@ -20,7 +20,7 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "b43e31961889";
+const BUILD_ID = "e95252833748";
 const PRECACHE = {
   "/css/app.css": "4f9bf13ce88d90647502b499b146999e0cbe0220ab1bac5a49f70cfdceeb3ec7",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
@@ -38,25 +38,25 @@ const PRECACHE = {
   "/js/auth.js": "df73c3e25ef3d641396fb093e97874616720cf2079b8930b507ca0c128302a77",
   "/js/backoff.js": "5d99b0cde2985aee340d84ef1009786d9ec80cc3876a4f38cc64c62efe7a7e6a",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
-  "/js/console.js": "0515110c6ca10ac7258937cc9a11653f19bba1a98993f5dabdad7fc5b94912c0",
+  "/js/console.js": "3b87eee97eb9005e141cdc24b78d380597c0fe7fa7b889e9ace89e5bf8888aba",
   "/js/dom.js": "c7bd673984e4652e1645c378ae0d3260c9e5db0824fdb27d4ca12087814b27d1",
   "/js/hazard_console.js": "907ab0e74e1b17357ada2b0871ecb5ae8c56208dadddd471854d18565e301e5c",
   "/js/hazards.js": "273fa0ba34de4237302bce2c78f7b8c608dd879a56ada11a1b5f7e51a4f24c94",
   "/js/history.js": "4ff60c8c43efc3ad44bcdbae833d614a37c993f55f12acf98eaed2b5bf6aac42",
   "/js/i18n.js": "7c62bcbfcadc930013c11d781d30db3c16f35092c89712861af4ab73a6e54804",
   "/js/i18n_hazards.js": "a852914cab9789a4cc4703a6b530285998c6a54e73f54f18e841e3423e06db48",
-  "/js/i18n_sos.js": "14950d1cf7f3c044c01a126743044db2dc77edd974e952340e019d3afce2af2d",
+  "/js/i18n_sos.js": "d4fd66cfa50a16b9c98c5a13c2cbb85e0d1f7d7364f911664f6a9498e8d06ff2",
   "/js/law.js": "a6faf638d22907fa5cbea20ece30ce4e7abb049d38b8274a13a3599b30c4eebe",
   "/js/outbox.js": "b42ccac7637b396fbad2ad2b9af0b17db4534430969ee27dc214decd816a9272",
   "/js/police.js": "cee9a551640e5cc8e79d169bba894c5337986aafaab531ecf53f739e4f032624",
   "/js/police_sos.js": "1542bd3ad1104aca371e66c7de2fc22c08677ddb27edc26fa69656e24d1c4a3b",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
-  "/js/sos.js": "876d648e37887d4cda2a7e9a4a5c859260fd59bdd4fe3f84eed2cffa2747a9f0",
+  "/js/sos.js": "cea3b062593642ec6f6942aaef12e51f42a75ba3221f520ec8d553d8dab8d880",
   "/js/sos_pin.js": "66624445f8e951fa3afc907dada3a815232499ed7a68965144a7ceb053a65d9e",
   "/js/store.js": "640997359477601e182a5ef04d9667672c6090d0b7b7a492a03af5af99bea9a4",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "f8dd27cbc120181f250967d81de97df733da5a70041c786d4fd62386cf63f6ff",
+  "/js/version.js": "ef2ac91da0934afe0005ada0be9d7bed73b55e17db9dc49d539c36a22ed60532",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -47,7 +47,8 @@ def world(live):
         station = make_station(default_post=post)
         crew = make_person("crew", station=station, position="feldsher", language="en")
         officer = make_person("police", post=post, language="en", name="Lt. Serikbayev")
-        return {"crew": crew.id, "officer": officer.id}
+        manager = make_person("manager", station=station, language="en")
+        return {"crew": crew.id, "officer": officer.id, "manager": manager.id}
 
 
 def crew_page(browser, live, world, geolocation=START):
@@ -193,6 +194,24 @@ def test_the_duress_pin_looks_like_a_cancel_and_keeps_the_alarm_open(browser, li
                 db.session.rollback()
             assert duress.state == "open" and duress.duress_at is not None
             assert own.state == "stood_down" and own.duress_at is None
+        # The station manager's console shows the duress, the officer's screen too.
+        manager_ctx = browser.new_context(base_url=live.url, locale="en-GB")
+        manager_ctx.set_default_timeout(TIMEOUT)
+        sign_in(manager_ctx, live, world["manager"])
+        manager = manager_ctx.new_page()
+        manager.goto(f"/#/review/incidents/{shown['1357'][1]}")
+        expect(manager.locator("#sos-duress")).to_contain_text("DURESS")
+        expect(manager.locator("#sos-state")).to_contain_text("Alarm open")
+        expect(manager.locator("#sos-on-the-way")).to_have_count(0)  # the police's action
+        manager_ctx.close()
+        police_ctx = browser.new_context(base_url=live.url, locale="en-GB")
+        police_ctx.set_default_timeout(TIMEOUT)
+        sign_in(police_ctx, live, world["officer"])
+        officer = police_ctx.new_page()
+        officer.goto(f"/#/police/incidents/{shown['2468'][1]}")
+        expect(officer.locator("#sos-state")).to_contain_text("Stood down by the crew member")
+        expect(officer.locator("#sos-duress")).to_have_count(0)
+        police_ctx.close()
     finally:
         ctx.close()
 

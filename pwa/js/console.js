@@ -16,6 +16,7 @@ import { barChart, stackedColumns } from "./charts.js";
 import { invitationBox } from "./auth.js";
 import { appendPresent, h, happenedLogged, localTime, ZONE } from "./dom.js";
 import { hazardSection } from "./hazard_console.js";
+import { sosSection } from "./police_sos.js";
 import { changeLines, eventTitle } from "./history.js";
 import { currentLanguage, t } from "./i18n.js";
 
@@ -367,6 +368,7 @@ async function renderDetail(view, id) {
           ? `${localTime(alert.acknowledged_at, true)}${alert.acknowledged_by
             ? ` · ${alert.acknowledged_by.display_name}` : ""}` : "—"],
         ["rv_erdr", body.erdr_number || "—"]])),
+    body.sos ? sosSection(id, "manager") : null, // the live SOS (js/police_sos.js)
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_location")),
       loc ? dl([["rv_coordinates", `${loc.lat.toFixed(6)}, ${loc.lon.toFixed(6)}`
         + (loc.accuracy_m ? ` (±${Math.round(loc.accuracy_m)} m)` : "")],

@@ -160,9 +160,9 @@ function locationLine() {
 function offlineText() {
   const c = current;
   const received = Boolean(c.record?.server?.case_number || c.status);
-  if (!received && (!navigator.onLine || Date.now() - c.openedAt > RECEIVE_WAIT_MS)) {
-    return tr("sos_offline_not_sent");
-  }
+  if (!received && !navigator.onLine) return tr("sos_offline_not_sent");
+  // Online, yet no answer: the server unreachable, failing, or the sign-in ran out.
+  if (!received && Date.now() - c.openedAt > RECEIVE_WAIT_MS) return tr("sos_not_received");
   if (received && (!navigator.onLine || c.streamDown)) return tr("sos_offline_lost");
   return "";
 }
