@@ -20,14 +20,14 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "e95252833748";
+const BUILD_ID = "c53e532a8a19";
 const PRECACHE = {
   "/css/app.css": "4f9bf13ce88d90647502b499b146999e0cbe0220ab1bac5a49f70cfdceeb3ec7",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
   "/css/police.css": "12475d7759e0f66f9983e753b8ff5543f26c6de13ff246f2c8cf8ce625aa6f94",
   "/css/print.css": "9381ff588d6be567753e08964e3fe86474dc9ec36c9dc55bfd41f9607cbae155",
   "/css/push.css": "86995a0a6dfe8e151166b5767c9b3bf92376e2d0dfd756798636819acbe82cbd",
-  "/css/sos.css": "2780cbcaeabe6f1a3dcf31d5e3edd07b4cefaf2c95a2a0fe3769fef493d997f2",
+  "/css/sos.css": "555dc467a24fd7722aeb4a4893f378115241a210e63da8ae11bce800f28ab617",
   "/icons/icon-192.png": "8b1df7d84a8c3da7d92e14ef4cb36448f719541c4011597b4ba46ec2ee39751c",
   "/icons/icon-512.png": "3fdee4dec5401ae7eb604b3ef13eabe4829407e0f32174932666477c88e7fe54",
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
@@ -45,18 +45,18 @@ const PRECACHE = {
   "/js/history.js": "4ff60c8c43efc3ad44bcdbae833d614a37c993f55f12acf98eaed2b5bf6aac42",
   "/js/i18n.js": "7c62bcbfcadc930013c11d781d30db3c16f35092c89712861af4ab73a6e54804",
   "/js/i18n_hazards.js": "a852914cab9789a4cc4703a6b530285998c6a54e73f54f18e841e3423e06db48",
-  "/js/i18n_sos.js": "d4fd66cfa50a16b9c98c5a13c2cbb85e0d1f7d7364f911664f6a9498e8d06ff2",
+  "/js/i18n_sos.js": "d99a4860177d2c963c7e4635593b8ffc61f6c42a4ff45bf3f975102ef47bff06",
   "/js/law.js": "a6faf638d22907fa5cbea20ece30ce4e7abb049d38b8274a13a3599b30c4eebe",
   "/js/outbox.js": "b42ccac7637b396fbad2ad2b9af0b17db4534430969ee27dc214decd816a9272",
   "/js/police.js": "cee9a551640e5cc8e79d169bba894c5337986aafaab531ecf53f739e4f032624",
   "/js/police_sos.js": "1542bd3ad1104aca371e66c7de2fc22c08677ddb27edc26fa69656e24d1c4a3b",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
-  "/js/sos.js": "cea3b062593642ec6f6942aaef12e51f42a75ba3221f520ec8d553d8dab8d880",
+  "/js/sos.js": "2a66ae63d5385e8a1d20bf82e873d1de214a06ae2df83e216c1562ca98fb129d",
   "/js/sos_pin.js": "66624445f8e951fa3afc907dada3a815232499ed7a68965144a7ceb053a65d9e",
   "/js/store.js": "640997359477601e182a5ef04d9667672c6090d0b7b7a492a03af5af99bea9a4",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "ef2ac91da0934afe0005ada0be9d7bed73b55e17db9dc49d539c36a22ed60532",
+  "/js/version.js": "b00c949360f77f33ce0d99c6c41700f83f54a574d3125c0a3c21f8b2e299961f",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -110,6 +110,12 @@ def test_a_short_tap_sends_nothing_and_a_hold_sends_an_sos(browser, live, world)
             assert db.session.get(SosAlarm, incident.id).state == "open"
         expect(page.locator("[data-step='delivered']")).to_contain_text("City Hospital No. 7")
         expect(page.locator("#sos-location")).to_contain_text("Location sent")
+        # Gone home, the open SOS is one tap away.
+        page.locator(".crew-nav a.crew-tab[href='#/']").click()
+        expect(page.locator("#sos-open-link")).to_have_text("Your SOS is open: back to it →")
+        page.click("#sos-open-link")
+        expect(page).to_have_url(re.compile(rf"#/sos/{ident}$"))
+        expect(page.locator("[data-step='received']")).to_have_attribute("data-done", "1")
     finally:
         ctx.close()
 
@@ -180,6 +186,7 @@ def test_the_duress_pin_looks_like_a_cancel_and_keeps_the_alarm_open(browser, li
             expect(page.locator("#sos-title")).to_have_text("SOS cancelled")
             shown[pin] = (page.locator("#view-sos").inner_text(), ident)
             page.locator("#view-sos .nav-link[href='#/']").click()
+            expect(page.locator("#sos-open-link")).to_have_count(0)  # cancelled: none open
         assert shown["1357"][0] == shown["2468"][0]  # nothing on the phone tells them apart
         with live.app.app_context():
             def alarm_of(ident):

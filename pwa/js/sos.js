@@ -248,6 +248,8 @@ function pinForm() {
     }
     await store.setMeta(STAND_DOWN_KEY, { id: c.id, key });
     c.cancelled = true; // either PIN looks the same here
+    // Kept with the record (local bookkeeping, never sent): a reload shows it cancelled.
+    await store.updateIncident(c.id, (record) => { record.sos_cancelled = true; });
     c.pinError = null;
     stopStream();
     releaseWakeLock();
@@ -388,6 +390,7 @@ async function enter(id) {
   const c = current;
   c.record = await store.getIncident(id);
   c.kept = await store.getMeta(PINS_KEY);
+  if (c.record?.sos_cancelled) c.cancelled = true;
   render();
   window.scrollTo(0, 0);
   document.getElementById("sos-title")?.focus({ preventScroll: true });
@@ -424,6 +427,24 @@ function onHash() {
   const id = routeId();
   if (id) enter(id);
   else { leave(); render(); }
+  showOpenSos();
+}
+
+// Back on the home screen with an SOS still open (not cancelled, within the
+// urgent half hour): a link back to it under the control.
+async function showOpenSos() {
+  const zone = document.getElementById("sos-zone");
+  if (!zone || routeId()) return;
+  const open = (await store.listIncidents()).find((r) => r.sos && !r.sos_cancelled
+    && Date.now() - Date.parse(r.tapped_at) < 30 * 60 * 1000);
+  let link = document.getElementById("sos-open-link");
+  if (!open) { link?.remove(); return; }
+  if (!link) {
+    link = h("a", { id: "sos-open-link", class: "nav-link sos-open-link" });
+    zone.appendChild(link);
+  }
+  link.href = `#/sos/${open.id}`;
+  link.textContent = tr("sos_open_link");
 }
 
 // ---------------------------------------------------------------- PINs on the account screen
@@ -502,6 +523,7 @@ async function refreshPins() {
 
 function renderStatic() {
   renderPins();
+  showOpenSos();
   render();
 }
 
