@@ -10,6 +10,7 @@ import re
 import uuid
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect as playwright_expect
 from sqlalchemy import select
 
@@ -51,12 +52,26 @@ def world(live):
         return {"crew": crew.id, "officer": officer.id, "manager": manager.id}
 
 
+# Counts the page's Screen Wake Lock requests (headless Chromium may refuse them).
+WAKE_LOCK_SPY = """
+window.__wakeLocks = 0;
+if (navigator.wakeLock) {
+  const request = navigator.wakeLock.request.bind(navigator.wakeLock);
+  navigator.wakeLock.request = (type) => { window.__wakeLocks += 1; return request(type); };
+}
+"""
+
+
 def crew_page(browser, live, world, geolocation=START):
     ctx = browser.new_context(base_url=live.url, locale="en-GB", permissions=["geolocation"],
                               geolocation=geolocation)
     ctx.set_default_timeout(TIMEOUT)
+    ctx.add_init_script(WAKE_LOCK_SPY)
     sign_in(ctx, live, world["crew"])
     page = open_app(ctx)
+    # Now and then the context's emulated position never reaches a page opened
+    # before it (getCurrentPosition times out): set it again for the open page.
+    ctx.set_geolocation(geolocation)
     expect(page.locator("#sos-hold")).to_be_visible()
     # Fixes every 0.3 s instead of 10 s, so the test does not wait through them.
     page.evaluate("async () => { (await import('/js/sos.js')).timing.fixEveryMs = 300; }")
@@ -110,6 +125,12 @@ def test_a_short_tap_sends_nothing_and_a_hold_sends_an_sos(browser, live, world)
             assert db.session.get(SosAlarm, incident.id).state == "open"
         expect(page.locator("[data-step='delivered']")).to_contain_text("City Hospital No. 7")
         expect(page.locator("#sos-location")).to_contain_text("Location sent")
+        assert page.evaluate("window.__wakeLocks") >= 1  # the screen is kept on
+        serious = [v["id"] for v in Axe().run(page).response["violations"]
+                   if v["impact"] in ("serious", "critical")]
+        assert serious == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= page.evaluate(
+            "window.innerWidth")
         # Gone home, the open SOS is one tap away.
         page.locator(".crew-nav a.crew-tab[href='#/']").click()
         expect(page.locator("#sos-open-link")).to_have_text("Your SOS is open: back to it →")
