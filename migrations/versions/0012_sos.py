@@ -17,9 +17,11 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('incidents', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('sos', sa.Boolean(), server_default=sa.false(),
-                                      nullable=False))
+    # A plain ALTER TABLE (no batch copy): on SQLite, copying the incidents table
+    # and dropping the old one would trip the foreign keys that refer to it
+    # (as in 0010).
+    op.add_column('incidents', sa.Column('sos', sa.Boolean(), server_default=sa.false(),
+                                         nullable=False))
 
     op.create_table('sos_alarms',
     sa.Column('incident_id', sa.Uuid(), nullable=False),
@@ -68,5 +70,4 @@ def downgrade():
     with op.batch_alter_table('sos_alarms', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sos_alarms_person_id'))
     op.drop_table('sos_alarms')
-    with op.batch_alter_table('incidents', schema=None) as batch_op:
-        batch_op.drop_column('sos')
+    op.execute("ALTER TABLE incidents DROP COLUMN sos")  # SQLite 3.35+, as in 0010
