@@ -20,7 +20,7 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "c53e532a8a19";
+const BUILD_ID = "db1fb94ddc26";
 const PRECACHE = {
   "/css/app.css": "4f9bf13ce88d90647502b499b146999e0cbe0220ab1bac5a49f70cfdceeb3ec7",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
@@ -49,14 +49,14 @@ const PRECACHE = {
   "/js/law.js": "a6faf638d22907fa5cbea20ece30ce4e7abb049d38b8274a13a3599b30c4eebe",
   "/js/outbox.js": "b42ccac7637b396fbad2ad2b9af0b17db4534430969ee27dc214decd816a9272",
   "/js/police.js": "cee9a551640e5cc8e79d169bba894c5337986aafaab531ecf53f739e4f032624",
-  "/js/police_sos.js": "1542bd3ad1104aca371e66c7de2fc22c08677ddb27edc26fa69656e24d1c4a3b",
+  "/js/police_sos.js": "f4056d8301564136245cd8876599615581eabcb0fb3e471ba5e8e85461342f72",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
   "/js/sos.js": "2a66ae63d5385e8a1d20bf82e873d1de214a06ae2df83e216c1562ca98fb129d",
   "/js/sos_pin.js": "66624445f8e951fa3afc907dada3a815232499ed7a68965144a7ceb053a65d9e",
   "/js/store.js": "640997359477601e182a5ef04d9667672c6090d0b7b7a492a03af5af99bea9a4",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "b00c949360f77f33ce0d99c6c41700f83f54a574d3125c0a3c21f8b2e299961f",
+  "/js/version.js": "47b873d6f09ec89b25f00b3e4cdca54816dfd1828972fd1b5df274bb73c7fe92",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

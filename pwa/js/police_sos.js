@@ -88,7 +88,7 @@ function onTheWay(alarm, box, role) {
     try {
       const body = await api(`${BASE}/${alarm.id}/on-the-way`, { method: "POST",
         body: { eta_minutes: minutes } });
-      draw(box, body, role);
+      draw(box, body, role, { force: true });
     } catch (err) {
       error.hidden = false;
       error.textContent = err instanceof ApiError ? err.message : tr("pl_err_offline");
@@ -98,9 +98,11 @@ function onTheWay(alarm, box, role) {
   return form;
 }
 
-function draw(box, alarm, role) {
-  const typing = box.contains(document.activeElement) && document.activeElement.id === "sos-eta";
-  if (typing) return; // the refresh never throws away an ETA being typed
+function draw(box, alarm, role, { force = false } = {}) {
+  // The refresh never redraws under the officer's hands (an ETA being typed, the
+  // button being pressed): only after their own action.
+  const form = box.querySelector("#sos-way-form");
+  if (!force && form && form.contains(document.activeElement)) return;
   box.dataset.open = alarm.open ? "1" : "0";
   box.replaceChildren();
   appendPresent(box,
