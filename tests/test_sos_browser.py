@@ -15,7 +15,7 @@ from playwright.sync_api import expect as playwright_expect
 from sqlalchemy import select
 
 from api.extensions import db
-from api.incidents.models import Incident
+from api.incidents.models import Incident, IncidentEvent
 from api.sos.models import SosAlarm
 from tests.browser import TIMEOUT, incidents_in_idb, open_app, sign_in
 from tests.factories import make_person, make_post, make_station
@@ -166,15 +166,17 @@ def test_moving_location_reaches_the_police_in_order_and_on_the_way_reaches_the_
             "href", re.compile(rf"pt={lon:.6f},{lat:.6f}"))
         expect(officer.locator("#sos-map-google")).to_have_attribute(
             "href", re.compile(rf"query={lat:.6f},{lon:.6f}"))
-        # Every fix arrived, in the order the phone moved (repeats of a point allowed).
-        trail = officer.evaluate("""async (ident) => {
-            const { api } = await import('/js/api.js');
-            const body = await api(`/api/v1/sos/${ident}`);
-            return body.trail.map((f) => [f.lat, f.lon]);
-        }""", ident)
-        points = [tuple(p) for p in trail]
+        # Every point arrived, in the order the phone moved (repeats of a point allowed):
+        # the incident's chain holds each fix as an event.
+        with live.app.app_context():
+            points = [tuple(e.changes["location"][1][k] for k in ("lat", "lon"))
+                      for e in db.session.scalars(select(IncidentEvent).where(
+                          IncidentEvent.incident_id == uuid.UUID(ident),
+                          IncidentEvent.kind == "sos_location").order_by(IncidentEvent.id))]
         firsts = [points.index((lat, lon)) for lat, lon, _ in path]
         assert firsts == sorted(firsts), points
+        # The officer's screen lists the latest of them, oldest first, ending at the newest.
+        expect(officer.locator("#sos-trail li").last).to_contain_text(f"{lat:.5f}, {lon:.5f}")
 
         officer.fill("#sos-eta", "7")
         officer.click("#sos-on-the-way")
