@@ -266,3 +266,67 @@ def test_an_upload_cut_by_a_server_killed_mid_request_resumes(browser, gunicorn_
         assert killed["chunks_on_server"] >= 2
     finally:
         context.close()
+
+
+SHOTS = None  # set QORGAU_MEDIA_SHOTS=/some/dir to keep the screenshots
+
+
+def phone_checks(page, name):
+    import os
+
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 360, f"{name}: sideways scroll ({width} px)"
+    text = page.evaluate("document.body.innerText")
+    for raw in ("null", "undefined", "md_", "[object", "attachment_added"):
+        assert raw not in text, f"{name}: raw text {raw!r} on screen"
+    folder = os.environ.get("QORGAU_MEDIA_SHOTS")
+    if folder:
+        page.screenshot(path=f"{folder}/{name}.png", full_page=True)
+
+
+def test_the_evidence_screens_fit_a_phone(browser, live, crew, media_dir):
+    context = browser.new_context(base_url=live.url, locale="en-GB",
+                                  viewport={"width": 360, "height": 740})
+    context.set_default_timeout(TIMEOUT)
+    try:
+        context.grant_permissions(["microphone"], origin=live.url)
+        sign_in(context, live, crew)
+        page = open_app(context)
+        tap(page)
+        ident = incident_id_of(page)
+        page.set_input_files("#md-pick", files=[{"name": "IMG_0003.jpg",
+                                                 "mimeType": "image/jpeg",
+                                                 "buffer": jpeg_with_location()}])
+        assert pumping_wait(page, lambda: len(stored(live.app, ident)) == 1, 30)
+        page.locator("#md-record").click()
+        expect(page.locator(".md-recording")).to_contain_text("Recording: 0:01")
+        page.locator("#md-title").scroll_into_view_if_needed()
+        phone_checks(page, "crew-incident-recording")
+        page.locator("#md-record").click()
+        expect(page.locator(".md-item")).to_have_count(2)
+        page.set_input_files("#md-pick", files=[{"name": "x.jpg", "mimeType": "image/jpeg",
+                                                 "buffer": zip_bytes()}])
+        expect(page.get_by_role("alert")).to_contain_text("ZIP archive")
+        phone_checks(page, "crew-incident-media")
+        page.goto("/#/incidents")
+        phone_checks(page, "crew-incidents-list")
+        with live.app.app_context():
+            crew_person = db.session.get(Person, crew)
+            manager = make_person("manager", station=crew_person.station).id
+        manager_context = browser.new_context(base_url=live.url, locale="en-GB",
+                                              viewport={"width": 360, "height": 740})
+        try:
+            sign_in(manager_context, live, manager)
+            desk = manager_context.new_page()
+            desk.goto(f"/#/review/incidents/{ident}")
+            expect(desk.locator("#md-review img")).to_have_count(1)
+            desk.wait_for_function("document.querySelector('#md-review img').naturalWidth > 0")
+            expect(desk.locator("#md-review")).to_contain_text("Download original")
+            phone_checks(desk, "manager-incident-media")
+            desk.goto("/#/review/devices")
+            expect(desk.locator("#rv-devices")).to_contain_text("Media not uploaded")
+            phone_checks(desk, "manager-devices")
+        finally:
+            manager_context.close()
+    finally:
+        context.close()

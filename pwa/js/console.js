@@ -17,6 +17,7 @@ import { invitationBox } from "./auth.js";
 import { appendPresent, h, happenedLogged, localTime, ZONE } from "./dom.js";
 import { hazardSection } from "./hazard_console.js";
 import { changeLines, eventTitle } from "./history.js";
+import { evidenceSection } from "./media_view.js";
 import { currentLanguage, t } from "./i18n.js";
 
 const BASE = "/api/v1/review";
@@ -334,6 +335,7 @@ async function renderDetail(view, id) {
     h("div", { class: "rv-detail-head" },
       h("h2", { id: "rv-case" }, tr("case_number", { n: body.case_number || body.id })),
       chainLine(body.chain), printButton),
+    evidenceSection(body.id),
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_classification")),
       // The stored wording is in the reporter's language; another screen says the part.
       h("p", { class: "rv-classification" }, c.summary && (!c.lang || c.lang === lang)
@@ -481,12 +483,14 @@ async function renderDevices(view) {
     h("td", {}, d.push.status === "subscribed" ? tr("rv_push_on") : tr("rv_push_off")),
     h("td", {}, d.storage_persisted === null || d.storage_persisted === undefined
       ? tr("rv_unknown") : d.storage_persisted ? tr("rv_yes") : tr("rv_no")),
-    h("td", { class: "mono" }, d.app_version || "—")));
+    h("td", { class: "mono" }, d.app_version || "—"),
+    h("td", { class: d.media?.pending ? "set-aside" : null }, d.media
+      ? `${d.media.pending} (${(d.media.pending_bytes / 1048576).toFixed(1)} MB)` : "—")));
   appendPresent(view, h("h2", {}, tr("rv_devices_title")),
     h("p", { class: "muted" }, tr("rv_devices_hint")),
     rows.length ? h("table", { class: "rv-table", id: "rv-devices" },
       h("thead", {}, h("tr", {}, ["rv_crew", "rv_station", "rv_device", "rv_last_sync",
-        "rv_reported_unsynced", "rv_left_unsynced", "rv_set_aside", "rv_push", "rv_storage", "rv_app_version"]
+        "rv_reported_unsynced", "rv_left_unsynced", "rv_set_aside", "rv_push", "rv_storage", "rv_app_version", "rv_media_pending"]
         .map((k) => h("th", { scope: "col" }, tr(k))))),
       h("tbody", {}, rows)) : h("p", {}, tr("rv_no_devices")));
 }

@@ -161,6 +161,7 @@ export async function checkFile(blob, kind, filename) {
 }
 
 export function mb(bytes) {
+  if (bytes < 1024 * 1024) return `${Math.max(1, Math.round(bytes / 1024))} KB`;
   return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }
 
