@@ -88,3 +88,11 @@ def test_pwa_timings_runs_in_chromium():
     assert "'online' until 2 pending records are acknowledged" in out
     assert "precache:" in out
     assert "every tap saved, every record acknowledged: OK" in out
+
+
+@pytest.mark.browser
+def test_media_upload_runs_in_chromium():
+    out = run("media_upload.py", "--megabytes", "0.6", "--link", "good-3g", pg=False)
+    assert "time to uploaded:" in out and "3 chunks" in out
+    assert "overhead" in out
+    assert "stored byte for byte: met" in out
