@@ -20,7 +20,7 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "7dffd33c4dd5";
+const BUILD_ID = "217a29aaeecb";
 const PRECACHE = {
   "/css/app.css": "ba340e41091f36de3043c6590b715fdc6a28f5bd6ad273b9c86185d4ef6d788d",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
@@ -37,7 +37,7 @@ const PRECACHE = {
   "/js/auth.js": "df73c3e25ef3d641396fb093e97874616720cf2079b8930b507ca0c128302a77",
   "/js/backoff.js": "5d99b0cde2985aee340d84ef1009786d9ec80cc3876a4f38cc64c62efe7a7e6a",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
-  "/js/console.js": "d10f0a2708ad0193ce1ed5d5dc81e461871dda4fe9ef71c439b4baf480acc0d4",
+  "/js/console.js": "eb0bf376f927fb0ac13fbbbe85db519e2bed76914b6a9a83fa58744f7e850e5e",
   "/js/dom.js": "c7bd673984e4652e1645c378ae0d3260c9e5db0824fdb27d4ca12087814b27d1",
   "/js/hazard_console.js": "907ab0e74e1b17357ada2b0871ecb5ae8c56208dadddd471854d18565e301e5c",
   "/js/hazards.js": "273fa0ba34de4237302bce2c78f7b8c608dd879a56ada11a1b5f7e51a4f24c94",
@@ -48,14 +48,14 @@ const PRECACHE = {
   "/js/law.js": "a6faf638d22907fa5cbea20ece30ce4e7abb049d38b8274a13a3599b30c4eebe",
   "/js/media.js": "420d92ebdd1f2e70d1a59a222d8c5fb034442d19b5abe4cac355936c4a6184f4",
   "/js/media_store.js": "6be42b0187ae09261c794baacd7a7eb1b96d8ae5e8819cde1f6b5f908259e773",
-  "/js/media_view.js": "8d169101b5f43e3d32af0e3a11aa8a5812a300b60461d7b92fa31cadccfdd636",
+  "/js/media_view.js": "5fb7a9a873e8c2f8658c9a3903d019921022e0593e97d764b0bf7f0fcc425345",
   "/js/outbox.js": "3db13e6dfdedcca1c09229570e7b94fad68171f62606cd041af9198692bcfaa8",
   "/js/police.js": "4e442c51e45b19e59d7fd27ca29a4980ef12ad462d81c55c61cf07e404be97d7",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
   "/js/store.js": "d91a79893abdd649d40dd1376d4067877c44d48ed2683b6f47158538d195d2b1",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "5e30633f69f4a3984658bd936c9dbb7802e481abb1103774ab8783f2333d58e5",
+  "/js/version.js": "a1c39a96cdbbfa40c3ddfb361eceaab84bbea93983ca69c2d64ed5d67032a440",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

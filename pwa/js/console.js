@@ -335,7 +335,6 @@ async function renderDetail(view, id) {
     h("div", { class: "rv-detail-head" },
       h("h2", { id: "rv-case" }, tr("case_number", { n: body.case_number || body.id })),
       chainLine(body.chain), printButton),
-    evidenceSection(body.id),
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_classification")),
       // The stored wording is in the reporter's language; another screen says the part.
       h("p", { class: "rv-classification" }, c.summary && (!c.lang || c.lang === lang)
@@ -377,6 +376,7 @@ async function renderDetail(view, id) {
         : h("p", {}, tr("rv_no_location"))),
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_crew_note")),
       h("p", { class: "rv-note" }, body.note || "—")),
+    evidenceSection(body.id),
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_manager_note")),
       h("p", { class: "rv-note print-only" }, body.manager_note ? body.manager_note.note : "—"),
       noteForm),

@@ -30,15 +30,15 @@ function entry(a) {
       : h("p", { class: "muted" }, tr("md_still_uploading")));
 }
 
-/** A section that fills itself with the incident's media (empty when it has none). */
+/** A section that fills itself with the incident's media (and goes when it has none). */
 export function evidenceSection(incidentId, { className = "rv-section" } = {}) {
   const section = h("section", { class: `${className} md-review`, id: "md-review",
     "aria-labelledby": "md-review-title" });
   api(`/api/v1/incidents/${encodeURIComponent(incidentId)}/media`).then((body) => {
     const items = (body && body.attachments) || [];
+    if (!items.length) { section.remove(); return; } // nothing to say, no empty heading
     section.replaceChildren(h("h3", { id: "md-review-title" }, tr("md_view_title")),
-      items.length ? h("ul", { class: "md-previews" }, items.map(entry))
-        : h("p", { class: "muted" }, tr("md_none")));
+      h("ul", { class: "md-previews" }, items.map(entry)));
   }).catch(() => section.remove());
   return section;
 }
