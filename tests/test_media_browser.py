@@ -330,3 +330,31 @@ def test_the_evidence_screens_fit_a_phone(browser, live, crew, media_dir):
             manager_context.close()
     finally:
         context.close()
+
+
+def test_the_microphone_is_asked_for_only_on_the_tap_and_low_storage_is_warned(
+        context, live, crew, media_dir):
+    # Count the app's calls for the microphone, and make the phone almost full:
+    # 40 MB left of its quota (a real quota cannot be filled here in reasonable time).
+    context.add_init_script("""
+        window.__askedForMedia = 0;
+        const ask = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+        navigator.mediaDevices.getUserMedia = (c) => {
+            window.__askedForMedia += 1;
+            return ask(c);
+        };
+        navigator.storage.estimate = async () => ({ quota: 500e6, usage: 460e6 });
+    """)
+    sign_in(context, live, crew)
+    context.grant_permissions(["microphone"], origin=live.url)
+    page = open_app(context)
+    tap(page)
+    incident_id_of(page)
+    expect(page.locator("#md-record")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("Phone storage almost full")
+    assert page.evaluate("window.__askedForMedia") == 0
+    page.locator("#md-record").click()
+    expect(page.locator("#md-record")).to_have_text("Stop recording")
+    assert page.evaluate("window.__askedForMedia") == 1
+    page.locator("#md-record").click()
+    expect(page.locator(".md-item")).to_have_count(1)
