@@ -250,3 +250,27 @@ def test_device_health_shows_the_media_each_phone_holds(app, client, login, worl
     mine = next(d for d in devices if d["device_id"] == "phone-1")
     assert mine["media"]["pending"] == 3 and mine["media"]["pending_bytes"] == 5_000_000
     assert mine["storage_persisted"] is True
+
+
+@pytest.mark.parametrize(("head", "expected"), [
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00", "image/png"),
+    (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "image/webp"),
+    (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00", "image/heic"),
+    (b"\x00\x00\x00\x1cftypM4A \x00\x00\x00\x00", "audio/mp4"),
+    (b"\x00\x00\x00\x1cftypiso5\x00\x00\x02\x00", "audio/mp4"),
+    (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\x82\x84webm", "audio/webm"),
+    (b"OggS\x00\x02\x00\x00", "audio/ogg"),
+    (b"\xff\xf1\x50\x80", "audio/aac"),
+    (b"PK\x03\x04\x14\x00", None),
+    (b"MZ\x90\x00", None),
+    (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00", None),
+    (b"GIF89a", None),
+    (b"", None),
+])
+def test_the_accepted_formats_are_known_by_their_first_bytes(head, expected):
+    from api.media import sniff
+
+    assert sniff.content_type(head) == expected
+    if expected is None:
+        assert sniff.describe(head) != "a file of an unknown type" or head in (b"",)

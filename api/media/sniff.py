@@ -25,6 +25,7 @@ REFUSED = [(b"PK\x03\x04", "a ZIP archive"), (b"PK\x05\x06", "a ZIP archive"),
            (b"%PDF", "a PDF document"), (b"GIF8", "a GIF image"),
            (b"Rar!", "a RAR archive"), (b"7z\xbc\xaf", "a 7-Zip archive"),
            (b"<", "a text or web page"), (b"{", "a text file")]
+AVIF = "an AVIF image"
 
 
 def content_type(head: bytes) -> str | None:
@@ -39,10 +40,11 @@ def content_type(head: bytes) -> str | None:
         brand = head[8:12]
         if brand in HEIF_BRANDS:
             return "image/heic"
-        if brand in (b"M4A ", b"M4B ", b"mp42", b"mp41", b"isom", b"iso5", b"iso6",
-                     b"dash", b"3gp4", b"3gp5"):
-            return "audio/mp4"
-        return None
+        if brand in (b"avif", b"avis"):
+            return None  # AVIF: a photo format Qorgau does not take (yet)
+        # Any other ISO media file (M4A, mp42, isom, iso5 as Safari's recorder
+        # writes, 3gp...) is the MP4 family the phones record audio in.
+        return "audio/mp4"
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         # EBML; Matroska and WebM both start so. The recorder writes WebM.
         return "audio/webm" if b"webm" in head or b"matroska" not in head else None
@@ -62,6 +64,8 @@ def describe(head: bytes) -> str:
     for magic, name in REFUSED:
         if head.startswith(magic):
             return name
+    if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
+        return AVIF
     ctype = content_type(head)
     if ctype:
         return label(ctype)

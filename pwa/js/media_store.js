@@ -129,6 +129,7 @@ export function sniff(bytes) {
     if (["heic", "heix", "hevc", "hevx", "heim", "heis", "mif1", "msf1", "heif"].includes(brand)) {
       return "image/heic";
     }
+    if (brand === "avif" || brand === "avis") return "unknown";
     return "audio/mp4";
   }
   if (b[0] === 0x1a && b[1] === 0x45 && b[2] === 0xdf && b[3] === 0xa3) return "audio/webm";
