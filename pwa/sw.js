@@ -18,9 +18,10 @@
 import { applyServerIncident } from "./js/outbox.js";
 import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
+import { pendingSummary, uploadPending } from "./js/media_store.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "7c9c085d1da3";
+const BUILD_ID = "0f8d3cdcbe26";
 const PRECACHE = {
   "/css/app.css": "ba340e41091f36de3043c6590b715fdc6a28f5bd6ad273b9c86185d4ef6d788d",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
@@ -46,7 +47,7 @@ const PRECACHE = {
   "/js/i18n_hazards.js": "a852914cab9789a4cc4703a6b530285998c6a54e73f54f18e841e3423e06db48",
   "/js/i18n_media.js": "021d5ef52d340620b9b1e4cd0505ee1392e16ab5e16f9027fac6d9e1e3aa2b85",
   "/js/law.js": "a6faf638d22907fa5cbea20ece30ce4e7abb049d38b8274a13a3599b30c4eebe",
-  "/js/media.js": "420d92ebdd1f2e70d1a59a222d8c5fb034442d19b5abe4cac355936c4a6184f4",
+  "/js/media.js": "44d3a969c23aa0e818300d65fa4ac3c5e8e37e2858d166cb6e4ac56768f84db6",
   "/js/media_store.js": "e2defa139e60e10cc4d3e17ab630da8a4f86aad0587bfa5137ebf4f0b3a99717",
   "/js/media_view.js": "5fb7a9a873e8c2f8658c9a3903d019921022e0593e97d764b0bf7f0fcc425345",
   "/js/outbox.js": "3db13e6dfdedcca1c09229570e7b94fad68171f62606cd041af9198692bcfaa8",
@@ -55,7 +56,7 @@ const PRECACHE = {
   "/js/store.js": "d91a79893abdd649d40dd1376d4067877c44d48ed2683b6f47158538d195d2b1",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "447d942260cb9d2f2fdeb2e365d699d7e21c8cf8dc497ecf27e7633923b8f07d",
+  "/js/version.js": "2734d31d7e8145869df84b414a51c256f43cf63a40d21aa46acc244bdb226d98",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END
@@ -133,6 +134,14 @@ self.addEventListener("sync", (event) => {
     // Rejecting tells the browser to retry this sync later (with its own backoff).
     if (result.state === "offline" || result.state === "error") {
       throw new Error(`outbox flush: ${result.state}`);
+    }
+    // Then the photos and recordings of incidents now synced (js/media_store.js).
+    if ((await pendingSummary()).count) {
+      const media = await uploadPending();
+      if (media.stored) announce({ type: "media-changed" });
+      if (media.state === "offline" || media.state === "error") {
+        throw new Error(`media upload: ${media.state}`);
+      }
     }
   })());
 });

@@ -20,7 +20,7 @@ from api.auth.sessions import start_session
 from api.extensions import db
 from api.media.models import Attachment, MediaChunk
 from api.orgs.models import Person
-from tests.browser import CHROMIUM, TIMEOUT, open_app, sign_in, tap
+from tests.browser import CHROMIUM, TIMEOUT, open_app, registration_id, sign_in, tap
 from tests.conftest import base_config
 from tests.factories import make_person, make_post, make_station
 from tests.fault_helpers import Gunicorn, free_port, wait_for
@@ -358,3 +358,28 @@ def test_the_microphone_is_asked_for_only_on_the_tap_and_low_storage_is_warned(
     assert page.evaluate("window.__askedForMedia") == 1
     page.locator("#md-record").click()
     expect(page.locator(".md-item")).to_have_count(1)
+
+
+def test_the_service_worker_uploads_the_media_after_the_app_is_closed(
+        context, live, crew, media_dir):
+    sign_in(context, live, crew)
+    page = open_app(context)
+    tap(page)
+    ident = incident_id_of(page)
+    page.wait_for_function("""async () => {
+        const { getIncident } = await import('/js/store.js');
+        const r = await getIncident(location.hash.split('/')[2]);
+        return Boolean(r && r.synced_revision >= 1);
+    }""")
+    context.set_offline(True)
+    page.set_input_files("#md-pick", files=[{"name": "IMG_0004.jpg", "mimeType": "image/jpeg",
+                                             "buffer": jpeg_with_location()}])
+    expect(page.locator(".md-item[data-status=waiting]")).to_have_count(1)
+    # Close the app: only the service worker is left to upload it.
+    page.goto("about:blank")
+    context.set_offline(False)
+    cdp, reg = registration_id(context, page, live)
+    cdp.send("ServiceWorker.dispatchSyncEvent", {
+        "origin": live.url, "registrationId": reg, "tag": "qorgau-outbox",
+        "lastChance": False})
+    assert pumping_wait(page, lambda: len(stored(live.app, ident)) == 1, 30)

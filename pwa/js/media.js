@@ -12,6 +12,7 @@ import {
   uploadPending,
 } from "./media_store.js";
 import { uuid } from "./store.js";
+import { onAnnouncement, SYNC_TAG } from "./sync.js";
 
 const tr = (key, values) => t(currentLanguage(), key, values);
 // Warn when less than this is left for the app, or 90% of its quota is used.
@@ -58,6 +59,9 @@ async function keep(incidentId, kind, blob, filename) {
   }
   await addMedia({ id: uuid(), incidentId, kind, blob, filename });
   askPersist();
+  // Where the browser has Background Sync, the service worker uploads it even
+  // after the app is closed (sw.js); elsewhere the open app does.
+  navigator.serviceWorker?.ready.then((reg) => reg.sync?.register(SYNC_TAG)).catch(() => {});
   say({ key: kind === "photo" ? "md_saved_photo" : "md_saved_audio" });
   changed();
 }
@@ -262,5 +266,6 @@ export function startMedia() {
   started = true;
   window.addEventListener("online", () => { failures = 0; kick(); });
   window.addEventListener("qorgau:lang", () => render());
+  onAnnouncement((message) => { if (message?.type === "media-changed") changed(); });
   kick();
 }
