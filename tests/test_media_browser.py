@@ -310,16 +310,22 @@ def test_the_evidence_screens_fit_a_phone(browser, live, crew, media_dir):
         phone_checks(page, "crew-incident-media")
         page.goto("/#/incidents")
         phone_checks(page, "crew-incidents-list")
+        # The phone's uploads done and the app closed before the manager looks
+        # (one SQLite file: the test's writers would queue on its lock).
+        assert pumping_wait(page, lambda: len(stored(live.app, ident)) == 2, 60)
+        page.close()
         with live.app.app_context():
             crew_person = db.session.get(Person, crew)
             manager = make_person("manager", station=crew_person.station).id
         manager_context = browser.new_context(base_url=live.url, locale="en-GB",
                                               viewport={"width": 360, "height": 740})
+        manager_context.set_default_timeout(TIMEOUT)
         try:
             sign_in(manager_context, live, manager)
             desk = manager_context.new_page()
             desk.goto(f"/#/review/incidents/{ident}")
-            expect(desk.locator("#md-review img")).to_have_count(1)
+            expect(desk.locator("#md-review img")).to_have_count(1)  # the audio has none
+            desk.locator("#md-review img").scroll_into_view_if_needed()  # loading="lazy"
             desk.wait_for_function("document.querySelector('#md-review img').naturalWidth > 0")
             expect(desk.locator("#md-review")).to_contain_text("Download original")
             phone_checks(desk, "manager-incident-media")
@@ -356,8 +362,9 @@ def test_the_microphone_is_asked_for_only_on_the_tap_and_low_storage_is_warned(
     page.locator("#md-record").click()
     expect(page.locator("#md-record")).to_have_text("Stop recording")
     assert page.evaluate("window.__askedForMedia") == 1
+    expect(page.locator(".md-recording")).to_contain_text("Recording: 0:01")
     page.locator("#md-record").click()
-    expect(page.locator(".md-item")).to_have_count(1)
+    expect(page.locator(".md-item")).to_have_count(1, timeout=TIMEOUT)
 
 
 def test_the_service_worker_uploads_the_media_after_the_app_is_closed(
