@@ -28,7 +28,7 @@ from pywebpush import WebPushException, webpush
 from sqlalchemy import select, update
 
 from api import listeners
-from api.db import is_postgres, utcnow
+from api.db import is_postgres, libpq_params, utcnow
 from api.extensions import db
 from api.push.endpoints import EndpointRefused, Policy, check_endpoint, pinned_session
 from api.push.models import (
@@ -265,9 +265,12 @@ def _listen(app: Flask):
     """A separate autocommit psycopg connection that LISTENs; None if that fails."""
     import psycopg
 
-    url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    # PUSH_LISTEN_DATABASE_URL: PostgreSQL itself when DATABASE_URL is PgBouncer's
+    # transaction mode (a LISTEN lives on one server session, which that mode does not keep).
+    url = app.config.get("PUSH_LISTEN_DATABASE_URL") or \
+        db.engine.url.render_as_string(hide_password=False)
     try:
-        conn = psycopg.connect(url, autocommit=True)
+        conn = psycopg.connect(autocommit=True, **libpq_params(url))
         conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
         return conn
     except psycopg.Error:
