@@ -246,6 +246,7 @@ class TimedSyncClient(SyncClient):
         self.timeline: list[tuple[float, float, int | None]] = []
         if verify is not None:  # through nginx: https://localhost with the test's certificate
             self.http.verify = verify
+            self.http.trust_env = False  # REQUESTS_CA_BUNDLE would win over `verify`
             self.http.cookies.clear()  # set for 127.0.0.1 by SyncClient
             self.http.headers["Cookie"] = f"qorgau_session={self.device.token}"
 

@@ -180,3 +180,77 @@ def test_primary_killed_mid_crowd_standby_promoted_nothing_acknowledged_is_lost(
                 death_to_first_sync_server_s=round(first_probe - died, 2),
                 death_to_first_device_sync_s=round(first_device - died, 2),
                 answers=dict(statuses))
+
+
+# ---------------------------------------------------------------------------
+# Two app hosts behind nginx
+
+
+@pytest.fixture
+def own_db():
+    """A migrated database of the test's own on the test server, dropped afterwards."""
+    name = f"{make_url(PG_URL).database[:30]}_rep{os.getpid()}"
+    url = create_database(PG_URL, name)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        drop_database(PG_URL, name)
+
+
+def test_an_app_host_killed_mid_batch_behind_nginx_devices_retry_exactly_once(
+        own_db, push, tmp_path, start_nginx):
+    scene = seed(own_db, push, crews=DEVICES)
+    holds = [tmp_path / "hold-a", tmp_path / "hold-b"]
+    for hold in holds:
+        hold.mkdir()
+    hosts = [Gunicorn(own_db, app="tests.fault_helpers:fault_app()", workers=2,
+                      env={"QORGAU_FAULT_DIR": str(hold), "QORGAU_PROXY_COUNT": "1"},
+                      log_path=tmp_path / f"gunicorn-{n}.log")
+             for n, hold in enumerate(holds)]
+    outboxes = [[make_records(PER_BATCH) for _ in range(BATCHES)] for _ in range(DEVICES)]
+    ids = {r["id"] for box in outboxes for batch in box for r in batch}
+    acked: dict[str, str] = {}
+    errors: list[str] = []
+    done: Counter = Counter()
+    lock = threading.Lock()
+    try:
+        for host in hosts:
+            host.wait_ready()
+        nginx = start_nginx(",".join(f"127.0.0.1:{h.port}" for h in hosts))
+        clients = [TimedSyncClient(nginx.origin, crew.devices[0], seed=n, deadline_s=150,
+                                   verify=str(nginx.cert))
+                   for n, crew in enumerate(scene.crews)]
+        threads = _crowd(clients, outboxes, acked, errors, done, lock)
+        assert wait_for(lambda: sum(done.values()) >= DEVICES, 60), errors
+        # Host A holds the next batch that reaches it after its COMMIT (stored, the
+        # answer not yet sent); the whole host is then killed.
+        (holds[0] / "armed").write_text("after-commit")
+        assert wait_for(lambda: (holds[0] / "held").exists(), 60), \
+            f"no batch reached host A: {errors[:3]} " + hosts[0].log_tail()
+        served_before = sum(done.values())
+        os.killpg(hosts[0].proc.pid, signal.SIGKILL)
+        for t in threads:
+            t.join(180)
+        assert not any(t.is_alive() for t in threads)
+        assert hosts[1].proc.poll() is None  # host B carried on
+    finally:
+        for host in hosts:
+            host.stop()
+        for c in locals().get("clients", []):
+            c.close()
+    assert not errors, errors
+    statuses = Counter(s for c in clients for _, _, s in c.timeline)
+    # The killed host's batches: 502 from nginx (the problem+json the phone retries).
+    assert statuses[502] >= 1, statuses
+    assert set(statuses) <= {200, 502, 503, 504}, statuses
+    assert len(acked) == len(ids)
+    # The batch host A stored but never answered came back through host B: "unchanged".
+    replayed = [r for c in clients for a in c.answers if a.status == 200
+                for r in a.body["results"] if r["status"] == "unchanged"]
+    assert len(replayed) >= PER_BATCH
+    check_store(own_db, ids)
+    assert stored_numbers(own_db) == acked
+    check_outbox(own_db, scene, ids)
+    _report("app-host", replayed=len(replayed), incidents=len(ids), batches_before_kill=served_before,
+            answers=dict(statuses))
