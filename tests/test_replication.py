@@ -254,3 +254,91 @@ def test_an_app_host_killed_mid_batch_behind_nginx_devices_retry_exactly_once(
     check_outbox(own_db, scene, ids)
     _report("app-host", replayed=len(replayed), incidents=len(ids), batches_before_kill=served_before,
             answers=dict(statuses))
+
+
+# ---------------------------------------------------------------------------
+# Two push workers, one killed mid-send
+
+
+def _outbox_counts(db_url: str) -> Counter:
+    with psycopg.connect(db_url, connect_timeout=10) as conn:
+        return Counter(dict(conn.execute(
+            "SELECT status::text, count(*) FROM push_outbox GROUP BY status").fetchall()))
+
+
+def test_a_push_worker_killed_mid_send_the_other_delivers_at_least_once_same_tag(
+        own_db, push, tmp_path):
+    """Delivery is AT LEAST ONCE, and the repeat is invisible to the person.
+
+    A worker sends while it holds the row's lock and commits the outcome after the
+    push service answers; killed in between, its transaction rolls back and the
+    other worker sends that message again. The push service (and so the phone)
+    may have had the first copy: the same notification tag (`incident-<id>`,
+    which the service worker passes to showNotification) and the same Topic make
+    the second replace the first, never a second notification. Every other
+    message reaches the push service exactly once.
+    """
+    from api.auth.access import CSRF_HEADER, SESSION_COOKIE
+    from api.extensions import db
+    from tests.fault_helpers import check_delivered, push_app
+    from tests.push_service import vapid_pem
+
+    scene = seed(own_db, push, crews=1)
+    app = push_app(own_db)
+    push.expected_vapid_key = app.vapid_public_key
+    device = scene.crews[0].devices[0]
+    client = app.test_client()
+    client.set_cookie(SESSION_COOKIE, device.token, domain="localhost")
+    client.environ_base["HTTP_" + CSRF_HEADER.upper().replace("-", "_")] = device.csrf
+    response = client.post("/api/v1/incidents/sync", json=make_batch(device, make_records(10)))
+    assert response.status_code == 200, response.get_json()
+    with app.app_context():
+        db.engine.dispose()
+    rows = _outbox_counts(own_db)["pending"]
+    assert rows == 20  # a police alert and the crew's "Received" per incident
+    officer_endpoint = next(e for e, (person, _) in scene.subscriptions.items()
+                            if person == scene.officer_id)
+    # The officer's third message reaches the push service, which never answers it.
+    push.answer(push.subscriptions[officer_endpoint], 201, 201, "hang")
+    env = {"QORGAU_PUSH_VAPID_PRIVATE_KEY": vapid_pem(), "QORGAU_PUSH_POLL_SECONDS": "1",
+           "QORGAU_PUSH_SEND_TIMEOUT": "60"}
+    workers = []
+    try:
+        workers.append(FlaskProcess(["push", "worker"], own_db, env, tmp_path / "worker-a.log"))
+        hung = wait_for(lambda: [r for r in push.posts() if r.status is None], 60)
+        assert hung, "worker A never reached the push service: " + workers[0].log_tail()
+        workers.append(FlaskProcess(["push", "worker"], own_db, env, tmp_path / "worker-b.log"))
+        # B sends everything but the row A holds (SKIP LOCKED).
+        assert wait_for(lambda: _outbox_counts(own_db)["pending"] == 1, 60), \
+            workers[1].log_tail()
+        workers[0].kill()  # mid-send: the push service has the message, the outbox does not know
+        assert wait_for(lambda: _outbox_counts(own_db)["pending"] == 0, 60), \
+            workers[1].log_tail()
+        assert workers[1].proc.poll() is None
+    finally:
+        for w in workers:
+            w.kill(signal.SIGTERM)
+    first = hung[0]
+    posts = Counter((r.payload["incident_id"], r.payload["type"], r.endpoint)
+                    for r in push.posts())
+    repeated = [key for key, n in posts.items() if n > 1]
+    assert repeated == [(first.payload["incident_id"], first.payload["type"], first.endpoint)]
+    assert posts[repeated[0]] == 2 and len(posts) == rows  # every other message once
+    again = [r for r in push.delivered() if r.endpoint == first.endpoint
+             and r.payload["incident_id"] == first.payload["incident_id"]]
+    assert len(again) == 1
+    # The repeat is the same notification: same tag (replaces it on the phone), same Topic.
+    assert again[0].payload["tag"] == first.payload["tag"] == \
+        f"incident-{first.payload['incident_id']}"
+    assert again[0].payload["web_push"] == 8030
+    assert again[0].payload["notification"]["tag"] == first.payload["tag"]
+    assert again[0].topic == first.topic and first.topic
+    check_delivered(own_db, push, scene)  # each row SENT, each accepted exactly once
+    with psycopg.connect(own_db) as conn:
+        attempts = conn.execute("SELECT outbox_id, worker FROM push_attempts").fetchall()
+    assert len(attempts) == rows  # the killed send left no attempt behind
+    names = Counter(w.split(":")[1] for _, w in attempts)
+    assert set(names) == {str(workers[0].proc.pid), str(workers[1].proc.pid)}, names
+    assert names[str(workers[0].proc.pid)] >= 2  # A sent before it hung, B the rest
+    _report("push-workers", messages=rows, sent_by_a=names[str(workers[0].proc.pid)],
+            sent_by_b=names[str(workers[1].proc.pid)], repeated=1)
