@@ -252,7 +252,8 @@ def test_an_app_host_killed_mid_batch_behind_nginx_devices_retry_exactly_once(
     check_store(own_db, ids)
     assert stored_numbers(own_db) == acked
     check_outbox(own_db, scene, ids)
-    _report("app-host", replayed=len(replayed), incidents=len(ids), batches_before_kill=served_before,
+    _report("app-host", replayed=len(replayed), incidents=len(ids),
+            batches_before_kill=served_before,
             answers=dict(statuses))
 
 
@@ -342,3 +343,100 @@ def test_a_push_worker_killed_mid_send_the_other_delivers_at_least_once_same_tag
     assert names[str(workers[0].proc.pid)] >= 2  # A sent before it hung, B the rest
     _report("push-workers", messages=rows, sent_by_a=names[str(workers[0].proc.pid)],
             sent_by_b=names[str(workers[1].proc.pid)], repeated=1)
+
+
+# ---------------------------------------------------------------------------
+# PgBouncer in transaction mode
+
+
+def test_pgbouncer_transaction_mode_api_and_push_worker_listen_direct(own_db, push, tmp_path):
+    """The API through PgBouncer (transaction mode, 2 server connections for 2 gunicorn
+    workers x 2 threads), with DATABASE_PGBOUNCER; the push worker's queries through it
+    too, its LISTEN on a direct connection (PUSH_LISTEN_DATABASE_URL)."""
+    from tests.push_service import vapid_pem
+
+    name = make_url(own_db).database
+    bouncer = PgBouncer(PG_URL, {"qorgau": (name, 2), "qorgau_one": (name, 1)})
+    try:
+        # Why the setting: psycopg prepares a statement run 5 times on a connection; in
+        # transaction mode the next client on that server connection meets its name.
+        first = psycopg.connect(bouncer.url("qorgau_one"), prepare_threshold=0)
+        second = psycopg.connect(bouncer.url("qorgau_one"), prepare_threshold=0)
+        first.execute("SELECT 1").fetchall()
+        first.commit()
+        with pytest.raises(psycopg.errors.DuplicatePreparedStatement):
+            second.execute("SELECT 2").fetchall()
+        first.close()
+        second.close()
+
+        scene = seed(own_db, push, crews=DEVICES + 1)
+        server = Gunicorn(bouncer.url("qorgau"), workers=2, log_path=tmp_path / "gunicorn.log",
+                          env={"QORGAU_DATABASE_PGBOUNCER": "true"})
+        clients = [TimedSyncClient(server.base, crew.devices[0], seed=n, deadline_s=150)
+                   for n, crew in enumerate(scene.crews[:DEVICES])]
+        # One record a batch: still many statements per connection (psycopg would have
+        # prepared them), and a backlog of pushes one worker sends in a few seconds.
+        outboxes = [[make_records(1) for _ in range(BATCHES)] for _ in range(DEVICES)]
+        ids = {r["id"] for box in outboxes for batch in box for r in batch}
+        acked: dict[str, str] = {}
+        errors: list[str] = []
+        done: Counter = Counter()
+        worker = None
+        try:
+            server.wait_ready()
+            started = time.monotonic()
+            threads = _crowd(clients, outboxes, acked, errors, done, threading.Lock())
+            for t in threads:
+                t.join(180)
+            crowd_s = time.monotonic() - started
+            assert not errors, errors
+            statuses = Counter(s for c in clients for _, _, s in c.timeline)
+            assert statuses == {200: DEVICES * BATCHES}, statuses
+            # Reads through it too: each device's list of incidents.
+            listing = clients[0].http.get(server.base + "/api/v1/incidents", timeout=30)
+            assert listing.status_code == 200, listing.text
+
+            direct = own_db + "?application_name=qorgau-push-listen"
+            env = {"QORGAU_PUSH_VAPID_PRIVATE_KEY": vapid_pem(), "QORGAU_DATABASE_PGBOUNCER":
+                   "true", "QORGAU_PUSH_LISTEN_DATABASE_URL": direct,
+                   # No polling to speak of: only a NOTIFY can wake it in time.
+                   "QORGAU_PUSH_POLL_SECONDS": "600"}
+            worker = FlaskProcess(["push", "worker"], bouncer.url("qorgau"), env,
+                                  tmp_path / "worker.log")
+            rows = len(ids) * 2
+            started = time.monotonic()
+            assert wait_for(lambda: len(push.delivered()) == rows, 90), worker.log_tail()
+            drain_s = time.monotonic() - started
+
+            def listening():
+                with psycopg.connect(own_db) as conn:
+                    return conn.execute(
+                        "SELECT query FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND application_name = 'qorgau-push-listen'").fetchall()
+
+            assert wait_for(listening, 30)[0][0].startswith("LISTEN")
+            # The worker is idle, waiting on LISTEN: a new incident wakes it by NOTIFY.
+            late = TimedSyncClient(server.base, scene.crews[DEVICES].devices[0])
+            records = make_records(1)
+            started = time.monotonic()
+            acked.update(acknowledged(late.sync(records)))
+            late.close()
+            ids |= {r["id"] for r in records}
+            assert wait_for(lambda: len(push.delivered()) == rows + 2, 30), \
+                "the NOTIFY through PgBouncer did not wake the worker: " + worker.log_tail()
+            notify_s = time.monotonic() - started
+        finally:
+            if worker is not None:
+                worker.kill(signal.SIGTERM)
+            server.stop()
+            for c in clients:
+                c.close()
+        assert "prepared statement" not in server.log_tail()
+        check_store(own_db, ids)
+        assert stored_numbers(own_db) == acked
+        check_outbox(own_db, scene, ids)
+        _report("pgbouncer", incidents=len(ids), server_connections=2,
+                answers=dict(statuses), crowd_s=round(crowd_s, 1), pushes=rows,
+                drain_s=round(drain_s, 1), sync_to_push_by_notify_s=round(notify_s, 2))
+    finally:
+        bouncer.stop()

@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -283,9 +284,13 @@ def _wait(listener, stop: threading.Event, poll: float):
     if listener is None:
         stop.wait(poll)
         return None
+    # In slices of at most a second, so SIGTERM (`stop`) ends the worker at once, not
+    # after a whole poll interval.
+    deadline = time.monotonic() + poll
     try:
-        for _ in listener.notifies(timeout=poll, stop_after=1):
-            break
+        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            for _ in listener.notifies(timeout=min(left, 1.0), stop_after=1):
+                return listener
         return listener
     except Exception:
         log.warning("LISTEN connection lost; the push worker falls back to polling",
