@@ -440,3 +440,82 @@ def test_pgbouncer_transaction_mode_api_and_push_worker_listen_direct(own_db, pu
                 drain_s=round(drain_s, 1), sync_to_push_by_notify_s=round(notify_s, 2))
     finally:
         bouncer.stop()
+
+
+# ---------------------------------------------------------------------------
+# The managers' reads from a replica
+
+
+def test_managers_list_and_figures_read_from_the_replica_with_its_lag(tmp_path):
+    from api import create_app
+    from api.auth.access import CSRF_HEADER, SESSION_COOKIE
+    from api.auth.sessions import start_session
+    from api.extensions import db
+    from api.replica import LAG_HEADER, READ_FROM_HEADER
+    from tests.factories import make_person, make_station
+    from tests.fault_helpers import Device
+
+    with replicated_pair(synchronous=False) as (primary, standby):
+        db_url = create_database(primary.url, "qorgau")
+        migrate(db_url)
+        app = create_app({"TESTING": True, "SECRET_KEY": "replica", "DATABASE_URL": db_url,
+                          "REVIEW_REPLICA_DATABASE_URL": standby.database("qorgau"),
+                          "REVIEW_REPLICA_LAG_WARN_SECONDS": 1})
+        try:
+            with app.app_context():
+                station = make_station(region="75")
+                manager = make_person("manager", station=station)
+                crew = make_person("crew", station=station)
+                clients = {}
+                for who in (manager, crew):
+                    token, session = start_session(who, user_agent="replica")
+                    client = app.test_client()
+                    client.set_cookie(SESSION_COOKIE, token, domain="localhost")
+                    client.environ_base["HTTP_" + CSRF_HEADER.upper().replace("-", "_")] = \
+                        session.csrf_token
+                    clients[who.role.value] = client
+                db.session.remove()
+            def log(n):
+                body = make_batch(Device(0, "replica-phone", "", ""),
+                                  make_records(n, police_needed=False))
+                response = clients["crew"].post("/api/v1/incidents/sync", json=body)
+                assert response.status_code == 200, response.get_json()
+
+            def look():
+                listing = clients["manager"].get("/api/v1/review/incidents")
+                figures = clients["manager"].get("/api/v1/review/figures")
+                assert listing.status_code == figures.status_code == 200, listing.get_json()
+                assert listing.headers[READ_FROM_HEADER] == figures.headers[READ_FROM_HEADER]
+                return (listing.headers[READ_FROM_HEADER], listing.get_json()["total"],
+                        figures.get_json()["total"], listing.headers.get(LAG_HEADER),
+                        figures.headers.get(LAG_HEADER))
+
+            log(3)
+            # Caught up: read from the replica, no lag shown.
+            assert wait_for(lambda: look() == ("replica", 3, 3, None, None), 30), look()
+
+            # The replica stops replaying (a long query on it, a slow disk): the list and
+            # figures are the replica's (without the new two), and they say how far behind.
+            standby.query("SELECT pg_wal_replay_pause()")
+            log(2)
+            behind = wait_for(lambda: (lambda r: r if r[3] else None)(look()), 15)
+            assert behind, look()
+            source, listed, counted, lag_list, lag_figures = behind
+            assert (source, listed, counted) == ("replica", 3, 3)
+            assert int(lag_list) >= 1 and int(lag_figures) >= 1
+            # The manager's own writes and every crew sync go to the primary regardless.
+            with psycopg.connect(db_url) as conn:
+                assert conn.execute("SELECT count(*) FROM incidents").fetchone()[0] == 5
+
+            standby.query("SELECT pg_wal_replay_resume()")
+            assert wait_for(lambda: look() == ("replica", 5, 5, None, None), 30), look()
+
+            # The replica gone: the primary answers, as with no replica at all.
+            standby.stop()
+            assert look() == ("primary", 5, 5, None, None)
+        finally:
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
+                for engine in app.extensions.get("qorgau_replica", {}).values():
+                    engine.dispose()
