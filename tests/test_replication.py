@@ -164,6 +164,9 @@ def test_primary_killed_mid_crowd_standby_promoted_nothing_acknowledged_is_lost(
                 c.close()
         assert not errors, errors
         first_device = first_success_after(clients, died)
+        # Each device that was still sending: its first success after the death.
+        back = [first_success_after([c], died) for n, c in enumerate(clients)]
+        slowest = max((b for b in back if b is not None), default=first_device)
         statuses = Counter(s for c in clients for _, _, s in c.timeline)
         assert set(statuses) <= {200, 503, None}, statuses  # never a 500
         assert statuses[503] + statuses[None] >= 1, statuses  # the devices met the failover
@@ -179,6 +182,7 @@ def test_primary_killed_mid_crowd_standby_promoted_nothing_acknowledged_is_lost(
                 promote_s=round(promoted - promote_started, 2),
                 death_to_first_sync_server_s=round(first_probe - died, 2),
                 death_to_first_device_sync_s=round(first_device - died, 2),
+                death_to_last_device_back_s=round(slowest - died, 2),
                 answers=dict(statuses))
 
 
