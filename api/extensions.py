@@ -16,7 +16,6 @@ NAMING_CONVENTION = {
 }
 
 
-
 class ReplicaAwareSession(Session):
     """Plain SELECTs go to the read replica inside a view that asked for it
     (api/replica.py `reads_from_replica` sets g.qorgau_replica); everything else,
