@@ -8,7 +8,9 @@
 - `PgBouncer`: Debian's pgbouncer in transaction mode on a free loopback port;
 - `FlaskProcess`: `flask push worker` as a process of its own (kill -9 at will);
 - `TimedSyncClient`: fault_helpers.SyncClient that also notes when each
-  attempt started and ended, for the failover's figures.
+  attempt started and ended, for the failover's figures;
+- `Crowd`: devices sending their outboxes at once, each in a thread;
+- `failover_run()`: the whole failover, for the test and bench/failover.py.
 
 Everything runs as processes on 127.0.0.1 and is stopped in the fixtures'
 teardown. Server binaries (initdb, pg_ctl, pg_basebackup) come from
@@ -25,7 +27,10 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -35,10 +40,18 @@ from tests.fault_helpers import (
     PG_BIN,
     ROOT,
     Answer,
+    GaveUp,
+    Gunicorn,
     PrivatePostgres,
     SyncClient,
+    acknowledged,
+    create_database,
     free_port,
+    make_batch,
+    make_records,
+    migrate,
     private_postgres_unavailable,
+    seed,
     wait_for,
 )
 
@@ -269,5 +282,145 @@ def stored_numbers(db_url: str) -> dict[str, str]:
         return dict(conn.execute("SELECT id::text, case_number FROM incidents").fetchall())
 
 
-__all__ = ["Cluster", "FlaskProcess", "PgBouncer", "TimedSyncClient", "first_success_after",
-           "multi_host_url", "need_server_binaries", "replicated_pair", "stored_numbers"]
+
+
+# ---------------------------------------------------------------------------
+# A crowd of devices, and the failover run (the test and bench/failover.py)
+
+
+class Crowd:
+    """One thread per device, each sending its outbox's batches one after another
+    (SyncClient retries 502/503/504 and lost connections). `acked` is id -> the
+    case number the device was told; told twice, it must be told the same."""
+
+    def __init__(self, clients, outboxes):
+        self.clients, self.outboxes = clients, outboxes
+        self.acked: dict[str, str] = {}
+        self.errors: list[str] = []
+        self.done: Counter = Counter()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._device, args=(n,))
+                        for n in range(len(clients))]
+
+    @property
+    def ids(self) -> set[str]:
+        return {r["id"] for box in self.outboxes for batch in box for r in batch}
+
+    def batches_done(self) -> int:
+        return sum(self.done.values())
+
+    def start(self) -> Crowd:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def join(self, seconds: float = 180) -> bool:
+        for t in self.threads:
+            t.join(seconds)
+        return not any(t.is_alive() for t in self.threads)
+
+    def _device(self, n):
+        try:
+            for batch in self.outboxes[n]:
+                answered = acknowledged(self.clients[n].sync(batch))
+                with self.lock:
+                    for ident, number in answered.items():
+                        if self.acked.setdefault(ident, number) != number:
+                            raise AssertionError(f"{ident} renumbered: {number}")
+                    self.done[n] += 1
+        except (GaveUp, AssertionError) as err:
+            self.errors.append(f"device {n}: {err}")
+
+    def statuses(self) -> Counter:
+        return Counter(s for c in self.clients for _, _, s in c.timeline)
+
+
+@dataclass
+class FailoverRun:
+    """What a failover run saw; the clusters are still up while the caller checks."""
+
+    primary: Cluster
+    standby: Cluster
+    scene: object
+    crowd: Crowd
+    ids: set[str]
+    acked: dict[str, str]
+    unanswered: Answer | None  # the sync sent while the standby was stopped
+    figures: dict = field(default_factory=dict)
+
+    @property
+    def new_primary_url(self) -> str:
+        return self.standby.database("qorgau")
+
+
+@contextlib.contextmanager
+def failover_run(push, log_dir: Path, *, devices: int = 8, batches: int = 6,
+                 per_batch: int = 5, workers: int = 2, promote_after: float = 0.0,
+                 show_the_wait: bool = True):
+    """A primary and a synchronous standby; gunicorn on the multi-host URL; `devices`
+    phones each sending `batches` batches; half-way the primary is killed
+    (`pg_ctl stop -m immediate`) and, `promote_after` seconds later, the standby
+    promoted. With `show_the_wait`, first a sync is sent while the standby is
+    stopped (its answer kept in `unanswered`), then the standby started again and
+    the sync retried. Yields a FailoverRun once every device is done."""
+    with replicated_pair(synchronous=True) as (primary, standby):
+        db_url = create_database(primary.url, "qorgau")
+        migrate(db_url)
+        scene = seed(db_url, push, crews=devices + 2)
+        server = Gunicorn(multi_host_url("qorgau", primary, standby), workers=workers,
+                          log_path=log_dir / "gunicorn.log")
+        clients = [TimedSyncClient(server.base, crew.devices[0], seed=n, deadline_s=150)
+                   for n, crew in enumerate(scene.crews[:devices])]
+        probe = TimedSyncClient(server.base, scene.crews[devices].devices[0], timeout=4)
+        lone = TimedSyncClient(server.base, scene.crews[devices + 1].devices[0], timeout=3)
+        crowd = Crowd(clients, [[make_records(per_batch) for _ in range(batches)]
+                                for _ in range(devices)])
+        ids, acked, unanswered, figures = crowd.ids, {}, None, {}
+        try:
+            server.wait_ready()
+            if show_the_wait:
+                standby.stop()
+                held = make_records(1)
+                unanswered = lone.post(make_batch(lone.device, held))
+                standby.start()
+                acked.update(acknowledged(lone.sync(held)))
+                ids |= {r["id"] for r in held}
+
+            crowd.start()
+            if not wait_for(lambda: crowd.batches_done() >= devices * batches // 2, 120):
+                raise AssertionError(f"the crowd stalled: {crowd.errors[:3]}")
+            figures["sync_state"] = primary.query(
+                "SELECT sync_state FROM pg_stat_replication")
+            figures["acknowledged_before_death"] = len(crowd.acked)
+            died = time.monotonic()
+            primary.kill()
+            time.sleep(promote_after)
+            started = time.monotonic()
+            standby.promote()
+            figures["promote_s"] = time.monotonic() - started
+
+            # A probe that ignores Retry-After: how soon the servers take a sync again.
+            probe_records = make_records(1)
+            while time.monotonic() - died < 60 + promote_after:
+                answer = probe.post(make_batch(probe.device, probe_records))
+                if answer.status == 200:
+                    figures["death_to_first_sync_server_s"] = time.monotonic() - died
+                    acked.update(acknowledged(answer.body["results"]))
+                    ids |= {r["id"] for r in probe_records}
+                    break
+                if answer.status not in {503, None}:
+                    raise AssertionError(f"the probe was answered {answer}")
+                time.sleep(0.1)
+            if not crowd.join(180):
+                raise AssertionError("devices still sending after 180 s")
+        finally:
+            server.stop()
+            for c in [*clients, probe, lone]:
+                c.close()
+        acked.update(crowd.acked)
+        first = first_success_after(clients, died)
+        back = [b for b in (first_success_after([c], died) for c in clients) if b is not None]
+        if first is not None:
+            figures["death_to_first_device_sync_s"] = first - died
+            figures["death_to_last_device_back_s"] = max(back) - died
+        yield FailoverRun(primary, standby, scene, crowd, ids, acked, unanswered, figures)

@@ -20,7 +20,6 @@ their own on the test server); the clusters need the PostgreSQL server binaries
 
 import os
 import signal
-import threading
 import time
 from collections import Counter
 
@@ -30,7 +29,6 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import PG_URL
 from tests.fault_helpers import (
-    GaveUp,
     Gunicorn,
     acknowledged,
     check_outbox,
@@ -45,11 +43,11 @@ from tests.fault_helpers import (
 )
 from tests.push_service import PushService
 from tests.replication_helpers import (
+    Crowd,
     FlaskProcess,
     PgBouncer,
     TimedSyncClient,
-    first_success_after,
-    multi_host_url,
+    failover_run,
     replicated_pair,
     stored_numbers,
 )
@@ -69,26 +67,6 @@ def push():
     service.close()
 
 
-def _crowd(clients, outboxes, acked, errors, done, lock):
-    """One thread per device, each sending its batches one after another (retrying)."""
-    def device(n):
-        try:
-            for batch in outboxes[n]:
-                answered = acknowledged(clients[n].sync(batch))
-                with lock:
-                    for ident, number in answered.items():
-                        # Told once, told the same: a replay never renumbers.
-                        assert acked.setdefault(ident, number) == number
-                    done[n] += 1
-        except (GaveUp, AssertionError) as err:
-            errors.append(f"device {n}: {err}")
-
-    threads = [threading.Thread(target=device, args=(n,)) for n in range(len(clients))]
-    for t in threads:
-        t.start()
-    return threads
-
-
 def _report(name: str, **figures) -> None:
     """The figures for docs/deploy.md, printed (pytest -s, or -rA shows them)."""
     print(f"\n[{name}] " + ", ".join(f"{k}={v}" for k, v in figures.items()))
@@ -100,89 +78,30 @@ def _report(name: str, **figures) -> None:
 
 def test_primary_killed_mid_crowd_standby_promoted_nothing_acknowledged_is_lost(push,
                                                                                 tmp_path):
-    with replicated_pair(synchronous=True) as (primary, standby):
-        db_url = create_database(primary.url, "qorgau")
-        migrate(db_url)
-        scene = seed(db_url, push, crews=DEVICES + 2)
-        url = multi_host_url("qorgau", primary, standby)
-        server = Gunicorn(url, workers=2, log_path=tmp_path / "gunicorn.log")
-        clients = [TimedSyncClient(server.base, crew.devices[0], seed=n, deadline_s=150)
-                   for n, crew in enumerate(scene.crews[:DEVICES])]
-        probe = TimedSyncClient(server.base, scene.crews[DEVICES].devices[0], timeout=4)
-        lone = TimedSyncClient(server.base, scene.crews[DEVICES + 1].devices[0], timeout=3)
-        outboxes = [[make_records(PER_BATCH) for _ in range(BATCHES)] for _ in range(DEVICES)]
-        ids = {r["id"] for box in outboxes for batch in box for r in batch}
-        acked: dict[str, str] = {}
-        errors: list[str] = []
-        done: Counter = Counter()
-        lock = threading.Lock()
-        try:
-            server.wait_ready()
-
-            # 1. The answer waits for the second server. With the standby stopped, a
-            #    sync is committed on the primary but the phone hears nothing.
-            standby.stop()
-            held = make_records(1)
-            waiting = lone.post(make_batch(lone.device, held))
-            assert waiting.status is None, waiting  # no answer within 3 s
-            standby.start()
-            told = acknowledged(lone.sync(held))  # the phone retries; now it is answered
-            acked.update(told)
-            ids |= set(told)
-
-            # 2. A crowd syncing; the primary dies half-way; the standby is promoted.
-            threads = _crowd(clients, outboxes, acked, errors, done, lock)
-            assert wait_for(lambda: sum(done.values()) >= DEVICES * BATCHES // 2, 90), errors
-            rows = primary.query("SELECT sync_state FROM pg_stat_replication")
-            assert rows == [("sync",)]
-            acked_before = len(acked)
-            died = time.monotonic()
-            primary.kill()
-            promote_started = time.monotonic()
-            standby.promote()
-            promoted = time.monotonic()
-
-            # A probe that ignores Retry-After: how soon the servers can take a sync again.
-            probe_records = make_records(1)
-            first_probe = None
-            while time.monotonic() - died < 60:
-                answer = probe.post(make_batch(probe.device, probe_records))
-                if answer.status == 200:
-                    first_probe = time.monotonic()
-                    acked.update(acknowledged(answer.body["results"]))
-                    ids |= {r["id"] for r in probe_records}
-                    break
-                assert answer.status in {503, None}, answer
-                time.sleep(0.1)
-            assert first_probe is not None, "no sync succeeded within 60 s of the failover"
-            for t in threads:
-                t.join(180)
-            assert not any(t.is_alive() for t in threads)
-        finally:
-            server.stop()
-            for c in [*clients, probe, lone]:
-                c.close()
-        assert not errors, errors
-        first_device = first_success_after(clients, died)
-        # Each device that was still sending: its first success after the death.
-        back = [first_success_after([c], died) for n, c in enumerate(clients)]
-        slowest = max((b for b in back if b is not None), default=first_device)
-        statuses = Counter(s for c in clients for _, _, s in c.timeline)
+    with failover_run(push, tmp_path, devices=DEVICES, batches=BATCHES,
+                      per_batch=PER_BATCH) as run:
+        # The answer waits for the second server: with the standby stopped, a sync was
+        # committed on the primary but the phone heard nothing (no answer in 3 s);
+        # once the standby was back, its retry was answered (in `acked`).
+        assert run.unanswered.status is None, run.unanswered
+        assert run.figures["sync_state"] == [("sync",)]
+        assert not run.crowd.errors, run.crowd.errors
+        statuses = run.crowd.statuses()
         assert set(statuses) <= {200, 503, None}, statuses  # never a 500
         assert statuses[503] + statuses[None] >= 1, statuses  # the devices met the failover
-        assert len(acked) == len(ids)
-
-        # 3. On the promoted standby: every incident any device was told about, once,
-        #    with the case number it was told; numbers gapless, never reused.
-        new_primary = standby.database("qorgau")
-        check_store(new_primary, ids)
-        assert stored_numbers(new_primary) == acked
-        check_outbox(new_primary, scene, ids)
-        _report("failover", incidents=len(ids), acknowledged_before_death=acked_before,
-                promote_s=round(promoted - promote_started, 2),
-                death_to_first_sync_server_s=round(first_probe - died, 2),
-                death_to_first_device_sync_s=round(first_device - died, 2),
-                death_to_last_device_back_s=round(slowest - died, 2),
+        assert len(run.acked) == len(run.ids)
+        # On the promoted standby: every incident any device was told about, once, with
+        # the case number it was told; numbers gapless, never reused.
+        check_store(run.new_primary_url, run.ids)
+        assert stored_numbers(run.new_primary_url) == run.acked
+        check_outbox(run.new_primary_url, run.scene, run.ids)
+        f = run.figures
+        _report("failover", incidents=len(run.ids),
+                acknowledged_before_death=f["acknowledged_before_death"],
+                promote_s=round(f["promote_s"], 2),
+                death_to_first_sync_server_s=round(f["death_to_first_sync_server_s"], 2),
+                death_to_first_device_sync_s=round(f["death_to_first_device_sync_s"], 2),
+                death_to_last_device_back_s=round(f["death_to_last_device_back_s"], 2),
                 answers=dict(statuses))
 
 
@@ -213,11 +132,7 @@ def test_an_app_host_killed_mid_batch_behind_nginx_devices_retry_exactly_once(
                       log_path=tmp_path / f"gunicorn-{n}.log")
              for n, hold in enumerate(holds)]
     outboxes = [[make_records(PER_BATCH) for _ in range(BATCHES)] for _ in range(DEVICES)]
-    ids = {r["id"] for box in outboxes for batch in box for r in batch}
-    acked: dict[str, str] = {}
-    errors: list[str] = []
-    done: Counter = Counter()
-    lock = threading.Lock()
+    clients = []
     try:
         for host in hosts:
             host.wait_ready()
@@ -225,26 +140,25 @@ def test_an_app_host_killed_mid_batch_behind_nginx_devices_retry_exactly_once(
         clients = [TimedSyncClient(nginx.origin, crew.devices[0], seed=n, deadline_s=150,
                                    verify=str(nginx.cert))
                    for n, crew in enumerate(scene.crews)]
-        threads = _crowd(clients, outboxes, acked, errors, done, lock)
-        assert wait_for(lambda: sum(done.values()) >= DEVICES, 60), errors
+        crowd = Crowd(clients, outboxes).start()
+        assert wait_for(lambda: crowd.batches_done() >= DEVICES, 60), crowd.errors
         # Host A holds the next batch that reaches it after its COMMIT (stored, the
         # answer not yet sent); the whole host is then killed.
         (holds[0] / "armed").write_text("after-commit")
         assert wait_for(lambda: (holds[0] / "held").exists(), 60), \
-            f"no batch reached host A: {errors[:3]} " + hosts[0].log_tail()
-        served_before = sum(done.values())
+            f"no batch reached host A: {crowd.errors[:3]} " + hosts[0].log_tail()
+        served_before = crowd.batches_done()
         os.killpg(hosts[0].proc.pid, signal.SIGKILL)
-        for t in threads:
-            t.join(180)
-        assert not any(t.is_alive() for t in threads)
+        assert crowd.join(180)
         assert hosts[1].proc.poll() is None  # host B carried on
     finally:
         for host in hosts:
             host.stop()
-        for c in locals().get("clients", []):
+        for c in clients:
             c.close()
-    assert not errors, errors
-    statuses = Counter(s for c in clients for _, _, s in c.timeline)
+    assert not crowd.errors, crowd.errors
+    ids, acked = crowd.ids, crowd.acked
+    statuses = crowd.statuses()
     # The killed host's batches: 502 from nginx (the problem+json the phone retries).
     assert statuses[502] >= 1, statuses
     assert set(statuses) <= {200, 502, 503, 504}, statuses
@@ -380,21 +294,17 @@ def test_pgbouncer_transaction_mode_api_and_push_worker_listen_direct(own_db, pu
                    for n, crew in enumerate(scene.crews[:DEVICES])]
         # One record a batch: still many statements per connection (psycopg would have
         # prepared them), and a backlog of pushes one worker sends in a few seconds.
-        outboxes = [[make_records(1) for _ in range(BATCHES)] for _ in range(DEVICES)]
-        ids = {r["id"] for box in outboxes for batch in box for r in batch}
-        acked: dict[str, str] = {}
-        errors: list[str] = []
-        done: Counter = Counter()
+        crowd = Crowd(clients, [[make_records(1) for _ in range(BATCHES)]
+                                for _ in range(DEVICES)])
+        ids, acked = crowd.ids, crowd.acked
         worker = None
         try:
             server.wait_ready()
             started = time.monotonic()
-            threads = _crowd(clients, outboxes, acked, errors, done, threading.Lock())
-            for t in threads:
-                t.join(180)
+            assert crowd.start().join(180)
             crowd_s = time.monotonic() - started
-            assert not errors, errors
-            statuses = Counter(s for c in clients for _, _, s in c.timeline)
+            assert not crowd.errors, crowd.errors
+            statuses = crowd.statuses()
             assert statuses == {200: DEVICES * BATCHES}, statuses
             # Reads through it too: each device's list of incidents.
             listing = clients[0].http.get(server.base + "/api/v1/incidents", timeout=30)
