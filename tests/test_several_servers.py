@@ -46,3 +46,14 @@ def test_without_a_replica_the_primary_answers_and_says_so(client, login):
         assert response.status_code == 200
         assert response.headers["Qorgau-Read-From"] == "primary"
         assert "Qorgau-Replica-Lag" not in response.headers
+
+
+def test_behind_pgbouncer_without_a_direct_listen_url_the_worker_says_it_polls(caplog):
+    from api.push.worker import _listen
+
+    app = create_app({"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/qorgau",
+                      "SECRET_KEY": "x", "DATABASE_PGBOUNCER": True})
+    with app.app_context():
+        assert _listen(app) is None  # never a LISTEN that would hear nothing
+    assert "PUSH_LISTEN_DATABASE_URL is not" in caplog.text
+    assert "polls every 2.0 s" in caplog.text

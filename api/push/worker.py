@@ -268,8 +268,14 @@ def _listen(app: Flask):
 
     # PUSH_LISTEN_DATABASE_URL: PostgreSQL itself when DATABASE_URL is PgBouncer's
     # transaction mode (a LISTEN lives on one server session, which that mode does not keep).
-    url = app.config.get("PUSH_LISTEN_DATABASE_URL") or \
-        db.engine.url.render_as_string(hide_password=False)
+    url = app.config.get("PUSH_LISTEN_DATABASE_URL")
+    if not url and app.config.get("DATABASE_PGBOUNCER"):
+        # Through PgBouncer the LISTEN would seem to work and never hear a thing.
+        log.warning("DATABASE_PGBOUNCER is set but PUSH_LISTEN_DATABASE_URL is not: "
+                    "the push worker polls every %s s instead of waking on NOTIFY",
+                    app.config["PUSH_POLL_SECONDS"])
+        return None
+    url = url or db.engine.url.render_as_string(hide_password=False)
     try:
         conn = psycopg.connect(autocommit=True, **libpq_params(url))
         conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
