@@ -365,7 +365,9 @@ def failover_run(push, log_dir: Path, *, devices: int = 8, batches: int = 6,
     the sync retried. Yields a FailoverRun once every device is done."""
     with replicated_pair(synchronous=True) as (primary, standby):
         db_url = create_database(primary.url, "qorgau")
-        migrate(db_url)
+        # Migrated as `flask db upgrade` would on an app host: through the multi-host
+        # URL, the read-only standby named first (libpq skips it).
+        migrate(multi_host_url("qorgau", standby, primary))
         scene = seed(db_url, push, crews=devices + 2)
         server = Gunicorn(multi_host_url("qorgau", primary, standby), workers=workers,
                           log_path=log_dir / "gunicorn.log")
