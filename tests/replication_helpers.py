@@ -356,13 +356,15 @@ class FailoverRun:
 @contextlib.contextmanager
 def failover_run(push, log_dir: Path, *, devices: int = 8, batches: int = 6,
                  per_batch: int = 5, workers: int = 2, promote_after: float = 0.0,
-                 show_the_wait: bool = True):
+                 show_the_wait: bool = True, push_worker: bool = False):
     """A primary and a synchronous standby; gunicorn on the multi-host URL; `devices`
     phones each sending `batches` batches; half-way the primary is killed
     (`pg_ctl stop -m immediate`) and, `promote_after` seconds later, the standby
     promoted. With `show_the_wait`, first a sync is sent while the standby is
     stopped (its answer kept in `unanswered`), then the standby started again and
-    the sync retried. Yields a FailoverRun once every device is done."""
+    the sync retried. With `push_worker`, a `flask push worker` on the same URL runs
+    throughout and the run waits until it has sent every queued push from the
+    promoted standby. Yields a FailoverRun once every device is done."""
     with replicated_pair(synchronous=True) as (primary, standby):
         db_url = create_database(primary.url, "qorgau")
         # Migrated as `flask db upgrade` would on an app host: through the multi-host
@@ -378,8 +380,16 @@ def failover_run(push, log_dir: Path, *, devices: int = 8, batches: int = 6,
         crowd = Crowd(clients, [[make_records(per_batch) for _ in range(batches)]
                                 for _ in range(devices)])
         ids, acked, unanswered, figures = crowd.ids, {}, None, {}
+        worker = None
         try:
             server.wait_ready()
+            if push_worker:
+                from tests.push_service import vapid_pem
+
+                worker = FlaskProcess(["push", "worker"], multi_host_url("qorgau", primary,
+                                                                        standby),
+                                      {"QORGAU_PUSH_VAPID_PRIVATE_KEY": vapid_pem()},
+                                      log_dir / "push-worker.log")
             if show_the_wait:
                 standby.stop()
                 held = make_records(1)
@@ -415,7 +425,24 @@ def failover_run(push, log_dir: Path, *, devices: int = 8, batches: int = 6,
                 time.sleep(0.1)
             if not crowd.join(180):
                 raise AssertionError("devices still sending after 180 s")
+            if worker is not None:
+                new = standby.database("qorgau")
+
+                def listening_and_sent():
+                    with psycopg.connect(new, connect_timeout=5) as conn:
+                        listens = conn.execute(
+                            "SELECT count(*) FROM pg_stat_activity "
+                            "WHERE query LIKE 'LISTEN%'").fetchone()[0]
+                        pending = conn.execute("SELECT count(*) FROM push_outbox "
+                                               "WHERE status = 'pending'").fetchone()[0]
+                    return listens >= 1 and pending == 0
+
+                if not wait_for(listening_and_sent, 90, 0.5):
+                    raise AssertionError("the push worker did not listen on the promoted "
+                                         "standby and send everything: " + worker.log_tail())
         finally:
+            if worker is not None:
+                worker.kill(signal.SIGTERM)
             server.stop()
             for c in [*clients, probe, lone]:
                 c.close()

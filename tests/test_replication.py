@@ -67,6 +67,22 @@ def push():
     service.close()
 
 
+def _delivered_at_least_once(db_url: str, push) -> int:
+    """Every outbox row sent and accepted by the push service at least once; a repeat
+    is the same notification (tag). Returns how many were repeated."""
+    with psycopg.connect(db_url, connect_timeout=10) as conn:
+        rows = conn.execute("SELECT o.incident_id::text, o.kind, s.endpoint, o.status::text "
+                            "FROM push_outbox o JOIN push_subscriptions s "
+                            "ON s.id = o.subscription_id").fetchall()
+    assert {status for *_, status in rows} == {"sent"}, Counter(r[3] for r in rows)
+    got = Counter((r.payload["incident_id"], r.payload["type"], r.endpoint)
+                  for r in push.delivered())
+    assert set(got) == {(i, k, e) for i, k, e, _ in rows}
+    for r in push.delivered():
+        assert r.payload["tag"] == f"incident-{r.payload['incident_id']}"
+    return sum(n - 1 for n in got.values())
+
+
 def _report(name: str, **figures) -> None:
     """The figures for docs/deploy.md, printed (pytest -s, or -rA shows them)."""
     print(f"\n[{name}] " + ", ".join(f"{k}={v}" for k, v in figures.items()))
@@ -79,7 +95,7 @@ def _report(name: str, **figures) -> None:
 def test_primary_killed_mid_crowd_standby_promoted_nothing_acknowledged_is_lost(push,
                                                                                 tmp_path):
     with failover_run(push, tmp_path, devices=DEVICES, batches=BATCHES,
-                      per_batch=PER_BATCH) as run:
+                      per_batch=PER_BATCH, push_worker=True) as run:
         # The answer waits for the second server: with the standby stopped, a sync was
         # committed on the primary but the phone heard nothing (no answer in 3 s);
         # once the standby was back, its retry was answered (in `acked`).
@@ -95,6 +111,10 @@ def test_primary_killed_mid_crowd_standby_promoted_nothing_acknowledged_is_lost(
         check_store(run.new_primary_url, run.ids)
         assert stored_numbers(run.new_primary_url) == run.acked
         check_outbox(run.new_primary_url, run.scene, run.ids)
+        # The push worker ran throughout on the same URL: it listens on the promoted
+        # standby again and every queued push went out (a send in flight at the death
+        # may go twice: the same notification, see the push workers' test).
+        repeats = _delivered_at_least_once(run.new_primary_url, push)
         f = run.figures
         _report("failover", incidents=len(run.ids),
                 acknowledged_before_death=f["acknowledged_before_death"],
@@ -102,7 +122,7 @@ def test_primary_killed_mid_crowd_standby_promoted_nothing_acknowledged_is_lost(
                 death_to_first_sync_server_s=round(f["death_to_first_sync_server_s"], 2),
                 death_to_first_device_sync_s=round(f["death_to_first_device_sync_s"], 2),
                 death_to_last_device_back_s=round(f["death_to_last_device_back_s"], 2),
-                answers=dict(statuses))
+                answers=dict(statuses), pushes_repeated=repeats)
 
 
 # ---------------------------------------------------------------------------

@@ -114,6 +114,9 @@ def parse_retry_after(value: str | None, now: datetime) -> int | None:
     return max(0, int((when - now).total_seconds()))
 
 
+# How often a worker whose LISTEN connection was lost tries to listen again.
+LISTEN_RETRY_SECONDS = 10
+
 # Told on_tick(now) at the start of every tick, before the sends (see api.listeners):
 # api.police.routing's escalation, registered in create_app.
 tick_listeners: list = []
@@ -247,8 +250,16 @@ class PushWorker:
         poll = float(self.app.config["PUSH_POLL_SECONDS"])
         with self.app.app_context():
             listener = _listen(self.app) if is_postgres() else None
+            # A LISTEN lost (the database restarted, failed over) is tried again now
+            # and then, so the worker goes back to waking on NOTIFY.
+            listen_again = listener is not None
+        retry_at = 0.0
         try:
             while not stop.is_set():
+                if listener is None and listen_again and time.monotonic() >= retry_at:
+                    retry_at = time.monotonic() + LISTEN_RETRY_SECONDS
+                    with self.app.app_context():
+                        listener = _listen(self.app)
                 with self.app.app_context():
                     try:
                         self.tick()
