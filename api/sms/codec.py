@@ -123,7 +123,8 @@ def mac(key: bytes, signed: str) -> bytes:
 
 def parse(text: str) -> SmsRecord:
     """Read a message (not yet verified: see verify). Raises SmsError with a reason:
-    non_gsm, too_long, not_qorgau, concatenated, truncated, malformed, version."""
+    non_gsm, not_qorgau, concatenated, truncated, malformed, version. Its length
+    is not checked: the phone's fits one SMS, one re-spaced on the way may not."""
     if septets(text) is None:
         bad = next(ch for ch in text if ch not in GSM7_BASIC and ch not in GSM7_EXTENDED)
         raise SmsError("non_gsm", f"Character U+{ord(bad):04X} is not in the GSM-7 alphabet.")
@@ -134,8 +135,6 @@ def parse(text: str) -> SmsRecord:
         raise SmsError("concatenated", "More than one message in one text.")
     if not body.startswith(PREFIX):
         raise SmsError("concatenated", "Text before the QORGAU SOS prefix.")
-    if septets(text) > MAX_LENGTH:
-        raise SmsError("too_long", "Longer than one SMS (160 GSM-7 characters).")
     rest = body[len(PREFIX):]
     location = None
     if rest.startswith("NOLOC"):

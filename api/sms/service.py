@@ -32,7 +32,6 @@ REASONS = {
     "stale_timestamp": "The webhook's timestamp is too far from now (a replayed request?).",
     "non_gsm": "The text has characters outside the GSM-7 alphabet.",
     "not_qorgau": "Not a Qorgau message.",
-    "too_long": "Longer than one SMS.",
     "concatenated": "Two messages, or extra text, in one.",
     "truncated": "The message is cut short.",
     "malformed": "The code cannot be read.",
