@@ -125,12 +125,12 @@ def parse(text: str) -> SmsRecord:
     """Read a message (not yet verified: see verify). Raises SmsError with a reason:
     non_gsm, not_qorgau, concatenated, truncated, malformed, version. Its length
     is not checked: the phone's fits one SMS, one re-spaced on the way may not."""
-    if septets(text) is None:
-        bad = next(ch for ch in text if ch not in GSM7_BASIC and ch not in GSM7_EXTENDED)
-        raise SmsError("non_gsm", f"Character U+{ord(bad):04X} is not in the GSM-7 alphabet.")
     body = normalise(text)
     if PREFIX not in body:
         raise SmsError("not_qorgau", "No QORGAU SOS prefix.")
+    if septets(text) is None:
+        bad = next(ch for ch in text if ch not in GSM7_BASIC and ch not in GSM7_EXTENDED)
+        raise SmsError("non_gsm", f"Character U+{ord(bad):04X} is not in the GSM-7 alphabet.")
     if body.count(PREFIX) > 1:
         raise SmsError("concatenated", "More than one message in one text.")
     if not body.startswith(PREFIX):
