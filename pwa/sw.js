@@ -20,9 +20,9 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "7d1aae9b5e7a";
+const BUILD_ID = "cdaf154a2644";
 const PRECACHE = {
-  "/css/app.css": "9a72f5b48a1af4cf9e14ddafd84ace1df3a1d8f0162e08b0f8f2993d1ffa8c51",
+  "/css/app.css": "b403860f339028762cfe8dd8f7d70b5184b0a4247f26bef5510611823f4b69cb",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
   "/css/police.css": "12475d7759e0f66f9983e753b8ff5543f26c6de13ff246f2c8cf8ce625aa6f94",
   "/css/print.css": "9381ff588d6be567753e08964e3fe86474dc9ec36c9dc55bfd41f9607cbae155",
@@ -30,7 +30,7 @@ const PRECACHE = {
   "/icons/icon-192.png": "8b1df7d84a8c3da7d92e14ef4cb36448f719541c4011597b4ba46ec2ee39751c",
   "/icons/icon-512.png": "3fdee4dec5401ae7eb604b3ef13eabe4829407e0f32174932666477c88e7fe54",
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
-  "/index.html": "ec7004463b98088550290faa725529f1de84a3470936a3ad7bebeb939d818e34",
+  "/index.html": "4d833d5d8e700f7b095051a3a70a674a300e9233f08fae2ff9a8a4e3c3eededa",
   "/js/address.js": "ba25e755ce1c4c205f3cdf5bb6a19d80a2d127057c8056f7ab12a1432cc6e3b5",
   "/js/api.js": "1ed5231b15dd807d92dd818f19f04e23d33131093108ce5ec9099c9c58aefe47",
   "/js/app.js": "0a3236604354887328ae9668681aa91a9df70fee162228ff437fd884206c27d2",
@@ -49,12 +49,12 @@ const PRECACHE = {
   "/js/outbox.js": "3db13e6dfdedcca1c09229570e7b94fad68171f62606cd041af9198692bcfaa8",
   "/js/police.js": "2f0ba082c7291fbd04a0bd2874e1f01f0302e1ec7e852d8360973e3ef1423e32",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
-  "/js/sms.js": "9bed48045feafb0f6283f0ace4b6847f55669d2e69df59404ebd7909db0a7829",
+  "/js/sms.js": "cb0ffb4b501c04869280c52ab2337be3074e3459aca8327fa3c23b6e6cc273f8",
   "/js/sms_codec.js": "ca805bc06d76739cf0293302011bbde484d2cd7eb48f1c8cc19fa8bce05d5851",
   "/js/store.js": "d91a79893abdd649d40dd1376d4067877c44d48ed2683b6f47158538d195d2b1",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "a0e4ec4402f3c0c66c7778f1632ab1cbc718991061065e062cb6d27b12200cf9",
+  "/js/version.js": "51294cd7183fd935518c37a3e46584930bdce69e617a368dd8e9200c261bfb07",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -158,11 +158,6 @@ def test_an_sms_whose_id_is_someone_elses_is_refused(client, crew, js_encoder, l
 
 # --- bad messages ------------------------------------------------------------------
 
-def _revoked(client, crew, text):
-    revoke_session(crew[1])
-    return text
-
-
 BAD = {
     "wrong_mac": lambda enc, creds: enc({**creds, "key_bytes": bytes(32)}),
     "unknown_device": lambda enc, creds: enc({**creds, "key_id": creds["key_id"] + 1000}),
@@ -192,7 +187,7 @@ def test_a_bad_message_is_kept_with_its_reason_and_creates_nothing(
     assert any(reason in r.getMessage() for r in caplog.records)
     # The administrator sees it.
     login(make_person("admin"))
-    listed = client.get("/api/v1/sms/inbound?outcome=rejected").get_json()["items"]
+    listed = client.get("/api/v1/sms/messages?outcome=rejected").get_json()["items"]
     assert [item["reason"] for item in listed] == [reason]
 
 

@@ -82,11 +82,18 @@ function refresh() {
   render().catch(() => { /* the offer is extra: it never gets in the way */ });
 }
 
-window.addEventListener("qorgau:auth", (event) => {
-  const body = event.detail;
+/** Keep (or, signed out, forget) the credentials of a /me body. */
+function remember(body) {
   // auth.js announces null only after the server's 401 or a sign-out: the key is void.
-  setMeta("sms", body && body.person ? body.sms || null : null).then(refresh, () => {});
-});
+  return setMeta("sms", body && body.person ? body.sms || null : null).then(refresh, () => {});
+}
+
+window.addEventListener("qorgau:auth", (event) => remember(event.detail));
+// This module loads after the shell: the session may have been announced already.
+import("./auth.js").then(({ currentMe }) => {
+  const me = currentMe();
+  if (me && me.csrf_token) remember(me); // a body from the server, not the offline cache
+}).catch(() => {});
 window.addEventListener("qorgau:lang", refresh);
 window.addEventListener("hashchange", refresh);
 window.addEventListener("online", refresh);

@@ -1,3 +1,3 @@
 // Written by scripts/build_pwa.py: the build the phone runs (sent as app_version).
-export const APP_VERSION = "0.1.0+7d1aae9b5e7a";
-export const BUILD_ID = "7d1aae9b5e7a";
+export const APP_VERSION = "0.1.0+cdaf154a2644";
+export const BUILD_ID = "cdaf154a2644";
