@@ -102,7 +102,7 @@ def test_an_sms_then_the_real_sync_is_one_incident_with_one_case_number(
     assert case.startswith("QG-75-")
     incident = db.session.get(Incident, uuid.UUID(rec["id"]))
     assert incident.police_needed and incident.kind == "violence"
-    assert incident.aggravating == ["group"] and incident.revision == 0
+    assert incident.aggravating == ["group"] and incident.revision == 1
     assert (incident.lat, incident.lon) == (43.23812, 76.94561)
     # The police alert, as for any sync.
     alerts = db.session.scalars(select(PoliceAlert).where(
@@ -117,15 +117,19 @@ def test_an_sms_then_the_real_sync_is_one_incident_with_one_case_number(
     assert "тревога принята" in gateway.sent[0]["textMessage"]["text"]
     assert gateway.auth[0] == "Basic " + base64.b64encode(b"qorgau:gateway-password").decode()
 
-    # Later the phone gets data: its own record (revision 1) is the same incident.
+    # Later the phone gets data: its own record is the same incident. Its revision 1
+    # holds more than the SMS did: a conflict, sent again as revision 2 (outbox.js).
     result = sync(client, rec)["results"][0]
+    assert result["status"] == "conflict"
+    assert result["incident"]["case_number"] == case
+    result = sync(client, {**rec, "revision": 2})["results"][0]
     assert result["status"] == "updated"
     assert result["incident"]["case_number"] == case
     assert incidents() == 1
     db.session.expire_all()
     incident = db.session.get(Incident, uuid.UUID(rec["id"]))
     assert incident.note == "Drunk man with a knife at the door"
-    assert incident.revision == 1 and incident.lat == pytest.approx(43.2381234)
+    assert incident.revision == 2 and incident.lat == pytest.approx(43.2381234)
     assert db.session.scalar(select(func.count()).select_from(PoliceAlert)) == 1
     assert outbox.drain() == 0 and len(gateway.sent) == 1
     assert person.id == incident.reporter_id

@@ -58,8 +58,7 @@ class Incident(db.Model):
         # The review list sorted by receipt, per station likewise.
         db.Index("ix_incidents_station_received", "station_id", "received_at", "id"),
         db.Index("ix_incidents_post_occurred", "post_id", "occurred_at", "id"),
-        # Revision 0 is a record read from an SMS (api/sms): whatever the phone syncs is newer.
-        db.CheckConstraint("revision >= 0", name="revision_not_negative"),
+        db.CheckConstraint("revision >= 1", name="revision_positive"),
         db.CheckConstraint("(lat IS NULL) = (lon IS NULL)", name="lat_lon_together"),
     )
 

@@ -671,22 +671,16 @@ def sync(person: Person, *, device_id: str, outbox_size: int, app_version: str |
     return _store(ctx, valid, results, len(records))
 
 
-# The revision of a record the server read from another channel than the
-# phone's sync (the SMS fallback): below every revision a phone sends, so the
-# phone's own record, when it syncs, is always newer and is applied over it.
-OUTSIDE_REVISION = 0
-
-
 def store_from_outside(person: Person, record: dict, *, device_id: str,
                        received_at: datetime) -> dict:
-    """Store one record the server decoded itself (the SMS fallback), as a sync
-    would: same id (so the phone's later sync is the same incident, with the same
-    case number), same numbering, hooks (the police alert) and receipt. The
-    record is validated as a sync record and stored as OUTSIDE_REVISION; the
-    device's sync status is not touched. Returns the sync's result for it."""
+    """Store one record the server decoded itself (the SMS fallback) as a sync of
+    its revision 1 would: same id (so the phone's own record, when it syncs, is the
+    same incident with the same case number), same numbering, hooks (the police
+    alert) and receipt; the device's sync status is not touched. The phone's
+    revision 1, fuller than the SMS, is then a conflict, which the phone sends
+    again as revision 2 (outbox.js), and a later revision simply applies.
+    Returns the sync's result for the record."""
     results, valid = validate_records([{**record, "revision": 1}])
-    for _, loaded in valid:
-        loaded["revision"] = OUTSIDE_REVISION
     ctx = SyncContext(person, device_id, 0, None, received_at, received_at,
                       record_device=False)
     return _store(ctx, valid, results, 1)[0]

@@ -1,5 +1,5 @@
-"""/api/v1/sms: the gateway's inbound webhook (signed with a shared secret, no
-session) and the administrator's list of received messages."""
+"""/api/v1/sms: the gateway's inbound webhook (POST /inbound: signed with a shared
+secret, no session) and the administrator's list of received messages (GET /messages)."""
 
 import hashlib
 import hmac
@@ -86,7 +86,7 @@ def inbound():
                                    text=payload["message"], now=now))
 
 
-@bp.get("/inbound")
+@bp.get("/messages")
 @spec(summary="Received SMS, newest first, with what became of each (administrators)",
       responses={200: InboundListSchema}, tags=TAGS)
 @require(Role.ADMIN)

@@ -1,5 +1,5 @@
-"""The SMS fallback: a crew session's SMS key, revision 0 (a record read from an
-SMS), the received messages and the replies' outbox (api/sms, docs/sms.md)
+"""The SMS fallback: a crew session's SMS key, the received messages and the
+replies' outbox (api/sms, docs/sms.md)
 
 Revision ID: 0014_sms
 Revises: 0011_hazard_flags
@@ -20,9 +20,6 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table('auth_sessions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('sms_key', sa.LargeBinary(length=32), nullable=True))
-    with op.batch_alter_table('incidents', schema=None) as batch_op:
-        batch_op.drop_constraint(op.f('ck_incidents_revision_positive'), type_='check')
-        batch_op.create_check_constraint('revision_not_negative', 'revision >= 0')
 
     op.create_table('sms_inbound',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -79,11 +76,5 @@ def downgrade():
         batch_op.drop_index('ix_sms_inbound_outcome_received')
         batch_op.drop_index(batch_op.f('ix_sms_inbound_incident_id'))
     op.drop_table('sms_inbound')
-    # Records read from an SMS that never synced keep revision 0: they become
-    # revision 1 so the old constraint holds (the content is the same).
-    op.execute("UPDATE incidents SET revision = 1 WHERE revision = 0")
-    with op.batch_alter_table('incidents', schema=None) as batch_op:
-        batch_op.drop_constraint(op.f('ck_incidents_revision_not_negative'), type_='check')
-        batch_op.create_check_constraint('revision_positive', 'revision >= 1')
     with op.batch_alter_table('auth_sessions', schema=None) as batch_op:
         batch_op.drop_column('sms_key')
