@@ -2,7 +2,7 @@
 replies' outbox (api/sms, docs/sms.md)
 
 Revision ID: 0014_sms
-Revises: 0011_hazard_flags
+Revises: 0012_review_status
 Create Date: 2026-12-03 12:40:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0014_sms'
-down_revision = '0011_hazard_flags'
+down_revision = '0012_review_status'
 branch_labels = None
 depends_on = None
 
