@@ -349,3 +349,15 @@ def test_the_gateway_posts_over_http_and_the_reply_goes_back(live_server, gatewa
 
         PushWorker(app, send=lambda row, data: None).tick()  # the worker's tick sends replies
     assert len(gateway.sent) == 1 and body["case_number"] in gateway.sent[0]["textMessage"]["text"]
+
+
+def test_the_administrator_reads_the_messages_with_flask_sms(client, crew, js_encoder, runner):  # noqa: F811
+    post_sms(client, encode(js_encoder, urgent(), credentials(client)))
+    post_sms(client, "QORGAU SOS NOLOC 123")
+    out = runner.invoke(args=["sms", "inbound"]).output
+    lines = out.strip().splitlines()
+    assert len(lines) == 2
+    assert "rejected" in lines[0] and "truncated" in lines[0]
+    assert "created" in lines[1] and "QG-75-" in lines[1]
+    rejected = runner.invoke(args=["sms", "inbound", "--outcome", "rejected"]).output
+    assert "created" not in rejected and "truncated" in rejected
