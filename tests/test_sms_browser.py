@@ -71,6 +71,13 @@ def test_an_urgent_record_made_offline_is_offered_by_sms_and_merges_with_the_syn
         assert box["y"] >= 0 and box["y"] + box["height"] <= 740, where
         page.screenshot(path=str(SHOTS / f"sms-offer-{where}-360x740.png"))
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    for button, title in (("Қазақша", "Интернет жоқ: дабылды SMS арқылы жіберіңіз"),
+                          ("Русский", "Нет интернета: отправьте тревогу по SMS"),
+                          ("English", "No internet: send the alarm by SMS")):
+        page.get_by_role("button", name=button).click()
+        expect(page.locator("#view-incident [data-sms-offer] h3")).to_have_text(title)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        page.screenshot(path=str(SHOTS / f"sms-offer-{button}-360x740.png"))
 
     href = offer.get_attribute("href")
     prefix = f"sms:{NUMBER}?body="
