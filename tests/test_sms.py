@@ -361,3 +361,38 @@ def test_the_administrator_reads_the_messages_with_flask_sms(client, crew, js_en
     assert "created" in lines[1] and "QG-75-" in lines[1]
     rejected = runner.invoke(args=["sms", "inbound", "--outcome", "rejected"]).output
     assert "created" not in rejected and "truncated" in rejected
+
+
+def test_the_same_sms_posted_many_times_at_once_is_one_incident_and_one_reply(
+        live_server, gateway, js_encoder):  # noqa: F811
+    """The gateway retrying and a resent SMS, all at the same moment, over HTTP to a
+    threaded server: one incident, one accepted row, one reply."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    app = live_server.app
+    app.config.update(SMS_WEBHOOK_SECRET=SECRET, SMS_GATEWAY_URL=gateway.url)
+    with app.app_context():
+        from api.auth.sessions import start_session
+
+        person = make_person("crew", station=make_station(default_post=make_post()))
+        _, session = start_session(person)
+        key_id, key = session.id, session.sms_key
+    text = js_encoder.encode(urgent(), key_id, key)
+    event_ids = [f"evt-{i}" for i in range(6)] + ["evt-same"] * 6
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(lambda e: gateway.deliver(live_server.url, text, event_id=e),
+                                event_ids))
+    assert {status for status, _ in answers} == {200}
+    # One is accepted ("created", or "merged" when another thread's store of the
+    # same record won the race to the incident); the others are replays.
+    outcomes = sorted(body["outcome"] for _, body in answers if not body["duplicate"])
+    assert len([o for o in outcomes if o in ("created", "merged")]) == 1
+    assert set(outcomes) <= {"created", "merged", "rejected"}
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Incident)) == 1
+        assert db.session.scalar(select(func.count()).select_from(SmsReply)) == 1
+        accepted = db.session.scalars(select(SmsInbound).where(
+            SmsInbound.outcome.in_(["created", "merged"]))).all()
+        assert len(accepted) == 1
+        outbox.drain()
+    assert len(gateway.sent) == 1
