@@ -102,6 +102,9 @@ def configure_listeners() -> None:
     listeners.add(ledger.verify_listeners, media.FileCheck)
     # push -> police: every tick of the push worker first escalates overdue alerts.
     listeners.add(worker.tick_listeners, routing)
+    # push -> sms: every tick also sends the SMS replies that are due.
+    from api.sms import outbox as sms_outbox
+    listeners.add(worker.tick_listeners, sms_outbox)
 
 
 def configure_blueprints(app: Flask) -> None:
@@ -138,6 +141,8 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(review_bp, url_prefix="/api/v1/review")
     app.register_blueprint(hazards_bp, url_prefix="/api/v1/hazards")
     app.register_blueprint(media_bp, url_prefix="/api/v1")
+    from api.sms.views import bp as sms_bp
+    app.register_blueprint(sms_bp, url_prefix="/api/v1/sms")
 
 
 def configure_cli(app: Flask) -> None:
@@ -148,5 +153,7 @@ def configure_cli(app: Flask) -> None:
 
     app.cli.add_command(push_cli)
     app.cli.add_command(ledger_cli)
+    from api.sms.cli import sms_cli
+    app.cli.add_command(sms_cli)
     for group in (orgs_cli, people_cli, demo_cli):
         app.cli.add_command(group)

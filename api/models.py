@@ -10,3 +10,4 @@ from api.orgs.models import Person, PolicePost, Region, Station  # noqa: F401
 from api.police.models import PoliceAlert  # noqa: F401
 from api.push.models import PushAttempt, PushOutbox, PushSubscription  # noqa: F401
 from api.review.models import ManagerNote  # noqa: F401
+from api.sms.models import SmsInbound, SmsReply  # noqa: F401

@@ -21,31 +21,32 @@ import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 import { pendingSummary, uploadPending } from "./js/media_store.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "0f8d3cdcbe26";
+const BUILD_ID = "e462565ddcde";
 const PRECACHE = {
-  "/css/app.css": "ba340e41091f36de3043c6590b715fdc6a28f5bd6ad273b9c86185d4ef6d788d",
-  "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
+  "/css/app.css": "81aa37497034adddfe0b05264f77c88f9b39b7369e6da6d8e7359d25f49411aa",
+  "/css/console.css": "eebede2d96449a46b8c8722b6fba96c38f4da726802b5402c0ce9bd2716f8cf7",
   "/css/police.css": "12475d7759e0f66f9983e753b8ff5543f26c6de13ff246f2c8cf8ce625aa6f94",
   "/css/print.css": "9381ff588d6be567753e08964e3fe86474dc9ec36c9dc55bfd41f9607cbae155",
   "/css/push.css": "86995a0a6dfe8e151166b5767c9b3bf92376e2d0dfd756798636819acbe82cbd",
   "/icons/icon-192.png": "8b1df7d84a8c3da7d92e14ef4cb36448f719541c4011597b4ba46ec2ee39751c",
   "/icons/icon-512.png": "3fdee4dec5401ae7eb604b3ef13eabe4829407e0f32174932666477c88e7fe54",
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
-  "/index.html": "df5683513e0ea5277242a80d113a468d32208787236e429994d2fb167139ffe8",
+  "/index.html": "418eea802b6cf69221962fdc2fa034762e7b399e2c672632a1923123c8689c5b",
   "/js/address.js": "ba25e755ce1c4c205f3cdf5bb6a19d80a2d127057c8056f7ab12a1432cc6e3b5",
-  "/js/api.js": "1ed5231b15dd807d92dd818f19f04e23d33131093108ce5ec9099c9c58aefe47",
-  "/js/app.js": "514eb7bd09c0d728c36a83fb0456c9c5e02441124325b2275f09c11c982b218d",
+  "/js/api.js": "b625c33d19b0ceda42af8337393a802678fc0f3e6cae84be5f599bf41eedd865",
+  "/js/app.js": "01dc085e74036cad77061cabaf7170954b825ff8fd839dc549fd8fc3ae5cdda5",
   "/js/auth.js": "df73c3e25ef3d641396fb093e97874616720cf2079b8930b507ca0c128302a77",
   "/js/backoff.js": "5d99b0cde2985aee340d84ef1009786d9ec80cc3876a4f38cc64c62efe7a7e6a",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
-  "/js/console.js": "eb0bf376f927fb0ac13fbbbe85db519e2bed76914b6a9a83fa58744f7e850e5e",
+  "/js/console.js": "b084cdf9079401a4c3caa90dbce7c1d953c792f348b0523e72d1dc35f3842897",
   "/js/dom.js": "c7bd673984e4652e1645c378ae0d3260c9e5db0824fdb27d4ca12087814b27d1",
   "/js/hazard_console.js": "907ab0e74e1b17357ada2b0871ecb5ae8c56208dadddd471854d18565e301e5c",
   "/js/hazards.js": "273fa0ba34de4237302bce2c78f7b8c608dd879a56ada11a1b5f7e51a4f24c94",
   "/js/history.js": "4ff60c8c43efc3ad44bcdbae833d614a37c993f55f12acf98eaed2b5bf6aac42",
-  "/js/i18n.js": "f2162d82e38c38ce7278fb49495f9c86d334c4c5c4230d85ca2b59a2940f7b01",
+  "/js/i18n.js": "86099d116a2c56d26e30fb2313d00149493e7bea97840c8c2d1b1ed71c096d19",
   "/js/i18n_hazards.js": "a852914cab9789a4cc4703a6b530285998c6a54e73f54f18e841e3423e06db48",
   "/js/i18n_media.js": "021d5ef52d340620b9b1e4cd0505ee1392e16ab5e16f9027fac6d9e1e3aa2b85",
+  "/js/i18n_sms.js": "79f216be016b657954ac50c6c1fdbc26636221336344d7a76b8542bd8e2bfba0",
   "/js/law.js": "a6faf638d22907fa5cbea20ece30ce4e7abb049d38b8274a13a3599b30c4eebe",
   "/js/media.js": "44d3a969c23aa0e818300d65fa4ac3c5e8e37e2858d166cb6e4ac56768f84db6",
   "/js/media_store.js": "e2defa139e60e10cc4d3e17ab630da8a4f86aad0587bfa5137ebf4f0b3a99717",
@@ -53,10 +54,13 @@ const PRECACHE = {
   "/js/outbox.js": "3db13e6dfdedcca1c09229570e7b94fad68171f62606cd041af9198692bcfaa8",
   "/js/police.js": "4e442c51e45b19e59d7fd27ca29a4980ef12ad462d81c55c61cf07e404be97d7",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
+  "/js/replica.js": "3282ef50e99caedc593fb4709d16433a0a9c32c9b1c214f45da13e9d48c9fecd",
+  "/js/sms.js": "cb0ffb4b501c04869280c52ab2337be3074e3459aca8327fa3c23b6e6cc273f8",
+  "/js/sms_codec.js": "ca805bc06d76739cf0293302011bbde484d2cd7eb48f1c8cc19fa8bce05d5851",
   "/js/store.js": "d91a79893abdd649d40dd1376d4067877c44d48ed2683b6f47158538d195d2b1",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "2734d31d7e8145869df84b414a51c256f43cf63a40d21aa46acc244bdb226d98",
+  "/js/version.js": "cf2897ae3039ab2572fe48c94601783492c2f24d2e266314189ef1feb4d2c1ca",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -1,7 +1,7 @@
 """Evidence: photos and audio attached to incidents (api/media)
 
 Revision ID: 0015_media
-Revises: 0012_review_status
+Revises: 0014_sms
 Create Date: 2026-12-03 12:14:35.625796
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0015_media'
-down_revision = '0012_review_status'
+down_revision = '0014_sms'
 branch_labels = None
 depends_on = None
 

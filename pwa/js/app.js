@@ -666,6 +666,8 @@ async function start() {
   loadConsole();
   loadPolice();
   loadHazards();
+  // "Send by SMS" for urgent records the server has not acknowledged (js/sms.js).
+  import("./sms.js").catch(() => {});
   await renderRoute();
   refreshScreen();
 }

@@ -2,6 +2,8 @@
 // Other modules may add keys here (keep the three languages together).
 // Placeholders are {name}; fill them with t(lang, key, {name: value}).
 import { HAZARD_STRINGS } from "./i18n_hazards.js";
+import { SMS_STRINGS } from "./i18n_sms.js";
+import { REPLICA_STRINGS } from "./replica.js";
 import { MEDIA_STRINGS } from "./i18n_media.js";
 
 export const STRINGS = {
@@ -1183,7 +1185,10 @@ export const STRINGS = {
 export const LANGUAGES = ["ru", "kk", "en"];
 
 // Texts kept with their feature, added here so t() finds them.
-for (const lang of LANGUAGES) Object.assign(STRINGS[lang], HAZARD_STRINGS[lang], MEDIA_STRINGS[lang]);
+for (const lang of LANGUAGES) Object.assign(STRINGS[lang], HAZARD_STRINGS[lang]);
+for (const lang of LANGUAGES) Object.assign(STRINGS[lang], SMS_STRINGS[lang]);
+for (const lang of LANGUAGES) Object.assign(STRINGS[lang], REPLICA_STRINGS[lang]);
+for (const lang of LANGUAGES) Object.assign(STRINGS[lang], MEDIA_STRINGS[lang]);
 const STORAGE_KEY = "qorgau.lang";
 
 // The person's choice if they made one, else the device's language, else Russian.

@@ -1,3 +1,3 @@
 // Written by scripts/build_pwa.py: the build the phone runs (sent as app_version).
-export const APP_VERSION = "0.1.0+0f8d3cdcbe26";
-export const BUILD_ID = "0f8d3cdcbe26";
+export const APP_VERSION = "0.1.0+e462565ddcde";
+export const BUILD_ID = "e462565ddcde";
