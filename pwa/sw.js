@@ -18,12 +18,13 @@
 import { applyServerIncident } from "./js/outbox.js";
 import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
+import { pendingSummary, uploadPending } from "./js/media_store.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "db1fb94ddc26";
+const BUILD_ID = "8437fc77ebe5";
 const PRECACHE = {
-  "/css/app.css": "4f9bf13ce88d90647502b499b146999e0cbe0220ab1bac5a49f70cfdceeb3ec7",
-  "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
+  "/css/app.css": "81aa37497034adddfe0b05264f77c88f9b39b7369e6da6d8e7359d25f49411aa",
+  "/css/console.css": "eebede2d96449a46b8c8722b6fba96c38f4da726802b5402c0ce9bd2716f8cf7",
   "/css/police.css": "12475d7759e0f66f9983e753b8ff5543f26c6de13ff246f2c8cf8ce625aa6f94",
   "/css/print.css": "9381ff588d6be567753e08964e3fe86474dc9ec36c9dc55bfd41f9607cbae155",
   "/css/push.css": "86995a0a6dfe8e151166b5767c9b3bf92376e2d0dfd756798636819acbe82cbd",
@@ -31,32 +32,40 @@ const PRECACHE = {
   "/icons/icon-192.png": "8b1df7d84a8c3da7d92e14ef4cb36448f719541c4011597b4ba46ec2ee39751c",
   "/icons/icon-512.png": "3fdee4dec5401ae7eb604b3ef13eabe4829407e0f32174932666477c88e7fe54",
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
-  "/index.html": "8ee89759e3984c0f445d2369575a8d285ee8f49ba409b589524ced4e3a823ee1",
+  "/index.html": "fb9f80e41e539df349c9553ac61474875e005093c2eaae14fb4cfe9683f6e4a0",
   "/js/address.js": "ba25e755ce1c4c205f3cdf5bb6a19d80a2d127057c8056f7ab12a1432cc6e3b5",
-  "/js/api.js": "1ed5231b15dd807d92dd818f19f04e23d33131093108ce5ec9099c9c58aefe47",
-  "/js/app.js": "2e9e03c9be49f01e092997fa7e773331f86c089379d89bac86895703d810e51d",
+  "/js/api.js": "b625c33d19b0ceda42af8337393a802678fc0f3e6cae84be5f599bf41eedd865",
+  "/js/app.js": "205e08647f742eb4298cf8606e6caa5afbaea15211ab9e7889ef9b131b66eed9",
   "/js/auth.js": "df73c3e25ef3d641396fb093e97874616720cf2079b8930b507ca0c128302a77",
   "/js/backoff.js": "5d99b0cde2985aee340d84ef1009786d9ec80cc3876a4f38cc64c62efe7a7e6a",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
-  "/js/console.js": "3b87eee97eb9005e141cdc24b78d380597c0fe7fa7b889e9ace89e5bf8888aba",
+  "/js/console.js": "1fdc0e28fe3118fbc0b9d653ef821b3a7b3d5ad924749bdd656625dbc42de506",
   "/js/dom.js": "c7bd673984e4652e1645c378ae0d3260c9e5db0824fdb27d4ca12087814b27d1",
   "/js/hazard_console.js": "907ab0e74e1b17357ada2b0871ecb5ae8c56208dadddd471854d18565e301e5c",
   "/js/hazards.js": "273fa0ba34de4237302bce2c78f7b8c608dd879a56ada11a1b5f7e51a4f24c94",
   "/js/history.js": "4ff60c8c43efc3ad44bcdbae833d614a37c993f55f12acf98eaed2b5bf6aac42",
-  "/js/i18n.js": "7c62bcbfcadc930013c11d781d30db3c16f35092c89712861af4ab73a6e54804",
+  "/js/i18n.js": "61a5227fcb413e7462cead51c143bae5754579b2225b08781884cebfd2345071",
   "/js/i18n_hazards.js": "a852914cab9789a4cc4703a6b530285998c6a54e73f54f18e841e3423e06db48",
+  "/js/i18n_media.js": "021d5ef52d340620b9b1e4cd0505ee1392e16ab5e16f9027fac6d9e1e3aa2b85",
+  "/js/i18n_sms.js": "79f216be016b657954ac50c6c1fdbc26636221336344d7a76b8542bd8e2bfba0",
   "/js/i18n_sos.js": "d99a4860177d2c963c7e4635593b8ffc61f6c42a4ff45bf3f975102ef47bff06",
   "/js/law.js": "a6faf638d22907fa5cbea20ece30ce4e7abb049d38b8274a13a3599b30c4eebe",
+  "/js/media.js": "44d3a969c23aa0e818300d65fa4ac3c5e8e37e2858d166cb6e4ac56768f84db6",
+  "/js/media_store.js": "e2defa139e60e10cc4d3e17ab630da8a4f86aad0587bfa5137ebf4f0b3a99717",
+  "/js/media_view.js": "5fb7a9a873e8c2f8658c9a3903d019921022e0593e97d764b0bf7f0fcc425345",
   "/js/outbox.js": "b42ccac7637b396fbad2ad2b9af0b17db4534430969ee27dc214decd816a9272",
-  "/js/police.js": "cee9a551640e5cc8e79d169bba894c5337986aafaab531ecf53f739e4f032624",
+  "/js/police.js": "4cf1f0c1bf1b6c4fe1c7929e2ce5708b9455333f6516e15b250b56f65d56936f",
   "/js/police_sos.js": "f4056d8301564136245cd8876599615581eabcb0fb3e471ba5e8e85461342f72",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
+  "/js/replica.js": "3282ef50e99caedc593fb4709d16433a0a9c32c9b1c214f45da13e9d48c9fecd",
+  "/js/sms.js": "cb0ffb4b501c04869280c52ab2337be3074e3459aca8327fa3c23b6e6cc273f8",
+  "/js/sms_codec.js": "ca805bc06d76739cf0293302011bbde484d2cd7eb48f1c8cc19fa8bce05d5851",
   "/js/sos.js": "2a66ae63d5385e8a1d20bf82e873d1de214a06ae2df83e216c1562ca98fb129d",
   "/js/sos_pin.js": "66624445f8e951fa3afc907dada3a815232499ed7a68965144a7ceb053a65d9e",
   "/js/store.js": "640997359477601e182a5ef04d9667672c6090d0b7b7a492a03af5af99bea9a4",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "47b873d6f09ec89b25f00b3e4cdca54816dfd1828972fd1b5df274bb73c7fe92",
+  "/js/version.js": "733709bf423006dc565797523e0b21ea7614ba5c3bd078959b64484e67bc2224",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END
@@ -134,6 +143,14 @@ self.addEventListener("sync", (event) => {
     // Rejecting tells the browser to retry this sync later (with its own backoff).
     if (result.state === "offline" || result.state === "error") {
       throw new Error(`outbox flush: ${result.state}`);
+    }
+    // Then the photos and recordings of incidents now synced (js/media_store.js).
+    if ((await pendingSummary()).count) {
+      const media = await uploadPending();
+      if (media.stored) announce({ type: "media-changed" });
+      if (media.state === "offline" || media.state === "error") {
+        throw new Error(`media upload: ${media.state}`);
+      }
     }
   })());
 });

@@ -1,7 +1,7 @@
 """SOS: incidents.sos, the live alarms and each person's stand-down/duress PINs (api/sos)
 
 Revision ID: 0012_sos
-Revises: 0012_review_status
+Revises: 0015_media
 Create Date: 2026-12-03 12:30:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0012_sos'
-down_revision = '0012_review_status'
+down_revision = '0015_media'
 branch_labels = None
 depends_on = None
 

@@ -18,7 +18,9 @@ import { appendPresent, h, happenedLogged, localTime, ZONE } from "./dom.js";
 import { hazardSection } from "./hazard_console.js";
 import { sosSection } from "./police_sos.js";
 import { changeLines, eventTitle } from "./history.js";
+import { evidenceSection } from "./media_view.js";
 import { currentLanguage, t } from "./i18n.js";
+import { replicaLag } from "./replica.js";
 
 const BASE = "/api/v1/review";
 const STATUSES = ["logged", "routed", "acknowledged", "investigating", "closed"];
@@ -198,8 +200,15 @@ function filterForm() {
 
 let filtersOpen = false;
 
+// Seconds the last list or figures answer was behind (read from a lagging replica).
+let lag = 0;
+const noteLag = (response) => { lag = replicaLag(response); };
+const lagNote = () => (lag ? h("p", { class: "rv-lag", id: "rv-lag", role: "status" },
+  tr("rv_replica_lag", { time: duration(lag) })) : null);
+
 async function loadPage(cursor = null) {
-  const page = await api(`${BASE}/incidents?${query({ ...list.filters, limit: 50, cursor })}`);
+  const page = await api(`${BASE}/incidents?${query({ ...list.filters, limit: 50, cursor })}`,
+    { onResponse: noteLag });
   list.items = cursor ? list.items.concat(page.items) : page.items;
   list.next = page.next_cursor;
   list.total = page.total;
@@ -253,6 +262,7 @@ async function renderList(view) {
   });
   appendPresent(view,
     h("h2", {}, tr("rv_incidents_title")),
+    lagNote(),
     filterForm(),
     h("p", { class: "rv-summary" },
       h("span", { id: "rv-total", role: "status" }, tr(list.totalExact ? "rv_total" : "rv_total_more", { n: list.total })),
@@ -377,6 +387,7 @@ async function renderDetail(view, id) {
         : h("p", {}, tr("rv_no_location"))),
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_crew_note")),
       h("p", { class: "rv-note" }, body.note || "—")),
+    evidenceSection(body.id),
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_manager_note")),
       h("p", { class: "rv-note print-only" }, body.manager_note ? body.manager_note.note : "—"),
       noteForm),
@@ -432,7 +443,8 @@ function chainLine(chain) {
 // ---------------------------------------------------------------- figures
 
 async function renderFigures(view) {
-  const body = await api(`${BASE}/figures?${query({ ...figureRange, lang })}`);
+  const body = await api(`${BASE}/figures?${query({ ...figureRange, lang })}`,
+    { onResponse: noteLag });
   const form = h("form", { class: "rv-filters no-print" },
     field("ffrom", "rv_from", h("input", { type: "date", id: "rv-ffrom", name: "from",
       value: body.from })),
@@ -454,7 +466,7 @@ async function renderFigures(view) {
         h("td", { "data-label": tr("rv_median") }, duration(d.median_s)),
         h("td", { "data-label": tr("rv_p90") }, duration(d.p90_s))))));
   appendPresent(view,
-    h("h2", {}, tr("rv_figures_title")), form,
+    h("h2", {}, tr("rv_figures_title")), lagNote(), form,
     h("p", { id: "rv-figures-total" }, tr("rv_total", { n: body.total })),
     h("div", { class: "rv-charts" },
       stackedColumns(body.by_month, keys.length ? keys : ["1"], {
@@ -483,12 +495,14 @@ async function renderDevices(view) {
     h("td", {}, d.push.status === "subscribed" ? tr("rv_push_on") : tr("rv_push_off")),
     h("td", {}, d.storage_persisted === null || d.storage_persisted === undefined
       ? tr("rv_unknown") : d.storage_persisted ? tr("rv_yes") : tr("rv_no")),
-    h("td", { class: "mono" }, d.app_version || "—")));
+    h("td", { class: "mono" }, d.app_version || "—"),
+    h("td", { class: d.media?.pending ? "set-aside" : null }, d.media
+      ? `${d.media.pending} (${(d.media.pending_bytes / 1048576).toFixed(1)} MB)` : "—")));
   appendPresent(view, h("h2", {}, tr("rv_devices_title")),
     h("p", { class: "muted" }, tr("rv_devices_hint")),
     rows.length ? h("table", { class: "rv-table", id: "rv-devices" },
       h("thead", {}, h("tr", {}, ["rv_crew", "rv_station", "rv_device", "rv_last_sync",
-        "rv_reported_unsynced", "rv_left_unsynced", "rv_set_aside", "rv_push", "rv_storage", "rv_app_version"]
+        "rv_reported_unsynced", "rv_left_unsynced", "rv_set_aside", "rv_push", "rv_storage", "rv_app_version", "rv_media_pending"]
         .map((k) => h("th", { scope: "col" }, tr(k))))),
       h("tbody", {}, rows)) : h("p", {}, tr("rv_no_devices")));
 }

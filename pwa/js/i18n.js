@@ -3,6 +3,9 @@
 // Placeholders are {name}; fill them with t(lang, key, {name: value}).
 import { HAZARD_STRINGS } from "./i18n_hazards.js";
 import { SOS_STRINGS } from "./i18n_sos.js";
+import { SMS_STRINGS } from "./i18n_sms.js";
+import { REPLICA_STRINGS } from "./replica.js";
+import { MEDIA_STRINGS } from "./i18n_media.js";
 
 export const STRINGS = {
   ru: {
@@ -1185,6 +1188,9 @@ export const LANGUAGES = ["ru", "kk", "en"];
 // Texts kept with their feature, added here so t() finds them.
 for (const lang of LANGUAGES) Object.assign(STRINGS[lang], HAZARD_STRINGS[lang]);
 for (const lang of LANGUAGES) Object.assign(STRINGS[lang], SOS_STRINGS[lang]);
+for (const lang of LANGUAGES) Object.assign(STRINGS[lang], SMS_STRINGS[lang]);
+for (const lang of LANGUAGES) Object.assign(STRINGS[lang], REPLICA_STRINGS[lang]);
+for (const lang of LANGUAGES) Object.assign(STRINGS[lang], MEDIA_STRINGS[lang]);
 const STORAGE_KEY = "qorgau.lang";
 
 // The person's choice if they made one, else the device's language, else Russian.
