@@ -10,5 +10,5 @@ from api.orgs.models import Person, PolicePost, Region, Station  # noqa: F401
 from api.police.models import PoliceAlert  # noqa: F401
 from api.push.models import PushAttempt, PushOutbox, PushSubscription  # noqa: F401
 from api.review.models import ManagerNote  # noqa: F401
-from api.sos.models import SosAlarm, SosPin  # noqa: F401
 from api.sms.models import SmsInbound, SmsReply  # noqa: F401
+from api.sos.models import SosAlarm, SosPin  # noqa: F401
