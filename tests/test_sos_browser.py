@@ -19,6 +19,7 @@ from api.incidents.models import Incident, IncidentEvent
 from api.sos.models import SosAlarm
 from tests.browser import TIMEOUT, incidents_in_idb, open_app, sign_in
 from tests.factories import make_person, make_post, make_station
+from tests.sms_helpers import SECRET, gateway  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -269,3 +270,28 @@ def test_an_sos_whose_answer_was_lost_is_still_one_incident(browser, live, world
         expect(page.locator("#unsynced")).to_have_attribute("data-count", "0")
     finally:
         ctx.close()
+
+
+def test_an_sos_made_offline_is_offered_by_sms_on_its_own_screen(
+        context, live, crew, gateway):  # noqa: F811
+    """Issue 17's "Send by SMS" comes to the SOS as to any urgent record."""
+    live.app.config.update(SMS_NUMBERS={"75": "+77010000075"}, SMS_WEBHOOK_SECRET=SECRET,
+                           SMS_GATEWAY_URL=gateway.url)
+    sign_in(context, live, crew)
+    page = open_app(context)
+    for _ in range(100):
+        if page.evaluate("async () => (await import('/js/store.js')).getMeta('sms')"):
+            break
+        page.wait_for_timeout(100)
+    page.clock.install()  # from here 30 s pass in no time
+    context.set_offline(True)
+    page.locator("#sos-hold").hover()
+    page.mouse.down()
+    page.clock.fast_forward(1600)
+    page.mouse.up()
+    expect(page).to_have_url(re.compile(r"#/sos/[0-9a-f-]{36}$"))
+    offer = page.locator("#view-sos [data-sms-offer] a.sms-send")
+    page.clock.fast_forward(32_000)
+    expect(offer).to_be_visible()
+    assert offer.get_attribute("href").startswith("sms:")
+    expect(page.locator("#sos-offline")).to_contain_text("NO CONNECTION")

@@ -197,6 +197,9 @@ function render() {
     view.replaceChildren(
       h("h2", { class: "view-title sos-title", id: "sos-title", tabindex: "-1" }),
       h("p", { id: "sos-offline", class: "sos-offline", role: "alert", hidden: true }),
+      // "Send by SMS" (js/sms.js) when the server has not had it for a while.
+      h("section", { class: "sms-offer", "data-sms-offer": "", "aria-live": "polite",
+        hidden: true }),
       steps(),
       h("p", { id: "sos-location", class: "sos-location" }),
       h("p", { class: "muted sos-keep", id: "sos-keep" }),
