@@ -21,7 +21,7 @@ import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 import { pendingSummary, uploadPending } from "./js/media_store.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "2d3e0d7a50d9";
+const BUILD_ID = "65607f884477";
 const PRECACHE = {
   "/css/app.css": "81aa37497034adddfe0b05264f77c88f9b39b7369e6da6d8e7359d25f49411aa",
   "/css/console.css": "eebede2d96449a46b8c8722b6fba96c38f4da726802b5402c0ce9bd2716f8cf7",
@@ -48,7 +48,7 @@ const PRECACHE = {
   "/js/i18n_hazards.js": "a852914cab9789a4cc4703a6b530285998c6a54e73f54f18e841e3423e06db48",
   "/js/i18n_media.js": "021d5ef52d340620b9b1e4cd0505ee1392e16ab5e16f9027fac6d9e1e3aa2b85",
   "/js/i18n_sms.js": "79f216be016b657954ac50c6c1fdbc26636221336344d7a76b8542bd8e2bfba0",
-  "/js/i18n_sos.js": "d99a4860177d2c963c7e4635593b8ffc61f6c42a4ff45bf3f975102ef47bff06",
+  "/js/i18n_sos.js": "b29bf33f05a0cd006ec9918d724567e41cad109b7621f2eba64ac054df12c6ee",
   "/js/law.js": "a6faf638d22907fa5cbea20ece30ce4e7abb049d38b8274a13a3599b30c4eebe",
   "/js/media.js": "44d3a969c23aa0e818300d65fa4ac3c5e8e37e2858d166cb6e4ac56768f84db6",
   "/js/media_store.js": "e2defa139e60e10cc4d3e17ab630da8a4f86aad0587bfa5137ebf4f0b3a99717",
@@ -65,7 +65,7 @@ const PRECACHE = {
   "/js/store.js": "640997359477601e182a5ef04d9667672c6090d0b7b7a492a03af5af99bea9a4",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "48d28ad4c1a3f793117b9f37e0d16389a56fde1ada4785d959c7c59134a73513",
+  "/js/version.js": "3bbc5057d691b7ba4f6630064e5d39782aa118df76c343af6b0677731ff54ed9",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -257,3 +257,29 @@ def test_wrong_pins_never_stand_down_and_are_then_refused(world):
     no_pin = world["clients"]["other_crew"]
     assert no_pin.post(f"{BASE}/{ident}/stand-down", json={"key": key("2468")}).status_code \
         == 404
+
+
+def test_an_sos_whose_sms_arrived_first_becomes_an_sos_at_its_sync(world):
+    """Issue 17's SMS creates the incident without saying SOS (its format has no room);
+    the phone's own sync of the same record then makes it one, with its alarm."""
+    rec = record(police_needed=True, kind="unspecified")
+    first = sync(world["clients"]["crew"], rec)["results"][0]  # as api.sms stores it
+    assert first["status"] == "created"
+    ident = uuid.UUID(first["incident"]["id"])
+    assert db.session.get(SosAlarm, ident) is None
+    again = sync(world["clients"]["crew"], {**rec, "sos": True})["results"][0]
+    assert again["status"] in ("unchanged", "updated"), again
+    incident = db.session.get(Incident, ident)
+    assert incident.sos and db.session.get(SosAlarm, ident).state == "open"
+    assert db.session.query(Incident).count() == 1
+    kinds = [e.kind for e in db.session.scalars(select(IncidentEvent).where(
+        IncidentEvent.incident_id == ident).order_by(IncidentEvent.id))]
+    assert kinds.count("sos_raised") == 1
+    managers = db.session.scalars(select(PushOutbox).where(
+        PushOutbox.person_id == world["manager"].id, PushOutbox.kind == "sos.alarm")).all()
+    assert len(managers) == 1
+    # Sent again: nothing more; and it can never go back to an ordinary incident.
+    sync(world["clients"]["crew"], {**rec, "sos": True})
+    assert db.session.query(SosAlarm).count() == 1
+    back = sync(world["clients"]["crew"], {**rec, "revision": 2, "sos": False})["results"][0]
+    assert back["status"] == "rejected" and back["errors"][0]["field"] == "sos"

@@ -78,7 +78,7 @@ CONFLICT = ("The server holds this revision with different content; send yours a
 TAPPED_AT_FIXED = ("The tap's time is recorded once and cannot be changed; "
                    "to say when the incident happened, send occurred_at.")
 STATED_IN_FUTURE = "The time of the incident cannot be in the future."
-SOS_FIXED = "Whether the incident is an SOS is set when it is created and cannot be changed."
+SOS_FIXED = "An SOS stays an SOS: a revision cannot make it an ordinary incident."
 
 # The ledger's part of a sync, in its transaction, before the commit:
 # chains_start(incident_ids) (inserted just now: their hash chains are empty)
@@ -293,7 +293,8 @@ def fixed_field_errors(incident: Incident, record: dict) -> list[dict]:
     tapped = record["tapped_at"]
     if tapped != incident.tapped_at or tapped.utcoffset() != incident.tapped_at_local.utcoffset():
         errors.append({"field": "tapped_at", "message": TAPPED_AT_FIXED})
-    if "sos" in record and bool(record["sos"]) != bool(incident.sos):
+    if incident.sos and "sos" in record and not record["sos"]:
+        # (The other way is allowed once: an SOS whose SMS came first, see _apply_pass.)
         errors.append({"field": "sos", "message": SOS_FIXED})
     return errors
 
@@ -504,20 +505,28 @@ def _apply_pass(entries: list[tuple[int, dict]], ctx: SyncContext, outcome: dict
             outcome[i] = ("rejected", [{"field": "id", "message": FOREIGN_ID}])
         elif errors := fixed_field_errors(incident, record):
             outcome[i] = ("rejected", errors)
-        elif record["revision"] == incident.revision and (
-                differ := conflicting_fields(incident, record)):
-            # Never overwritten, and never answered "unchanged" either: the phone
-            # would drop a version the server does not hold.
-            outcome[i] = ("conflict", (incident, differ))
-        elif record["revision"] <= incident.revision:
-            outcome[i] = ("unchanged", incident)
         else:
-            changes, held = _revise(incident, record, ctx)
-            events.append((incident, "revised", changes, incident.revision))
-            # A field waiting for a manager is not "updated": the answer says so.
-            outcome[i] = ("pending" if held else "updated", incident)
-            if held:
-                ctx.held[i] = held
+            if record.get("sos") and not incident.sos:
+                # An SOS whose SMS reached the server first (api.sms: the message does
+                # not say SOS) becomes one now, once (api.sos opens its alarm); the
+                # record is then handled as any other.
+                incident.sos = True
+                events.append((incident, "sos_raised", {"sos": (False, True)},
+                               incident.revision))
+            if record["revision"] == incident.revision and (
+                    differ := conflicting_fields(incident, record)):
+                # Never overwritten, and never answered "unchanged" either: the phone
+                # would drop a version the server does not hold.
+                outcome[i] = ("conflict", (incident, differ))
+            elif record["revision"] <= incident.revision:
+                outcome[i] = ("unchanged", incident)
+            else:
+                changes, held = _revise(incident, record, ctx)
+                events.append((incident, "revised", changes, incident.revision))
+                # A field waiting for a manager is not "updated": the answer says so.
+                outcome[i] = ("pending" if held else "updated", incident)
+                if held:
+                    ctx.held[i] = held
 
 
 def _record_device(ctx: SyncContext, batch_size: int) -> None:

@@ -59,28 +59,42 @@ def on_incidents_synced(batch: list[Incident]) -> None:
     if not sos:
         return
     outbox = Notifications()
-    ttl = current_app.config["PUSH_TTL_SOS"]
     for incident in sos:
-        alarm = SosAlarm(incident_id=incident.id, person_id=incident.reporter_id,
-                         opened_at=incident.received_at, state=AlarmState.OPEN, fixes=0,
-                         wrong_pins=0)
-        if incident.lat is not None:
-            alarm.last_lat, alarm.last_lon = incident.lat, incident.lon
-            alarm.last_accuracy_m = incident.accuracy_m
-            alarm.last_fixed_at = incident.location_fixed_at
-            alarm.last_received_at = incident.received_at
-            alarm.fixes = 1
-        db.session.add(alarm)
-        if incident.post_id is None:
-            continue  # routing has alerted the managers already (no post)
-        for manager in routing.active_managers(incident):
-            lang = manager.language.value
-            body = messages.text("sos_body", lang, person=incident.reporter.display_name,
-                                 station=incident.station.name)
-            outbox.add(manager, "sos.alarm", incident,
-                       messages.text("sos_title", lang, case=incident.case_number), body,
-                       urgency=Urgency.HIGH, alert=True, ttl=ttl)
+        _open(incident, outbox)
     outbox.flush()
+
+
+def on_incident_event(incident: Incident, event) -> None:
+    """An incident the crew's SMS created becomes an SOS when the phone's own sync
+    says so (api.incidents.sync: "sos_raised"): its alarm opens then."""
+    if event.kind == "sos_raised" and db.session.get(SosAlarm, incident.id) is None:
+        outbox = Notifications()
+        _open(incident, outbox)
+        outbox.flush()
+
+
+def _open(incident: Incident, outbox: Notifications) -> None:
+    """The alarm row, and the station managers' push (the post's is routing's)."""
+    ttl = current_app.config["PUSH_TTL_SOS"]
+    alarm = SosAlarm(incident_id=incident.id, person_id=incident.reporter_id,
+                     opened_at=incident.received_at, state=AlarmState.OPEN, fixes=0,
+                     wrong_pins=0)
+    if incident.lat is not None:
+        alarm.last_lat, alarm.last_lon = incident.lat, incident.lon
+        alarm.last_accuracy_m = incident.accuracy_m
+        alarm.last_fixed_at = incident.location_fixed_at
+        alarm.last_received_at = incident.received_at
+        alarm.fixes = 1
+    db.session.add(alarm)
+    if incident.post_id is None:
+        return  # routing has alerted the managers already (no post)
+    for manager in routing.active_managers(incident):
+        lang = manager.language.value
+        body = messages.text("sos_body", lang, person=incident.reporter.display_name,
+                             station=incident.station.name)
+        outbox.add(manager, "sos.alarm", incident,
+                   messages.text("sos_title", lang, case=incident.case_number), body,
+                   urgency=Urgency.HIGH, alert=True, ttl=ttl)
 
 
 # ---------------------------------------------------------------------------

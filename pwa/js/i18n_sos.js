@@ -71,6 +71,8 @@ export const SOS_STRINGS = {
     rv_event_sos_on_the_way: "полиция в пути",
     rv_event_sos_stood_down: "SOS отменён своим PIN",
     rv_event_sos_duress: "ТРЕВОЖНЫЙ PIN: отмена под принуждением",
+    rv_event_sos_raised: "стал SOS (сначала пришло SMS)",
+    event_sos_raised: "Стал SOS",
     rv_event_sos_wrong_pin: "неверный PIN SOS",
   },
   kk: {
@@ -142,6 +144,8 @@ export const SOS_STRINGS = {
     rv_event_sos_on_the_way: "полиция жолда",
     rv_event_sos_stood_down: "SOS өз PIN-кодымен тоқтатылды",
     rv_event_sos_duress: "ДАБЫЛ PIN-КОДЫ: мәжбүрлеумен тоқтату",
+    rv_event_sos_raised: "SOS болды (алдымен SMS келді)",
+    event_sos_raised: "SOS болды",
     rv_event_sos_wrong_pin: "SOS PIN-коды қате",
   },
   en: {
@@ -213,6 +217,8 @@ export const SOS_STRINGS = {
     rv_event_sos_on_the_way: "police on the way",
     rv_event_sos_stood_down: "SOS stood down with the own PIN",
     rv_event_sos_duress: "DURESS PIN: cancelled under threat",
+    rv_event_sos_raised: "became an SOS (its SMS came first)",
+    event_sos_raised: "Became an SOS",
     rv_event_sos_wrong_pin: "wrong SOS PIN",
   },
 };

@@ -1,3 +1,3 @@
 // Written by scripts/build_pwa.py: the build the phone runs (sent as app_version).
-export const APP_VERSION = "0.1.0+2d3e0d7a50d9";
-export const BUILD_ID = "2d3e0d7a50d9";
+export const APP_VERSION = "0.1.0+65607f884477";
+export const BUILD_ID = "65607f884477";
