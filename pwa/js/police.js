@@ -374,6 +374,8 @@ function busyTyping() {
   if (active && root.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName)) {
     return true;
   }
+  // Nor the SOS's "On the way" under the officer's hands (it keeps itself current).
+  if (active && active.closest && active.closest("#sos-way-form")) return true;
   return [...root.querySelectorAll("#pl-note")].some((n) => n.value.trim())
     || [...root.querySelectorAll("#pl-erdr")].some((n) => n.value !== n.defaultValue);
 }
