@@ -98,6 +98,10 @@ def configure_listeners() -> None:
     incidents.register_hook(routing)
     # push -> police: every tick of the push worker first escalates overdue alerts.
     listeners.add(worker.tick_listeners, routing)
+    # push -> checkin: then the check-in timers nobody answered (api/checkin).
+    from api.checkin import service as checkin
+
+    listeners.add(worker.tick_listeners, checkin)
 
 
 def configure_blueprints(app: Flask) -> None:
@@ -132,6 +136,9 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(police_bp, url_prefix="/api/v1/police")
     app.register_blueprint(review_bp, url_prefix="/api/v1/review")
     app.register_blueprint(hazards_bp, url_prefix="/api/v1/hazards")
+    from api.checkin.views import bp as checkin_bp
+
+    app.register_blueprint(checkin_bp, url_prefix="/api/v1/checkin")
 
 
 def configure_cli(app: Flask) -> None:
@@ -142,5 +149,8 @@ def configure_cli(app: Flask) -> None:
 
     app.cli.add_command(push_cli)
     app.cli.add_command(ledger_cli)
+    from api.police.ladder import escalation_cli
+
+    app.cli.add_command(escalation_cli)
     for group in (orgs_cli, people_cli, demo_cli):
         app.cli.add_command(group)

@@ -80,6 +80,10 @@ DEFAULTS = {
     "SYNC_MAX_IN_FLIGHT": 2,
     # Unacknowledged alerts go to the region's other posts and the station managers.
     "POLICE_ESCALATE_AFTER_SECONDS": 300,
+    # Check-in timers (api/checkin): the reminder this long before the end; the
+    # police post this long after the managers were told nobody checked in.
+    "CHECKIN_REMIND_BEFORE_SECONDS": 120,
+    "CHECKIN_POLICE_AFTER_SECONDS": 300,
 }
 
 
