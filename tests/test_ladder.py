@@ -76,7 +76,7 @@ def pushed(person, ident):
 def test_the_steps_fire_in_order_and_stop_when_someone_acknowledges(world, push_app,
                                                                     worker, clock):
     duty = world["duty"]
-    result = cli(push_app, "set", "75", "60:post", "2m:person:%d" % duty.id,
+    result = cli(push_app, "set", "75", "60:post", f"2m:person:{duty.id}",
                  "180:region_posts,managers", "240:admins")
     assert result.exit_code == 0, result.output
     assert "75 2: after 120 s -> person:" in result.output

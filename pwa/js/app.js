@@ -100,19 +100,21 @@ function parseRoute() {
   const m = hash.match(/^\/incidents\/([0-9a-f-]{36})$/i);
   if (m) return { name: "incident", id: m[1].toLowerCase() };
   if (hash === "/incidents") return { name: "incidents" };
+  if (hash === "/checkin") return { name: "checkin" };
   if (hash === "/account" || hash.startsWith("/enrol/")) return { name: "account" };
   return { name: "home" };
 }
 
 const VIEWS = { home: "view-home", incidents: "view-incidents", incident: "view-incident",
-  account: "view-account" };
+  account: "view-account", checkin: "view-checkin" };
 
 async function renderRoute({ full = true } = {}) {
   const route = state.route;
   for (const [name, id] of Object.entries(VIEWS)) $(id).hidden = route.name !== name;
   for (const tab of document.querySelectorAll(".crew-tab")) {
     const target = tab.getAttribute("href").replace(/^#/, "") || "/";
-    const here = { "/": "home", "/incidents": "incidents", "/account": "account" }[target];
+    const here = { "/": "home", "/incidents": "incidents", "/account": "account",
+      "/checkin": "checkin" }[target];
     if (here === route.name || (here === "incidents" && route.name === "incident")) {
       tab.setAttribute("aria-current", "page");
     } else {
@@ -496,6 +498,15 @@ function loadHazards() {
     .catch((err) => console.warn("hazard flags unavailable:", err));
 }
 
+// The check-in timer (js/checkin.js, #/checkin): crew only.
+function loadCheckin() {
+  if (state.me?.role !== "crew") return;
+  import("./checkin.js").then((m) => {
+    m.startCheckin(state.me);
+    if (state.route.name === "checkin") m.showCheckin();
+  }).catch((err) => console.warn("check-in timer unavailable:", err));
+}
+
 // Web Push (js/push.js): sign-out takes the subscription away; the account
 // screen offers "Turn on notifications" (never asked on page load).
 let pushModule = null;
@@ -535,6 +546,7 @@ function bind() {
   }
   window.addEventListener("hashchange", () => {
     state.route = parseRoute();
+    if (state.route.name === "checkin") loadCheckin();
     renderRoute().then(() => {
       startAtHeading();
       refreshScreen();
@@ -637,6 +649,7 @@ async function start() {
   loadConsole();
   loadPolice();
   loadHazards();
+  loadCheckin();
   await renderRoute();
   refreshScreen();
 }

@@ -15,6 +15,7 @@ import { api, ApiError } from "./api.js";
 import { barChart, stackedColumns } from "./charts.js";
 import { invitationBox } from "./auth.js";
 import { appendPresent, h, happenedLogged, localTime, ZONE } from "./dom.js";
+import { alarmSection } from "./checkin_console.js";
 import { hazardSection } from "./hazard_console.js";
 import { changeLines, eventTitle } from "./history.js";
 import { currentLanguage, t } from "./i18n.js";
@@ -462,7 +463,8 @@ async function renderFigures(view) {
         title: tr("rv_chart_stations"), valueLabel: tr("rv_count"), id: "chart-stations" }),
       barChart(body.by_job.map((j) => ({ label: j.label || roleLabel(j.key), value: j.count })), {
         title: tr("rv_chart_jobs"), valueLabel: tr("rv_count"), id: "chart-jobs" }),
-      h("figure", { class: "chart" }, h("figcaption", {}, tr("rv_chart_delays")), timings)));
+      h("figure", { class: "chart" }, h("figcaption", {}, tr("rv_chart_delays")), timings),
+      await alarmSection({ from: body.from, to: body.to })));
 }
 
 // ---------------------------------------------------------------- devices

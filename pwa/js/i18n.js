@@ -1,6 +1,7 @@
 // Every string a person reads, in Russian, Kazakh and English.
 // Other modules may add keys here (keep the three languages together).
 // Placeholders are {name}; fill them with t(lang, key, {name: value}).
+import { CHECKIN_STRINGS } from "./i18n_checkin.js";
 import { HAZARD_STRINGS } from "./i18n_hazards.js";
 
 export const STRINGS = {
@@ -1183,6 +1184,7 @@ export const LANGUAGES = ["ru", "kk", "en"];
 
 // Texts kept with their feature, added here so t() finds them.
 for (const lang of LANGUAGES) Object.assign(STRINGS[lang], HAZARD_STRINGS[lang]);
+for (const lang of LANGUAGES) Object.assign(STRINGS[lang], CHECKIN_STRINGS[lang]);
 const STORAGE_KEY = "qorgau.lang";
 
 // The person's choice if they made one, else the device's language, else Russian.
