@@ -16,6 +16,7 @@ found-and-allowed paths are fuzzed too, not only the 404s.
 import contextlib
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pytest
 import schemathesis
@@ -55,6 +56,7 @@ class World:
     people: dict
     incident_ids: list
     statuses: dict = field(default_factory=dict)
+    timer_id: str | None = None
 
 
 def seed(app, client) -> World:
@@ -81,8 +83,13 @@ def seed(app, client) -> World:
                            headers={CSRF_HEADER: session.csrf_token})
     assert response.status_code == 200, response.get_json()
     assert {r["status"] for r in response.get_json()["results"]} == {"created"}
+    timer = {"id": str(uuid.uuid4()), "address": "ул. Абая, д. 10", "minutes": 30,
+             "started_at": datetime.now(UTC).isoformat()}
+    response = client.post("/api/v1/checkin/timers", json=timer,
+                           headers={CSRF_HEADER: session.csrf_token})
+    assert response.status_code == 201, response.get_json()
     client.delete_cookie(SESSION_COOKIE, domain="localhost")
-    return World(app=app, people=people, incident_ids=ids)
+    return World(app=app, people=people, incident_ids=ids, timer_id=timer["id"])
 
 
 def credentials(world: World, role: str) -> tuple[dict, dict]:
@@ -104,6 +111,8 @@ def seeded_path_values(world: World, role: str, operation) -> dict | None:
             values[name] = str(world.incident_ids[0])
         elif name == "person_id":
             values[name] = world.people["crew"].id
+        elif name == "timer_id":
+            values[name] = world.timer_id
         elif name in {"passkey_id", "session_id"}:
             values[name] = 1
         else:
