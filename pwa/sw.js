@@ -20,10 +20,10 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "866c7a579bf8";
+const BUILD_ID = "27862f76a0fe";
 const PRECACHE = {
   "/css/app.css": "4f9bf13ce88d90647502b499b146999e0cbe0220ab1bac5a49f70cfdceeb3ec7",
-  "/css/checkin.css": "cae8e61f306a64f1a207da7fcea618aac34c1204667bfb89722e7b0c84860a1f",
+  "/css/checkin.css": "b2c72a880d656b9c713b956469f0f86fdf3e91dd7f49e4937d9c540ebf6e62d0",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
   "/css/police.css": "12475d7759e0f66f9983e753b8ff5543f26c6de13ff246f2c8cf8ce625aa6f94",
   "/css/print.css": "9381ff588d6be567753e08964e3fe86474dc9ec36c9dc55bfd41f9607cbae155",
@@ -31,14 +31,14 @@ const PRECACHE = {
   "/icons/icon-192.png": "8b1df7d84a8c3da7d92e14ef4cb36448f719541c4011597b4ba46ec2ee39751c",
   "/icons/icon-512.png": "3fdee4dec5401ae7eb604b3ef13eabe4829407e0f32174932666477c88e7fe54",
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
-  "/index.html": "e916f576866405b9e6a515a7d23b0e6b293f9d208a28fa237b6453159c3c9cb6",
+  "/index.html": "0eb7bc8752d276467f25f6562b5804be3932cdffd1c26222777ff299de780b27",
   "/js/address.js": "ba25e755ce1c4c205f3cdf5bb6a19d80a2d127057c8056f7ab12a1432cc6e3b5",
   "/js/api.js": "1ed5231b15dd807d92dd818f19f04e23d33131093108ce5ec9099c9c58aefe47",
-  "/js/app.js": "32c2be8babb45ddb5918540cf625b17a33ea6c1862806705f0ed1363b20317f5",
+  "/js/app.js": "b8ab0f358f56010f03d88fbc19423bb5cc0cdb06ac0cdd726a6cb04baa18f95d",
   "/js/auth.js": "df73c3e25ef3d641396fb093e97874616720cf2079b8930b507ca0c128302a77",
   "/js/backoff.js": "5d99b0cde2985aee340d84ef1009786d9ec80cc3876a4f38cc64c62efe7a7e6a",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
-  "/js/checkin.js": "e430e1414f518da4bd607479c698731357eb5acf54ee5cff1eb213529f3a65cd",
+  "/js/checkin.js": "a1429d4c688cc7d36a8e6284d729ad5c9e7719eae131e40a1166934bc5918147",
   "/js/checkin_console.js": "8dcf8cd5229155476d11f70c30d20fa341f61380d89e48b8492f480c0f83c03d",
   "/js/console.js": "7ce2e3d5a42928d65e31662786667f1d7efe31c71e1a648d26917b8ae3259f4c",
   "/js/dom.js": "c7bd673984e4652e1645c378ae0d3260c9e5db0824fdb27d4ca12087814b27d1",
@@ -46,7 +46,7 @@ const PRECACHE = {
   "/js/hazards.js": "273fa0ba34de4237302bce2c78f7b8c608dd879a56ada11a1b5f7e51a4f24c94",
   "/js/history.js": "4ff60c8c43efc3ad44bcdbae833d614a37c993f55f12acf98eaed2b5bf6aac42",
   "/js/i18n.js": "d0261ec45c869c8e017703c29514c14638cf71976ad9c7b02fd44f24d1002f99",
-  "/js/i18n_checkin.js": "c65f39c350d275816af6eec9ef3a338867cf0d16e11a4b175a72ffe7987860d2",
+  "/js/i18n_checkin.js": "7c27dd7b9dd1e2054c801eca4471cfe0ab59b5315bf58a84b67716dec71a98c0",
   "/js/i18n_hazards.js": "a852914cab9789a4cc4703a6b530285998c6a54e73f54f18e841e3423e06db48",
   "/js/law.js": "a6faf638d22907fa5cbea20ece30ce4e7abb049d38b8274a13a3599b30c4eebe",
   "/js/outbox.js": "3db13e6dfdedcca1c09229570e7b94fad68171f62606cd041af9198692bcfaa8",
@@ -55,7 +55,7 @@ const PRECACHE = {
   "/js/store.js": "d91a79893abdd649d40dd1376d4067877c44d48ed2683b6f47158538d195d2b1",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "c0fd7e8ed879829caa2046a944632d664634a0097572e7e3dad2bafa29c529b4",
+  "/js/version.js": "0f707992c5db850c9b452a0074ddfc8c654f0ceed5203ac11e77aa55a688b96f",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -95,6 +95,7 @@ def test_overdue_timer_escalates_with_the_phone_offline(world, push_service, sub
     assert db.session.get(Incident, uuid.UUID(ident)) is None
     overdue = next(r for r in push_service.delivered() if r.payload["type"] == "checkin.overdue")
     assert overdue.payload["title"] == f"No check-in: {world['crew'].display_name}"
+    assert overdue.payload["url"] == "/#/review" and overdue.urgency == "high"
     assert world["clients"]["manager"].get(f"{URL}/{ident}").get_json()["state"] == "overdue"
 
     clock.advance(299)  # CHECKIN_POLICE_AFTER_SECONDS (300) not yet over

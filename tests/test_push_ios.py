@@ -62,7 +62,8 @@ def kinds_in_the_code() -> set[str]:
     """Every push kind a literal in api/ names: a new kind must join DELIVERY."""
     found = set()
     for path in (ROOT / "api").rglob("*.py"):
-        found |= set(re.findall(r'"((?:incident|police|account|checkin)\.[a-z_]+)"', path.read_text()))
+        found |= set(re.findall(r'"((?:incident|police|account|checkin)\.[a-z_]+)"',
+                                path.read_text()))
     return found
 
 

@@ -212,7 +212,8 @@ def active_managers_of(timer: CheckinTimer) -> list[Person]:
 def _tell(person: Person, kind: str, timer: CheckinTimer, title: str, body: str, *,
           alert: bool = False) -> None:
     """A push about a timer (no incident yet): the account-payload shape."""
-    url = "/#/checkin" if person.role == Role.CREW else "/#/review/checkin"
+    # The manager's console has no timer screen: the push itself says who, where, when.
+    url = "/#/checkin" if person.role == Role.CREW else "/#/review"
     doc = messages.account_payload(kind, person.language.value, title, body,
                                    tag=f"checkin-{timer.id}", created_at=utcnow(), url=url,
                                    require_interaction=alert)

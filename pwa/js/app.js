@@ -113,8 +113,7 @@ async function renderRoute({ full = true } = {}) {
   for (const [name, id] of Object.entries(VIEWS)) $(id).hidden = route.name !== name;
   for (const tab of document.querySelectorAll(".crew-tab")) {
     const target = tab.getAttribute("href").replace(/^#/, "") || "/";
-    const here = { "/": "home", "/incidents": "incidents", "/account": "account",
-      "/checkin": "checkin" }[target];
+    const here = { "/": "home", "/incidents": "incidents", "/account": "account" }[target];
     if (here === route.name || (here === "incidents" && route.name === "incident")) {
       tab.setAttribute("aria-current", "page");
     } else {

@@ -225,7 +225,20 @@ function startView() {
   return [h("p", { class: "hint" }, tr("ci_intro")), form];
 }
 
+// The home screen's link says when a timer is running (app.js draws its first text).
+function renderLink() {
+  const link = document.getElementById("checkin-link");
+  if (!link) return;
+  // While a timer runs the link says so (app.js's static texts leave it alone).
+  if (timer) link.removeAttribute("data-i18n");
+  else link.setAttribute("data-i18n", "ci_open");
+  link.textContent = timer ? tr("ci_running_link", { time: hhmm(timer.ends_at) })
+    : tr("ci_open");
+  link.classList.toggle("ci-link-running", Boolean(timer));
+}
+
 export function render() {
+  renderLink();
   const target = body();
   if (!target) return;
   clearTimeout(tickTimer);
@@ -288,7 +301,11 @@ export async function startCheckin(me) {
     if (timer && !timer.registered) register();
     else if (timer && timer.safe_pending) sendSafe();
   });
-  window.addEventListener("qorgau:signed-out", () => { keep(null); person = null; });
+  window.addEventListener("qorgau:signed-out", () => {
+    keep(null);
+    person = null;
+    renderLink();
+  });
   if (timer) {
     if (!timer.registered && !timer.refused) register();
     retryLoop();

@@ -2,8 +2,10 @@
 // (js/checkin_console.js) in Russian, Kazakh and English; js/i18n.js adds them.
 export const CHECKIN_STRINGS = {
   ru: {
-    nav_checkin: "Таймер",
+    ci_open: "Таймер отметки перед опасным вызовом",
+    ci_running_link: "Таймер идёт: отметьтесь до {time}",
     ci_title: "Таймер отметки",
+    ci_signin_first: "Таймер доступен сотруднику бригады после входа.",
     ci_intro: "Перед опасным вызовом запустите таймер. Если вы не нажмёте «Я в безопасности» вовремя, сервер оповестит заведующего подстанцией, затем полицейский пост.",
     ci_address_label: "Адрес вызова",
     ci_address_hint: "Улица (или микрорайон) и дом.",
@@ -36,8 +38,10 @@ export const CHECKIN_STRINGS = {
     al_below: "ниже нормы",
   },
   kk: {
-    nav_checkin: "Таймер",
+    ci_open: "Қауіпті шақыру алдындағы белгі таймері",
+    ci_running_link: "Таймер жүріп тұр: {time} дейін белгі қойыңыз",
     ci_title: "Белгі таймері",
+    ci_signin_first: "Таймер бригада қызметкеріне кіргеннен кейін қолжетімді.",
     ci_intro: "Қауіпті шақыру алдында таймерді қосыңыз. «Мен аман-есенмін» түймесін уақытында баспасаңыз, сервер қосалқы станция меңгерушісін, кейін полиция бекетін хабардар етеді.",
     ci_address_label: "Шақыру мекенжайы",
     ci_address_hint: "Көше (немесе шағын аудан) және үй.",
@@ -70,8 +74,10 @@ export const CHECKIN_STRINGS = {
     al_below: "нормадан төмен",
   },
   en: {
-    nav_checkin: "Timer",
+    ci_open: "Check-in timer before a risky call",
+    ci_running_link: "Timer running: check in by {time}",
     ci_title: "Check-in timer",
+    ci_signin_first: "The timer is there for a crew member once signed in.",
     ci_intro: "Before a risky call, start a timer. If you do not tap “I'm safe” in time, the server alerts your station manager, then the police post.",
     ci_address_label: "Address of the call",
     ci_address_hint: "Street (or microdistrict) and house.",
