@@ -10,6 +10,12 @@ p50 and p95 in milliseconds. Creates its own database on 127.0.0.1:5432 and
 drops it afterwards.
 
     .venv/bin/python bench/review_queries.py [--incidents 1000000] [--runs 40] [--keep]
+        [--reuse DATABASE]
+
+--keep leaves the seeded database in place and prints its name; --reuse times
+the queries again on such a database without seeding it again (the three runs
+of a quiet-machine measurement cost one seeding, not three). Drop it
+afterwards: psql -h 127.0.0.1 -U postgres -c 'DROP DATABASE "NAME"'.
 """
 
 import argparse
@@ -24,7 +30,9 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+sys.path.insert(0, str(ROOT / "bench"))
+from benchlib import ADMIN_URL, machine_load  # noqa: E402
+
 STATIONS_PER_REGION = 10
 CREW_PER_STATION = 20
 POSTS = 150
@@ -129,35 +137,34 @@ def main() -> int:
     parser.add_argument("--incidents", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--keep", action="store_true", help="do not drop the database")
+    parser.add_argument("--reuse", metavar="DATABASE",
+                        help="a database left by --keep: time it again, without seeding")
+    parser.add_argument("--admin-url", default=ADMIN_URL)
     args = parser.parse_args()
 
+    server = args.admin_url.rsplit("/", 1)[0]
+    if args.reuse:
+        return run(f"{server}/{args.reuse}", args, seed=False)
     name = f"qorgau_bench_review_{os.getpid()}"
-    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+    url = f"{server}/{name}"
+    if args.keep:
+        print(f"database {name} is kept (--reuse {name} to time it again)")
+    with psycopg.connect(args.admin_url, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
         return run(url, args)
     finally:
         if not args.keep:
-            with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            with psycopg.connect(args.admin_url, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def run(url: str, args) -> int:
+def seed_database(app, url: str, args) -> None:
     from flask_migrate import upgrade
-    from sqlalchemy import func, select
 
-    from api import create_app
-    from api.auth.access import SESSION_COOKIE
-    from api.auth.sessions import start_session
     from api.extensions import db
-    from api.incidents.models import Incident
-    from api.orgs.models import Language, Person, Role, Station
-    from api.review.service import local_midnight, zone
 
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench",
-                      "REVIEW_EXPORT_MAX_ROWS": 10**7})
     with app.app_context():
         upgrade()
         db.engine.dispose()
@@ -179,6 +186,23 @@ def run(url: str, args) -> int:
     seeded = time.perf_counter() - started
     print(f"seeded in {seeded:.0f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
 
+
+def run(url: str, args, seed: bool = True) -> int:
+    from sqlalchemy import func, select
+
+    from api import create_app
+    from api.auth.access import SESSION_COOKIE
+    from api.auth.sessions import start_session
+    from api.extensions import db
+    from api.incidents.models import Incident
+    from api.orgs.models import Language, Person, Role, Station
+    from api.review.service import local_midnight, zone
+
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench",
+                      "REVIEW_EXPORT_MAX_ROWS": 10**7})
+    if seed:
+        seed_database(app, url, args)
+    print("before:", machine_load())
     with app.app_context():
         busiest = db.session.scalar(select(Station).where(Station.code == "BS-0"))
         region = list(db.session.scalars(select(Station).where(
@@ -281,6 +305,7 @@ def run(url: str, args) -> int:
              "figures": max(r[3] for r in results if r[0].startswith("figures"))}
     print(f"worst p95: list/detail {worst['list/detail']:.1f} ms (target < 100), "
           f"figures {worst['figures']:.1f} ms (target < 300)")
+    print("after:", machine_load())
     return 0
 
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -88,3 +89,16 @@ def test_pwa_timings_runs_in_chromium():
     assert "'online' until 2 pending records are acknowledged" in out
     assert "precache:" in out
     assert "every tap saved, every record acknowledged: OK" in out
+
+
+@with_pg
+def test_review_queries_runs_and_times_a_kept_database_again():
+    out = run("review_queries.py", "--incidents", "3000", "--runs", "2", "--keep")
+    assert "worst p95: list/detail" in out
+    kept = out.split("database ", 1)[1].split(" is kept", 1)[0]
+    try:
+        again = run("review_queries.py", "--runs", "2", "--reuse", kept)
+        assert "seeded in" not in again and "worst p95: list/detail" in again
+    finally:
+        with psycopg.connect(admin_url(), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{kept}" WITH (FORCE)')

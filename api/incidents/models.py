@@ -57,6 +57,11 @@ class Incident(db.Model):
                  postgresql_include=REVIEW_INCLUDE),
         # The review list sorted by receipt, per station likewise.
         db.Index("ix_incidents_station_received", "station_id", "received_at", "id"),
+        # The managers' working filters (status, police needed) per station, in
+        # time order: their totals and merged pages are short range scans
+        # instead of a filter over every incident in scope (bench/review_queries.py).
+        db.Index("ix_incidents_station_status", "station_id", "status", "police_needed",
+                 "occurred_at", "id"),
         db.Index("ix_incidents_post_occurred", "post_id", "occurred_at", "id"),
         db.CheckConstraint("revision >= 1", name="revision_positive"),
         db.CheckConstraint("(lat IS NULL) = (lon IS NULL)", name="lat_lon_together"),
