@@ -224,3 +224,42 @@ def test_bad_input_is_a_problem_naming_the_field(world, change, field):
     assert response.mimetype == "application/problem+json"
     assert field in [e["field"] for e in response.get_json()["errors"]]
     assert db.session.scalars(select(CheckinTimer)).all() == []
+
+
+def test_timers_overdue_together_each_become_one_incident(world, push_service, worker, clock):
+    ids = [start(world["clients"][who]).get_json()["id"] for who in ("crew", "crew2", "crew")]
+    clock.advance(10 * 60 + 1)
+    worker.tick()
+    clock.advance(301)
+    worker.tick()
+    worker.tick()
+    made = db.session.scalars(select(Incident).where(
+        Incident.id.in_([uuid.UUID(i) for i in ids]))).all()
+    assert len(made) == 3 and all(i.police_needed for i in made)
+    for ident in ids:
+        assert [e.kind for e in events(ident)].count("checkin_overdue") == 1
+
+
+def test_a_failed_police_step_is_tried_again_on_the_next_tick(world, push_service, worker,
+                                                              clock, monkeypatch):
+    from api.checkin import service
+    from api.incidents import sync as incident_sync
+
+    ident = start(world["clients"]["crew"]).get_json()["id"]
+    clock.advance(10 * 60 + 1)
+    worker.tick()
+    clock.advance(301)
+    real = incident_sync.sync
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away mid-sync")
+
+    monkeypatch.setattr(service.incident_sync, "sync", broken)
+    with pytest.raises(RuntimeError):
+        worker.tick()
+    timer = db.session.get(CheckinTimer, uuid.UUID(ident))
+    db.session.refresh(timer)
+    assert timer.police_at is None and db.session.get(Incident, uuid.UUID(ident)) is None
+    monkeypatch.setattr(service.incident_sync, "sync", real)
+    worker.tick()
+    assert db.session.get(Incident, uuid.UUID(ident)) is not None

@@ -225,9 +225,9 @@ def _tell(person: Person, kind: str, timer: CheckinTimer, title: str, body: str,
 # The server's timer (the push worker's tick)
 
 
-def _due(*where):
+def _due(*where, limit: int = 100):
     query = (select(CheckinTimer).where(CheckinTimer.closed_at.is_(None), *where)
-             .order_by(CheckinTimer.ends_at).limit(100))
+             .order_by(CheckinTimer.ends_at).limit(limit))
     if is_postgres():
         query = query.with_for_update(skip_locked=True, of=CheckinTimer)
     return db.session.scalars(query).all()
@@ -243,9 +243,14 @@ def on_tick(now: datetime) -> None:
     for timer in _due(CheckinTimer.overdue_at.is_(None), CheckinTimer.ends_at <= now):
         overdue(timer, now)
     db.session.commit()
-    for timer in _due(CheckinTimer.overdue_at.is_not(None), CheckinTimer.police_at.is_(None),
-                      CheckinTimer.overdue_at <= now - police_after()):
-        alert_police(timer, now)
+    # One at a time: alert_police commits (its incident is a sync of its own), which
+    # would release the locks of the rest of a batch.
+    for _ in range(100):
+        due = _due(CheckinTimer.overdue_at.is_not(None), CheckinTimer.police_at.is_(None),
+                   CheckinTimer.overdue_at <= now - police_after(), limit=1)
+        if not due:
+            break
+        alert_police(due[0], now)
 
 
 def remind(timer: CheckinTimer, now: datetime) -> None:
@@ -285,15 +290,25 @@ def alert_police(timer: CheckinTimer, now: datetime) -> None:
                               "accuracy_m": timer.accuracy_m, "source": "gps",
                               "fixed_at": timer.started_at.isoformat()}
     timer_id = timer.id
-    db.session.commit()  # sync runs its own transaction (and may retry it)
-    results = incident_sync.sync(person, device_id=DEVICE_ID, outbox_size=0, app_version=None,
-                                 sent_at=now, received_at=now, records=[record])
+    # Claimed while the row is locked: a second worker skips it from here on. Then
+    # sync runs its own transaction (and may retry it); if it fails, the claim is
+    # withdrawn and the next tick tries again.
+    timer.police_at = now
+    db.session.commit()
+    try:
+        results = incident_sync.sync(person, device_id=DEVICE_ID, outbox_size=0,
+                                     app_version=None, sent_at=now, received_at=now,
+                                     records=[record])
+    except Exception:
+        db.session.rollback()
+        db.session.get(CheckinTimer, timer_id).police_at = None
+        db.session.commit()
+        raise
     timer = db.session.get(CheckinTimer, timer_id)
     if results[0]["status"] == "rejected":
         current_app.logger.error("overdue timer %s: incident refused: %s", timer_id,
                                  results[0]["errors"])
-        timer.police_at = now  # never retried forever; the managers were alerted
-        db.session.commit()
+        db.session.commit()  # not retried forever: the managers were alerted
         return
     incident = db.session.get(Incident, timer_id)
     already = db.session.scalar(select(IncidentEvent.id).where(
@@ -306,7 +321,7 @@ def alert_police(timer: CheckinTimer, now: datetime) -> None:
             "managers_alerted_at": (None, timer.overdue_at),
             "managers_alerted": (None, [m.id for m in active_managers_of(timer)]),
         }, at=now)
-    timer.police_at, timer.incident_id = now, incident.id
+    timer.incident_id = incident.id
     db.session.commit()
 
 
