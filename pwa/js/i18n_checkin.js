@@ -2,8 +2,8 @@
 // (js/checkin_console.js) in Russian, Kazakh and English; js/i18n.js adds them.
 export const CHECKIN_STRINGS = {
   ru: {
-    ci_open: "Таймер отметки перед опасным вызовом",
-    ci_running_link: "Таймер идёт: отметьтесь до {time}",
+    ci_open: "Таймер отметки",
+    ci_running_link: "Таймер: отметьтесь до {time}",
     ci_title: "Таймер отметки",
     ci_signin_first: "Таймер доступен сотруднику бригады после входа.",
     ci_intro: "Перед опасным вызовом запустите таймер. Если вы не нажмёте «Я в безопасности» вовремя, сервер оповестит заведующего подстанцией, затем полицейский пост.",
@@ -38,8 +38,8 @@ export const CHECKIN_STRINGS = {
     al_below: "ниже нормы",
   },
   kk: {
-    ci_open: "Қауіпті шақыру алдындағы белгі таймері",
-    ci_running_link: "Таймер жүріп тұр: {time} дейін белгі қойыңыз",
+    ci_open: "Белгі таймері",
+    ci_running_link: "Таймер: {time} дейін белгі қойыңыз",
     ci_title: "Белгі таймері",
     ci_signin_first: "Таймер бригада қызметкеріне кіргеннен кейін қолжетімді.",
     ci_intro: "Қауіпті шақыру алдында таймерді қосыңыз. «Мен аман-есенмін» түймесін уақытында баспасаңыз, сервер қосалқы станция меңгерушісін, кейін полиция бекетін хабардар етеді.",
@@ -74,8 +74,8 @@ export const CHECKIN_STRINGS = {
     al_below: "нормадан төмен",
   },
   en: {
-    ci_open: "Check-in timer before a risky call",
-    ci_running_link: "Timer running: check in by {time}",
+    ci_open: "Check-in timer",
+    ci_running_link: "Timer: check in by {time}",
     ci_title: "Check-in timer",
     ci_signin_first: "The timer is there for a crew member once signed in.",
     ci_intro: "Before a risky call, start a timer. If you do not tap “I'm safe” in time, the server alerts your station manager, then the police post.",
