@@ -20,10 +20,10 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "10f745665dba";
+const BUILD_ID = "ec84c0fc0774";
 const PRECACHE = {
   "/css/app.css": "4f9bf13ce88d90647502b499b146999e0cbe0220ab1bac5a49f70cfdceeb3ec7",
-  "/css/checkin.css": "0306bd82af039605edc8e12795bf82659524e49c6f3efb46779bf6ec5ab18c91",
+  "/css/checkin.css": "c755db09565e69ecb42bbb92e040bfecab63c9f647548643cd3b99d7d36544ae",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
   "/css/police.css": "12475d7759e0f66f9983e753b8ff5543f26c6de13ff246f2c8cf8ce625aa6f94",
   "/css/print.css": "9381ff588d6be567753e08964e3fe86474dc9ec36c9dc55bfd41f9607cbae155",
@@ -39,14 +39,14 @@ const PRECACHE = {
   "/js/backoff.js": "5d99b0cde2985aee340d84ef1009786d9ec80cc3876a4f38cc64c62efe7a7e6a",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
   "/js/checkin.js": "a1429d4c688cc7d36a8e6284d729ad5c9e7719eae131e40a1166934bc5918147",
-  "/js/checkin_console.js": "8dcf8cd5229155476d11f70c30d20fa341f61380d89e48b8492f480c0f83c03d",
-  "/js/console.js": "7ce2e3d5a42928d65e31662786667f1d7efe31c71e1a648d26917b8ae3259f4c",
+  "/js/checkin_console.js": "b31d434c866a8fb6af02cec4cc66e83543998abc03068dbbfe6344597c47a854",
+  "/js/console.js": "bd39c3c9b4fa86e61deee420a3d3e44deb48af4c86f73968ef62178a4540d572",
   "/js/dom.js": "c7bd673984e4652e1645c378ae0d3260c9e5db0824fdb27d4ca12087814b27d1",
   "/js/hazard_console.js": "907ab0e74e1b17357ada2b0871ecb5ae8c56208dadddd471854d18565e301e5c",
   "/js/hazards.js": "273fa0ba34de4237302bce2c78f7b8c608dd879a56ada11a1b5f7e51a4f24c94",
   "/js/history.js": "4ff60c8c43efc3ad44bcdbae833d614a37c993f55f12acf98eaed2b5bf6aac42",
   "/js/i18n.js": "d0261ec45c869c8e017703c29514c14638cf71976ad9c7b02fd44f24d1002f99",
-  "/js/i18n_checkin.js": "9ba659be901f4b6ba8e28c64e3bdd0b12ce4508c5c994cd0e0063f36eff35005",
+  "/js/i18n_checkin.js": "7ea457078485d60c639782b8df775419ba087c076e4fd1a70c791bc76ac9e5ba",
   "/js/i18n_hazards.js": "a852914cab9789a4cc4703a6b530285998c6a54e73f54f18e841e3423e06db48",
   "/js/law.js": "a6faf638d22907fa5cbea20ece30ce4e7abb049d38b8274a13a3599b30c4eebe",
   "/js/outbox.js": "3db13e6dfdedcca1c09229570e7b94fad68171f62606cd041af9198692bcfaa8",
@@ -55,7 +55,7 @@ const PRECACHE = {
   "/js/store.js": "d91a79893abdd649d40dd1376d4067877c44d48ed2683b6f47158538d195d2b1",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "10099d9b560c829cf1ae2e29b37cd880adac28551e0cbd423bc41222e90198f2",
+  "/js/version.js": "e494fa54c20dc3002bd80b6a14d79964b9b5daafb2705e1d349247d1da2941a2",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

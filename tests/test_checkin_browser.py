@@ -193,3 +193,32 @@ def test_console_shows_each_posts_share_of_alarms_in_three_languages(browser, li
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.locator("#al-figures").screenshot(path=str(tmp_path / "alarm-figures.png"))
     desk.close()
+
+
+def test_the_manager_sees_a_timer_nobody_answered_above_the_list(browser, live_server, world):
+    from datetime import UTC, datetime, timedelta
+
+    from api.checkin import service
+    from api.orgs.models import Person
+
+    with live_server.app.app_context():
+        crew = db.session.get(Person, world["crew"])
+        now = datetime.now(UTC)
+        service.start(crew, {"id": uuid.uuid4(), "address": "ул. Абая, д. 10",
+                             "minutes": 10, "started_at": now - timedelta(minutes=9)})
+        service.on_tick(now + timedelta(minutes=2))  # the end passed: the managers are told
+        name = crew.display_name
+    desk = signed_in(browser, live_server, world["manager"], locale="en-GB",
+                     service_workers="block", **PHONE)
+    page = desk.new_page()
+    page.goto("/#/review")
+    box = page.locator("#ci-timers")
+    expect(box).to_contain_text("Check-in timers")
+    expect(box.locator("li")).to_have_count(1)
+    expect(box.locator("li")).to_contain_text(name)
+    expect(box.locator("li")).to_contain_text("ул. Абая, д. 10")
+    expect(box.locator("li")).to_contain_text("NO CHECK-IN since")
+    page.get_by_role("button", name="Русский").click()
+    expect(page.locator("#ci-timers li")).to_contain_text("НЕТ ОТМЕТКИ")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    desk.close()

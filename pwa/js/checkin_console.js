@@ -1,12 +1,15 @@
 // The console's alarm figures (js/console.js draws them on #/review/figures):
 // each post's share of SOS / police-needed-now alarms taken by an officer
-// within 10 s and within 40 s, against BS 8484's 80 % and 98.5 %.
+// within 10 s and within 40 s, against BS 8484's 80 % and 98.5 %. And the
+// stations' open check-in timers, above the incident list (where a manager's
+// "no check-in" push opens).
 
 import { api, ApiError } from "./api.js";
-import { h } from "./dom.js";
+import { h, localTime } from "./dom.js";
 import { currentLanguage, t } from "./i18n.js";
 
 const URL = "/api/v1/checkin/alarm-figures";
+const TIMERS_URL = "/api/v1/checkin/timers";
 
 const tr = (key, values) => t(currentLanguage(), key, values);
 
@@ -54,4 +57,24 @@ export async function alarmSection(range = {}) {
     : h("p", {}, tr("al_none"));
   return h("figure", { class: "chart", id: "al-figures" },
     h("figcaption", {}, tr("al_title")), h("p", { class: "hint" }, tr("al_hint")), table);
+}
+
+/** The stations' check-in timers nobody has closed, or null when there are none. */
+export async function openTimersSection() {
+  let body;
+  try {
+    body = await api(TIMERS_URL);
+  } catch {
+    return null;  // the incident list matters more than this box
+  }
+  const open = (body.items || []).filter((timer) => timer.state !== "safe");
+  if (!open.length) return null;
+  stylesheet();
+  return h("section", { class: "ci-console", id: "ci-timers", "aria-labelledby": "ci-timers-title" },
+    h("h3", { id: "ci-timers-title" }, tr("ct_title")),
+    h("ul", {}, open.map((timer) => h("li", { class: `ci-timer ci-timer-${timer.state}` },
+      h("strong", {}, timer.person_name), " · ", timer.address, h("br"),
+      tr(`ct_state_${timer.state}`, { time: localTime(timer.ends_at).slice(11) }),
+      timer.incident_id ? [" · ", h("a", { href: `#/review/incidents/${timer.incident_id}` },
+        tr("ct_incident"))] : null))));
 }

@@ -15,7 +15,7 @@ import { api, ApiError } from "./api.js";
 import { barChart, stackedColumns } from "./charts.js";
 import { invitationBox } from "./auth.js";
 import { appendPresent, h, happenedLogged, localTime, ZONE } from "./dom.js";
-import { alarmSection } from "./checkin_console.js";
+import { alarmSection, openTimersSection } from "./checkin_console.js";
 import { hazardSection } from "./hazard_console.js";
 import { changeLines, eventTitle } from "./history.js";
 import { currentLanguage, t } from "./i18n.js";
@@ -253,6 +253,7 @@ async function renderList(view) {
   });
   appendPresent(view,
     h("h2", {}, tr("rv_incidents_title")),
+    await openTimersSection(),
     filterForm(),
     h("p", { class: "rv-summary" },
       h("span", { id: "rv-total", role: "status" }, tr(list.totalExact ? "rv_total" : "rv_total_more", { n: list.total })),
