@@ -102,6 +102,9 @@ def configure_listeners() -> None:
     from api.checkin import service as checkin
 
     listeners.add(worker.tick_listeners, checkin)
+    # push -> sms: every tick also sends the SMS replies that are due.
+    from api.sms import outbox as sms_outbox
+    listeners.add(worker.tick_listeners, sms_outbox)
 
 
 def configure_blueprints(app: Flask) -> None:
@@ -139,6 +142,8 @@ def configure_blueprints(app: Flask) -> None:
     from api.checkin.views import bp as checkin_bp
 
     app.register_blueprint(checkin_bp, url_prefix="/api/v1/checkin")
+    from api.sms.views import bp as sms_bp
+    app.register_blueprint(sms_bp, url_prefix="/api/v1/sms")
 
 
 def configure_cli(app: Flask) -> None:
@@ -152,5 +157,7 @@ def configure_cli(app: Flask) -> None:
     from api.police.ladder import escalation_cli
 
     app.cli.add_command(escalation_cli)
+    from api.sms.cli import sms_cli
+    app.cli.add_command(sms_cli)
     for group in (orgs_cli, people_cli, demo_cli):
         app.cli.add_command(group)

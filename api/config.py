@@ -84,6 +84,22 @@ DEFAULTS = {
     # police post this long after the managers were told nobody checked in.
     "CHECKIN_REMIND_BEFORE_SECONDS": 120,
     "CHECKIN_POLICE_AFTER_SECONDS": 300,
+    # The SMS fallback (api/sms, docs/sms.md). The number crew phones text an
+    # alarm to, by region code: {"75": "+77010000000", ...} (no number: no offer).
+    "SMS_NUMBERS": {},
+    # The inbound webhook's signing key (required for it to accept anything) and
+    # how far its X-Timestamp may be from now; the gateway's send API for replies.
+    "SMS_WEBHOOK_SECRET": None,
+    "SMS_WEBHOOK_MAX_AGE_SECONDS": 300,
+    "SMS_GATEWAY_URL": None,
+    "SMS_GATEWAY_USER": None,
+    "SMS_GATEWAY_PASSWORD": None,
+    "SMS_SEND_TIMEOUT": 10.0,
+    "SMS_RETRY_BASE_SECONDS": 5,
+    "SMS_RETRY_MAX_SECONDS": 300,
+    # A reply not sent within this long is given up (the case number is on the
+    # phone by then, or the person has been called).
+    "SMS_REPLY_GIVE_UP_SECONDS": 3600,
 }
 
 

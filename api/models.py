@@ -11,3 +11,4 @@ from api.police.ladder import EscalationStep  # noqa: F401
 from api.police.models import PoliceAlert  # noqa: F401
 from api.push.models import PushAttempt, PushOutbox, PushSubscription  # noqa: F401
 from api.review.models import ManagerNote  # noqa: F401
+from api.sms.models import SmsInbound, SmsReply  # noqa: F401

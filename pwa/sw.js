@@ -20,9 +20,9 @@ import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "ec84c0fc0774";
+const BUILD_ID = "ebc75e7af838";
 const PRECACHE = {
-  "/css/app.css": "4f9bf13ce88d90647502b499b146999e0cbe0220ab1bac5a49f70cfdceeb3ec7",
+  "/css/app.css": "b403860f339028762cfe8dd8f7d70b5184b0a4247f26bef5510611823f4b69cb",
   "/css/checkin.css": "c755db09565e69ecb42bbb92e040bfecab63c9f647548643cd3b99d7d36544ae",
   "/css/console.css": "2441aaaac6a13e787ca17368dd39e8b9c173ab3de95825869b142abb9dbdf701",
   "/css/police.css": "12475d7759e0f66f9983e753b8ff5543f26c6de13ff246f2c8cf8ce625aa6f94",
@@ -31,10 +31,10 @@ const PRECACHE = {
   "/icons/icon-192.png": "8b1df7d84a8c3da7d92e14ef4cb36448f719541c4011597b4ba46ec2ee39751c",
   "/icons/icon-512.png": "3fdee4dec5401ae7eb604b3ef13eabe4829407e0f32174932666477c88e7fe54",
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
-  "/index.html": "0eb7bc8752d276467f25f6562b5804be3932cdffd1c26222777ff299de780b27",
+  "/index.html": "d2e04ab0f16d8a2dd9b5f2938d53eddb5b235ff10f79639e0158d59ac8c7f647",
   "/js/address.js": "ba25e755ce1c4c205f3cdf5bb6a19d80a2d127057c8056f7ab12a1432cc6e3b5",
   "/js/api.js": "1ed5231b15dd807d92dd818f19f04e23d33131093108ce5ec9099c9c58aefe47",
-  "/js/app.js": "b8ab0f358f56010f03d88fbc19423bb5cc0cdb06ac0cdd726a6cb04baa18f95d",
+  "/js/app.js": "7f7ee0a8497baed8e724c851e221a99d99243541702ce2f708a0b5bfd994b46f",
   "/js/auth.js": "df73c3e25ef3d641396fb093e97874616720cf2079b8930b507ca0c128302a77",
   "/js/backoff.js": "5d99b0cde2985aee340d84ef1009786d9ec80cc3876a4f38cc64c62efe7a7e6a",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
@@ -45,17 +45,20 @@ const PRECACHE = {
   "/js/hazard_console.js": "907ab0e74e1b17357ada2b0871ecb5ae8c56208dadddd471854d18565e301e5c",
   "/js/hazards.js": "273fa0ba34de4237302bce2c78f7b8c608dd879a56ada11a1b5f7e51a4f24c94",
   "/js/history.js": "4ff60c8c43efc3ad44bcdbae833d614a37c993f55f12acf98eaed2b5bf6aac42",
-  "/js/i18n.js": "d0261ec45c869c8e017703c29514c14638cf71976ad9c7b02fd44f24d1002f99",
+  "/js/i18n.js": "f0606328953999ca91c3fe4f68f9f961e54ecdd0189bcfecaae0b309a0f883d0",
   "/js/i18n_checkin.js": "7ea457078485d60c639782b8df775419ba087c076e4fd1a70c791bc76ac9e5ba",
   "/js/i18n_hazards.js": "a852914cab9789a4cc4703a6b530285998c6a54e73f54f18e841e3423e06db48",
+  "/js/i18n_sms.js": "79f216be016b657954ac50c6c1fdbc26636221336344d7a76b8542bd8e2bfba0",
   "/js/law.js": "a6faf638d22907fa5cbea20ece30ce4e7abb049d38b8274a13a3599b30c4eebe",
   "/js/outbox.js": "3db13e6dfdedcca1c09229570e7b94fad68171f62606cd041af9198692bcfaa8",
   "/js/police.js": "2f0ba082c7291fbd04a0bd2874e1f01f0302e1ec7e852d8360973e3ef1423e32",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
+  "/js/sms.js": "cb0ffb4b501c04869280c52ab2337be3074e3459aca8327fa3c23b6e6cc273f8",
+  "/js/sms_codec.js": "ca805bc06d76739cf0293302011bbde484d2cd7eb48f1c8cc19fa8bce05d5851",
   "/js/store.js": "d91a79893abdd649d40dd1376d4067877c44d48ed2683b6f47158538d195d2b1",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "e494fa54c20dc3002bd80b6a14d79964b9b5daafb2705e1d349247d1da2941a2",
+  "/js/version.js": "4eefa192ad9a7aac8f80123707ab6e99c3a7a0f2671547b4e4af5f8553870764",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

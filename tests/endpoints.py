@@ -17,6 +17,8 @@ PUBLIC = {
     "/api/v1/auth/register/verify",
     "/api/v1/auth/demo",
     "/api/v1/auth/demo/people",
+    # The SMS gateway's webhook: no session, a signature with the shared secret (api/sms).
+    "/api/v1/sms/inbound",
 }
 
 

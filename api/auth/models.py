@@ -56,6 +56,10 @@ class AuthSession(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     user_agent: Mapped[str] = mapped_column(db.String(300), default="")
     is_demo: Mapped[bool] = mapped_column(db.Boolean, default=False)
+    # A crew device's SMS key (api/sms, docs/sms.md): issued with the session and
+    # handed to the phone once signed in; an SMS alarm's MAC is made with it, so
+    # the server knows which device sent it. Revoking the session revokes it.
+    sms_key: Mapped[bytes | None] = mapped_column(db.LargeBinary(32))
 
     person: Mapped[Person] = relationship()
     passkey: Mapped[Passkey | None] = relationship()

@@ -67,11 +67,23 @@ class SessionRefSchema(Schema):
     expires_at = fields.DateTime()
 
 
+class SmsCredentialsSchema(Schema):
+    """What a crew phone needs to send an alarm by SMS (docs/sms.md)."""
+
+    key_id = fields.Integer(metadata={"description": "The session's id: named in each SMS."})
+    key = fields.String(metadata={"description": "HMAC-SHA256 key, base64url (32 bytes)."})
+    number = fields.String(allow_none=True, metadata={
+        "description": "The SMS number of the person's region (setting SMS_NUMBERS), "
+                       "or null when the region has none."})
+
+
 class MeSchema(Schema):
     person = fields.Nested(MePersonSchema)
     csrf_token = fields.String()
     session = fields.Nested(SessionRefSchema)
     demo = fields.Boolean()
+    sms = fields.Nested(SmsCredentialsSchema, allow_none=True, metadata={
+        "description": "Crew only: the device's SMS key, issued with the session."})
 
 
 class PasskeyOutSchema(Schema):

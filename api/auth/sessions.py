@@ -73,7 +73,8 @@ def start_session(person: Person, *, passkey=None, user_agent: str = "",
     session = AuthSession(token_hash=token_hash(token), csrf_token=secrets.token_urlsafe(32),
                           person=person, passkey=passkey, created_at=now, last_seen_at=now,
                           expires_at=now + lifetime(person), user_agent=user_agent[:300],
-                          is_demo=is_demo)
+                          is_demo=is_demo,
+                          sms_key=secrets.token_bytes(32) if person.role == Role.CREW else None)
     db.session.add(session)
     if replacing is not None and replacing.revoked_at is None:
         replacing.revoked_at = now

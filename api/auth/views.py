@@ -1,5 +1,7 @@
 """Sign-in with passkeys, enrolment from invitations, sessions and "my devices"."""
 
+import base64
+
 from flask import Blueprint, Response, current_app, json, request
 from sqlalchemy import select
 
@@ -86,7 +88,20 @@ def me_body(session: AuthSession) -> dict:
         "csrf_token": session.csrf_token,
         "session": {"id": session.id, "expires_at": iso_utc(session.expires_at)},
         "demo": bool(session.is_demo),
+        "sms": sms_credentials(session),
     }
+
+
+def sms_credentials(session: AuthSession) -> dict | None:
+    """A crew device's SMS key and its region's SMS number (docs/sms.md); None for
+    other roles. The key id is the session's id."""
+    if session.sms_key is None:
+        return None
+    station = session.person.station
+    numbers = current_app.config["SMS_NUMBERS"] or {}
+    return {"key_id": session.id,
+            "key": base64.urlsafe_b64encode(session.sms_key).rstrip(b"=").decode(),
+            "number": numbers.get(station.region_code) if station else None}
 
 
 def signed_in(person: Person, *, passkey: Passkey | None = None, is_demo: bool = False,

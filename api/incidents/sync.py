@@ -171,6 +171,9 @@ class SyncContext:
     sent_at: datetime
     received_at: datetime
     set_aside: int = 0
+    # False for records that did not come from the device's own sync (the SMS
+    # fallback): its sync status (api/incidents SyncDevice) is left as it was.
+    record_device: bool = True
     skew: timedelta = field(init=False)
     # Record index -> the fields held for a manager's confirmation (answered as such).
     held: dict[int, list] = field(default_factory=dict)
@@ -586,7 +589,8 @@ def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int)
     # First a write: on SQLite it takes the database's write lock, so what we
     # read next cannot change under us (pysqlite opens no transaction for a
     # SELECT); on PostgreSQL it queues a device's own concurrent batches.
-    _record_device(ctx, batch_size)
+    if ctx.record_device:
+        _record_device(ctx, batch_size)
     for n, entries in enumerate(passes):
         _apply_pass(entries, ctx, outcome, created, pending, first_pass=n == 0)
     events = []
@@ -664,9 +668,30 @@ def sync(person: Person, *, device_id: str, outbox_size: int, app_version: str |
     valid = [(i, r) for i, r in valid if results[i] is None]
     ctx = SyncContext(person, device_id, outbox_size, app_version, sent_at, received_at,
                       set_aside)
+    return _store(ctx, valid, results, len(records))
+
+
+def store_from_outside(person: Person, record: dict, *, device_id: str,
+                       received_at: datetime) -> dict:
+    """Store one record the server decoded itself (the SMS fallback) as a sync of
+    its revision 1 would: same id (so the phone's own record, when it syncs, is the
+    same incident with the same case number), same numbering, hooks (the police
+    alert) and receipt; the device's sync status is not touched. The phone's
+    revision 1, fuller than the SMS, is then a conflict, which the phone sends
+    again as revision 2 (outbox.js), and a later revision simply applies.
+    Returns the sync's result for the record."""
+    results, valid = validate_records([{**record, "revision": 1}])
+    ctx = SyncContext(person, device_id, 0, None, received_at, received_at,
+                      record_device=False)
+    return _store(ctx, valid, results, 1)[0]
+
+
+def _store(ctx: SyncContext, valid: list[tuple[int, dict]], results: list,
+           batch_size: int) -> list[dict]:
+    person = ctx.person
     for attempt in range(1, SYNC_ATTEMPTS + 1):
         try:
-            outcome = _sync_once(valid, ctx, len(records))
+            outcome = _sync_once(valid, ctx, batch_size)
             break
         except DBAPIError as err:
             db.session.rollback()

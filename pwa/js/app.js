@@ -649,6 +649,8 @@ async function start() {
   loadPolice();
   loadHazards();
   loadCheckin();
+  // "Send by SMS" for urgent records the server has not acknowledged (js/sms.js).
+  import("./sms.js").catch(() => {});
   await renderRoute();
   refreshScreen();
 }

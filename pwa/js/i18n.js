@@ -3,6 +3,7 @@
 // Placeholders are {name}; fill them with t(lang, key, {name: value}).
 import { CHECKIN_STRINGS } from "./i18n_checkin.js";
 import { HAZARD_STRINGS } from "./i18n_hazards.js";
+import { SMS_STRINGS } from "./i18n_sms.js";
 
 export const STRINGS = {
   ru: {
@@ -1185,6 +1186,7 @@ export const LANGUAGES = ["ru", "kk", "en"];
 // Texts kept with their feature, added here so t() finds them.
 for (const lang of LANGUAGES) Object.assign(STRINGS[lang], HAZARD_STRINGS[lang]);
 for (const lang of LANGUAGES) Object.assign(STRINGS[lang], CHECKIN_STRINGS[lang]);
+for (const lang of LANGUAGES) Object.assign(STRINGS[lang], SMS_STRINGS[lang]);
 const STORAGE_KEY = "qorgau.lang";
 
 // The person's choice if they made one, else the device's language, else Russian.
