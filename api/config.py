@@ -84,6 +84,18 @@ DEFAULTS = {
     # police post this long after the managers were told nobody checked in.
     "CHECKIN_REMIND_BEFORE_SECONDS": 120,
     "CHECKIN_POLICE_AFTER_SECONDS": 300,
+    # Several servers (docs/deploy.md). DATABASE_URL may name several hosts, libpq's
+    # way (postgresql://u@10.0.0.5:5432,10.0.0.6:5432/qorgau?target_session_attrs=
+    # read-write): the app connects to whichever is the primary. Behind PgBouncer in
+    # transaction mode set DATABASE_PGBOUNCER: no server-side prepared statements.
+    "DATABASE_PGBOUNCER": False,
+    # The push worker's LISTEN needs a connection of its own to PostgreSQL itself
+    # (PgBouncer's transaction mode cannot carry it); None: DATABASE_URL.
+    "PUSH_LISTEN_DATABASE_URL": None,
+    # A streaming replica the managers' list and figures may read from (None: the
+    # primary); the console shows the lag once it passes REVIEW_REPLICA_LAG_WARN_SECONDS.
+    "REVIEW_REPLICA_DATABASE_URL": None,
+    "REVIEW_REPLICA_LAG_WARN_SECONDS": 5,
     # The SMS fallback (api/sms, docs/sms.md). The number crew phones text an
     # alarm to, by region code: {"75": "+77010000000", ...} (no number: no offer).
     "SMS_NUMBERS": {},
@@ -143,8 +155,26 @@ def configure_app(app, overrides: dict | None) -> None:
 
 
 def normalise_database_url(url: str) -> str:
-    """Accept the usual postgres:// spellings and use the psycopg 3 driver."""
+    """Accept the usual postgres:// spellings and use the psycopg 3 driver.
+
+    libpq's multi-host form (user@h1:5432,h2:5432/db) becomes SQLAlchemy's
+    (user@/db?host=h1:5432&host=h2:5432), which psycopg hands back to libpq."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            url = "postgresql+psycopg://" + url[len(prefix):]
+            break
+    if url.startswith("postgresql+psycopg://"):
+        url = _multi_host(url)
     return url
+
+
+def _multi_host(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    netloc, _, tail = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    if "," not in hosts:
+        return url
+    path, _, query = tail.partition("?")
+    params = "&".join(f"host={h}" for h in hosts.split(",") if h)
+    query = params + ("&" + query if query else "")
+    return f"{scheme}://{userinfo}{at}/{path}?{query}"

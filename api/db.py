@@ -124,6 +124,11 @@ def _bound_connect_time(app: Flask) -> None:
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     connect_args = dict(options.get("connect_args") or {})
     connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+    if app.config.get("DATABASE_PGBOUNCER"):
+        # PgBouncer's transaction mode hands each transaction whichever server
+        # connection is free: a statement psycopg prepared on one is unknown on
+        # the next ("prepared statement _pg3_0 does not exist"). Never prepare.
+        connect_args["prepare_threshold"] = None
     options["connect_args"] = connect_args
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
@@ -174,6 +179,19 @@ def describe_unavailable(err: BaseException) -> str:
                                 + (m.group(3) or ""), first)
     sqlstate = getattr(orig, "sqlstate", None)
     return f"{type(orig).__name__}" + (f" [{sqlstate}]" if sqlstate else "") + f": {first}"
+
+
+def libpq_params(url: str) -> dict:
+    """Keyword arguments for psycopg.connect() from a DATABASE_URL in any spelling
+    the app accepts (the multi-host form included), as SQLAlchemy would pass them."""
+    from sqlalchemy.engine import make_url
+
+    from api.config import normalise_database_url
+
+    parsed = make_url(normalise_database_url(url))
+    _, kwargs = parsed.get_dialect()().create_connect_args(parsed)
+    return {**kwargs, "connect_timeout": kwargs.get("connect_timeout",
+                                                    CONNECT_TIMEOUT_SECONDS)}
 
 
 def is_postgres() -> bool:

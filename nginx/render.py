@@ -99,7 +99,10 @@ def parameters(options: dict) -> dict:
         "CERT": opts["cert"],
         "KEY": opts["key"],
         "PWA_ROOT": str(opts["pwa_root"]).rstrip("/") or "/",
-        "UPSTREAM": opts["upstream"],
+        # Several app hosts: --upstream 10.0.0.11:8000,10.0.0.12:8000 (one server line each).
+        "UPSTREAM_SERVERS": "\n".join(
+            f"        server {u.strip()};" for u in str(opts["upstream"]).split(",")
+            if u.strip()).lstrip(),
         "BODY_LIMIT": str(opts["body_limit"]),
         "API_TIMEOUT": str(opts["api_timeout"]),
         "SYNC_IN_FLIGHT": str(opts["sync_in_flight"]),

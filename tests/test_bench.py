@@ -102,3 +102,14 @@ def test_review_queries_runs_and_times_a_kept_database_again():
     finally:
         with psycopg.connect(admin_url(), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{kept}" WITH (FORCE)')
+
+
+@with_pg
+def test_failover_runs_on_its_own_primary_and_standby():
+    from tests.replication_helpers import need_server_binaries
+
+    need_server_binaries()  # its clusters are its own, not the test server
+    out = run("failover.py", "--runs", "1", "--devices", "3", "--batches", "4",
+              "--per-batch", "2", pg=False)
+    assert "promote: min" in out and "first sync (server): min" in out
+    assert "every acknowledged incident on the promoted standby, once, same number: OK" in out

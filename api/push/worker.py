@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -28,7 +29,7 @@ from pywebpush import WebPushException, webpush
 from sqlalchemy import select, update
 
 from api import listeners
-from api.db import is_postgres, utcnow
+from api.db import is_postgres, libpq_params, utcnow
 from api.extensions import db
 from api.push.endpoints import EndpointRefused, Policy, check_endpoint, pinned_session
 from api.push.models import (
@@ -112,6 +113,9 @@ def parse_retry_after(value: str | None, now: datetime) -> int | None:
         return None
     return max(0, int((when - now).total_seconds()))
 
+
+# How often a worker whose LISTEN connection was lost tries to listen again.
+LISTEN_RETRY_SECONDS = 10
 
 # Told on_tick(now) at the start of every tick, before the sends (see api.listeners):
 # api.police.routing's escalation, registered in create_app.
@@ -246,8 +250,16 @@ class PushWorker:
         poll = float(self.app.config["PUSH_POLL_SECONDS"])
         with self.app.app_context():
             listener = _listen(self.app) if is_postgres() else None
+            # A LISTEN lost (the database restarted, failed over) is tried again now
+            # and then, so the worker goes back to waking on NOTIFY.
+            listen_again = listener is not None
+        retry_at = 0.0
         try:
             while not stop.is_set():
+                if listener is None and listen_again and time.monotonic() >= retry_at:
+                    retry_at = time.monotonic() + LISTEN_RETRY_SECONDS
+                    with self.app.app_context():
+                        listener = _listen(self.app)
                 with self.app.app_context():
                     try:
                         self.tick()
@@ -265,9 +277,18 @@ def _listen(app: Flask):
     """A separate autocommit psycopg connection that LISTENs; None if that fails."""
     import psycopg
 
-    url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    # PUSH_LISTEN_DATABASE_URL: PostgreSQL itself when DATABASE_URL is PgBouncer's
+    # transaction mode (a LISTEN lives on one server session, which that mode does not keep).
+    url = app.config.get("PUSH_LISTEN_DATABASE_URL")
+    if not url and app.config.get("DATABASE_PGBOUNCER"):
+        # Through PgBouncer the LISTEN would seem to work and never hear a thing.
+        log.warning("DATABASE_PGBOUNCER is set but PUSH_LISTEN_DATABASE_URL is not: "
+                    "the push worker polls every %s s instead of waking on NOTIFY",
+                    app.config["PUSH_POLL_SECONDS"])
+        return None
+    url = url or db.engine.url.render_as_string(hide_password=False)
     try:
-        conn = psycopg.connect(url, autocommit=True)
+        conn = psycopg.connect(autocommit=True, **libpq_params(url))
         conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
         return conn
     except psycopg.Error:
@@ -280,9 +301,13 @@ def _wait(listener, stop: threading.Event, poll: float):
     if listener is None:
         stop.wait(poll)
         return None
+    # In slices of at most a second, so SIGTERM (`stop`) ends the worker at once, not
+    # after a whole poll interval.
+    deadline = time.monotonic() + poll
     try:
-        for _ in listener.notifies(timeout=poll, stop_after=1):
-            break
+        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            for _ in listener.notifies(timeout=min(left, 1.0), stop_after=1):
+                return listener
         return listener
     except Exception:
         log.warning("LISTEN connection lost; the push worker falls back to polling",

@@ -15,6 +15,7 @@ from api.db import utcnow
 from api.errors import Problem
 from api.openapi import body_schema, query_schema, response_schema, spec
 from api.orgs.models import Role
+from api.replica import reads_from_replica
 from api.requests import endpoint_name
 from api.review import export, service
 from api.review import figures as figures_service
@@ -49,6 +50,7 @@ def _lang(args: dict) -> str:
 @require(Role.MANAGER)
 @query_schema(ListQuerySchema)
 @response_schema(ReviewPageSchema)
+@reads_from_replica
 def list_incidents(query: dict):
     """Incidents of the stations the manager runs; filters combine with AND."""
     args = query
@@ -117,6 +119,7 @@ def decide_time_correction(incident_id: uuid.UUID, body: dict):
 @require(Role.MANAGER)
 @query_schema(FiguresQuerySchema)
 @response_schema(FiguresSchema)
+@reads_from_replica
 def figures(query: dict):
     """Local dates; twelve months up to today when no range is given."""
     return figures_service.figures(current_person(), query["date_from"], query["date_to"],

@@ -20,7 +20,8 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(path, { method = "GET", body, headers = {} } = {}) {
+// `onResponse(response)` sees the answer's headers (js/replica.js: the replica's lag).
+export async function api(path, { method = "GET", body, headers = {}, onResponse } = {}) {
   const init = { method, credentials: "same-origin", headers: { ...headers } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
@@ -30,6 +31,7 @@ export async function api(path, { method = "GET", body, headers = {} } = {}) {
     init.headers["X-CSRF-Token"] = csrfToken;
   }
   const response = await fetch(path, init);
+  if (onResponse) onResponse(response);
   if (response.status === 204) return null;
   const type = response.headers.get("Content-Type") || "";
   const data = type.includes("json") ? await response.json() : null;

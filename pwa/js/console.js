@@ -19,6 +19,7 @@ import { alarmSection, openTimersSection } from "./checkin_console.js";
 import { hazardSection } from "./hazard_console.js";
 import { changeLines, eventTitle } from "./history.js";
 import { currentLanguage, t } from "./i18n.js";
+import { replicaLag } from "./replica.js";
 
 const BASE = "/api/v1/review";
 const STATUSES = ["logged", "routed", "acknowledged", "investigating", "closed"];
@@ -198,8 +199,15 @@ function filterForm() {
 
 let filtersOpen = false;
 
+// Seconds the last list or figures answer was behind (read from a lagging replica).
+let lag = 0;
+const noteLag = (response) => { lag = replicaLag(response); };
+const lagNote = () => (lag ? h("p", { class: "rv-lag", id: "rv-lag", role: "status" },
+  tr("rv_replica_lag", { time: duration(lag) })) : null);
+
 async function loadPage(cursor = null) {
-  const page = await api(`${BASE}/incidents?${query({ ...list.filters, limit: 50, cursor })}`);
+  const page = await api(`${BASE}/incidents?${query({ ...list.filters, limit: 50, cursor })}`,
+    { onResponse: noteLag });
   list.items = cursor ? list.items.concat(page.items) : page.items;
   list.next = page.next_cursor;
   list.total = page.total;
@@ -253,6 +261,7 @@ async function renderList(view) {
   });
   appendPresent(view,
     h("h2", {}, tr("rv_incidents_title")),
+    lagNote(),
     await openTimersSection(),
     filterForm(),
     h("p", { class: "rv-summary" },
@@ -432,7 +441,8 @@ function chainLine(chain) {
 // ---------------------------------------------------------------- figures
 
 async function renderFigures(view) {
-  const body = await api(`${BASE}/figures?${query({ ...figureRange, lang })}`);
+  const body = await api(`${BASE}/figures?${query({ ...figureRange, lang })}`,
+    { onResponse: noteLag });
   const form = h("form", { class: "rv-filters no-print" },
     field("ffrom", "rv_from", h("input", { type: "date", id: "rv-ffrom", name: "from",
       value: body.from })),
@@ -454,7 +464,7 @@ async function renderFigures(view) {
         h("td", { "data-label": tr("rv_median") }, duration(d.median_s)),
         h("td", { "data-label": tr("rv_p90") }, duration(d.p90_s))))));
   appendPresent(view,
-    h("h2", {}, tr("rv_figures_title")), form,
+    h("h2", {}, tr("rv_figures_title")), lagNote(), form,
     h("p", { id: "rv-figures-total" }, tr("rv_total", { n: body.total })),
     h("div", { class: "rv-charts" },
       stackedColumns(body.by_month, keys.length ? keys : ["1"], {
