@@ -79,6 +79,7 @@ def configure_listeners() -> None:
     from api.incidents import records as incidents
     from api.incidents import sync
     from api.ledger import service as ledger
+    from api.media import service as media
     from api.orgs import service as orgs
     from api.police import routing
     from api.push import service as push
@@ -96,6 +97,9 @@ def configure_listeners() -> None:
     # incidents -> police: each newly synced incident is routed to a police post,
     # whose officers get a push (api.push); a revision may reroute it.
     incidents.register_hook(routing)
+    # ledger -> media: `flask ledger verify` re-hashes the stored files whose
+    # hashes are attachment events in the chains.
+    listeners.add(ledger.verify_listeners, media.FileCheck)
     # push -> police: every tick of the push worker first escalates overdue alerts.
     listeners.add(worker.tick_listeners, routing)
     # push -> checkin: then the check-in timers nobody answered (api/checkin).
@@ -123,6 +127,7 @@ def configure_blueprints(app: Flask) -> None:
     from api.incidents.views import bp as incidents_bp
     from api.law.views import bp as law_bp
     from api.ledger.views import bp as ledger_bp
+    from api.media.views import bp as media_bp
     from api.openapi import bp as openapi_bp
     from api.police.views import bp as police_bp
     from api.push.views import bp as push_bp
@@ -139,6 +144,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(police_bp, url_prefix="/api/v1/police")
     app.register_blueprint(review_bp, url_prefix="/api/v1/review")
     app.register_blueprint(hazards_bp, url_prefix="/api/v1/hazards")
+    app.register_blueprint(media_bp, url_prefix="/api/v1")
     from api.checkin.views import bp as checkin_bp
 
     app.register_blueprint(checkin_bp, url_prefix="/api/v1/checkin")

@@ -18,11 +18,12 @@
 import { applyServerIncident } from "./js/outbox.js";
 import { resubscribe } from "./js/push.js";
 import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
+import { pendingSummary, uploadPending } from "./js/media_store.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "8b72aa6e65bc";
+const BUILD_ID = "3aa98da80f8e";
 const PRECACHE = {
-  "/css/app.css": "b403860f339028762cfe8dd8f7d70b5184b0a4247f26bef5510611823f4b69cb",
+  "/css/app.css": "81aa37497034adddfe0b05264f77c88f9b39b7369e6da6d8e7359d25f49411aa",
   "/css/checkin.css": "c755db09565e69ecb42bbb92e040bfecab63c9f647548643cd3b99d7d36544ae",
   "/css/console.css": "eebede2d96449a46b8c8722b6fba96c38f4da726802b5402c0ce9bd2716f8cf7",
   "/css/police.css": "12475d7759e0f66f9983e753b8ff5543f26c6de13ff246f2c8cf8ce625aa6f94",
@@ -31,27 +32,31 @@ const PRECACHE = {
   "/icons/icon-192.png": "8b1df7d84a8c3da7d92e14ef4cb36448f719541c4011597b4ba46ec2ee39751c",
   "/icons/icon-512.png": "3fdee4dec5401ae7eb604b3ef13eabe4829407e0f32174932666477c88e7fe54",
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
-  "/index.html": "d2e04ab0f16d8a2dd9b5f2938d53eddb5b235ff10f79639e0158d59ac8c7f647",
+  "/index.html": "290b6d1cf74dc1f16c57aa00878ca8d430da95ca7105d9e13340aa3e4fff59d2",
   "/js/address.js": "ba25e755ce1c4c205f3cdf5bb6a19d80a2d127057c8056f7ab12a1432cc6e3b5",
   "/js/api.js": "b625c33d19b0ceda42af8337393a802678fc0f3e6cae84be5f599bf41eedd865",
-  "/js/app.js": "7f7ee0a8497baed8e724c851e221a99d99243541702ce2f708a0b5bfd994b46f",
+  "/js/app.js": "894b400168f7bb16688dbdc65325cfbe23ae8daea3f108adb837f879927835c5",
   "/js/auth.js": "df73c3e25ef3d641396fb093e97874616720cf2079b8930b507ca0c128302a77",
   "/js/backoff.js": "5d99b0cde2985aee340d84ef1009786d9ec80cc3876a4f38cc64c62efe7a7e6a",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
   "/js/checkin.js": "a1429d4c688cc7d36a8e6284d729ad5c9e7719eae131e40a1166934bc5918147",
   "/js/checkin_console.js": "b31d434c866a8fb6af02cec4cc66e83543998abc03068dbbfe6344597c47a854",
-  "/js/console.js": "6e48422c14a12c071f18ef92cfeb8d2cdcd0dfd3855df7a90b555e5ee9d001ff",
+  "/js/console.js": "3635a1c2421a8d07e4603c425c7d184831029df2e4b49137c27b77f267e3f83c",
   "/js/dom.js": "c7bd673984e4652e1645c378ae0d3260c9e5db0824fdb27d4ca12087814b27d1",
   "/js/hazard_console.js": "907ab0e74e1b17357ada2b0871ecb5ae8c56208dadddd471854d18565e301e5c",
   "/js/hazards.js": "273fa0ba34de4237302bce2c78f7b8c608dd879a56ada11a1b5f7e51a4f24c94",
   "/js/history.js": "4ff60c8c43efc3ad44bcdbae833d614a37c993f55f12acf98eaed2b5bf6aac42",
-  "/js/i18n.js": "8a7478e8464cbde6baadc33e724de22b2dc585d4a0acb585dcc021b2ed61ec49",
+  "/js/i18n.js": "74dade10ec625df165c93c2740ddda305430d7fc7113d3d7f790e13e7d22f6f1",
   "/js/i18n_checkin.js": "7ea457078485d60c639782b8df775419ba087c076e4fd1a70c791bc76ac9e5ba",
   "/js/i18n_hazards.js": "a852914cab9789a4cc4703a6b530285998c6a54e73f54f18e841e3423e06db48",
+  "/js/i18n_media.js": "021d5ef52d340620b9b1e4cd0505ee1392e16ab5e16f9027fac6d9e1e3aa2b85",
   "/js/i18n_sms.js": "79f216be016b657954ac50c6c1fdbc26636221336344d7a76b8542bd8e2bfba0",
   "/js/law.js": "a6faf638d22907fa5cbea20ece30ce4e7abb049d38b8274a13a3599b30c4eebe",
+  "/js/media.js": "44d3a969c23aa0e818300d65fa4ac3c5e8e37e2858d166cb6e4ac56768f84db6",
+  "/js/media_store.js": "e2defa139e60e10cc4d3e17ab630da8a4f86aad0587bfa5137ebf4f0b3a99717",
+  "/js/media_view.js": "5fb7a9a873e8c2f8658c9a3903d019921022e0593e97d764b0bf7f0fcc425345",
   "/js/outbox.js": "3db13e6dfdedcca1c09229570e7b94fad68171f62606cd041af9198692bcfaa8",
-  "/js/police.js": "2f0ba082c7291fbd04a0bd2874e1f01f0302e1ec7e852d8360973e3ef1423e32",
+  "/js/police.js": "4e442c51e45b19e59d7fd27ca29a4980ef12ad462d81c55c61cf07e404be97d7",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
   "/js/replica.js": "3282ef50e99caedc593fb4709d16433a0a9c32c9b1c214f45da13e9d48c9fecd",
   "/js/sms.js": "cb0ffb4b501c04869280c52ab2337be3074e3459aca8327fa3c23b6e6cc273f8",
@@ -59,7 +64,7 @@ const PRECACHE = {
   "/js/store.js": "d91a79893abdd649d40dd1376d4067877c44d48ed2683b6f47158538d195d2b1",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "95d6f0da8d7eb7b4c12eec706285e84b806a6e4153ad0bba21d9f870d2bd0707",
+  "/js/version.js": "ff051c6f5689dfb66baa64a9af65e7674f3d9521037df7f69f41006b67e228a5",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END
@@ -137,6 +142,14 @@ self.addEventListener("sync", (event) => {
     // Rejecting tells the browser to retry this sync later (with its own backoff).
     if (result.state === "offline" || result.state === "error") {
       throw new Error(`outbox flush: ${result.state}`);
+    }
+    // Then the photos and recordings of incidents now synced (js/media_store.js).
+    if ((await pendingSummary()).count) {
+      const media = await uploadPending();
+      if (media.stored) announce({ type: "media-changed" });
+      if (media.state === "offline" || media.state === "error") {
+        throw new Error(`media upload: ${media.state}`);
+      }
     }
   })());
 });

@@ -113,3 +113,11 @@ def test_failover_runs_on_its_own_primary_and_standby():
               "--per-batch", "2", pg=False)
     assert "promote: min" in out and "first sync (server): min" in out
     assert "every acknowledged incident on the promoted standby, once, same number: OK" in out
+
+
+@pytest.mark.browser
+def test_media_upload_runs_in_chromium():
+    out = run("media_upload.py", "--megabytes", "0.6", "--link", "good-3g", pg=False)
+    assert "time to uploaded:" in out and "3 chunks" in out
+    assert "overhead" in out
+    assert "stored byte for byte: met" in out

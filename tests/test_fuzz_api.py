@@ -34,6 +34,8 @@ from api.auth.sessions import start_session
 from api.openapi import build_document
 from tests.factories import make_person, make_post, make_station
 from tests.incident_helpers import batch, record
+from tests.media_helpers import png_bytes
+from tests.media_helpers import upload as media_upload
 
 ROLES = ["anonymous", "crew", "manager", "police", "admin"]
 
@@ -57,6 +59,7 @@ class World:
     incident_ids: list
     statuses: dict = field(default_factory=dict)
     timer_id: str | None = None
+    attachment_id: str | None = None
 
 
 def seed(app, client) -> World:
@@ -83,13 +86,20 @@ def seed(app, client) -> World:
                            headers={CSRF_HEADER: session.csrf_token})
     assert response.status_code == 200, response.get_json()
     assert {r["status"] for r in response.get_json()["results"]} == {"created"}
+    # A stored photo, so the media reads have something to answer (api/media).
+    client.environ_base["HTTP_X_CSRF_TOKEN"] = session.csrf_token
+    stored = media_upload(client, ids[0], png_bytes(), filename="p.png")
+    assert stored.status_code == 200, stored.get_json()
+    del client.environ_base["HTTP_X_CSRF_TOKEN"]
+    # A check-in timer, so the timer reads have something to answer (api/checkin).
     timer = {"id": str(uuid.uuid4()), "address": "ул. Абая, д. 10", "minutes": 30,
              "started_at": datetime.now(UTC).isoformat()}
     response = client.post("/api/v1/checkin/timers", json=timer,
                            headers={CSRF_HEADER: session.csrf_token})
     assert response.status_code == 201, response.get_json()
     client.delete_cookie(SESSION_COOKIE, domain="localhost")
-    return World(app=app, people=people, incident_ids=ids, timer_id=timer["id"])
+    return World(app=app, people=people, incident_ids=ids,
+                 attachment_id=stored.get_json()["id"], timer_id=timer["id"])
 
 
 def credentials(world: World, role: str) -> tuple[dict, dict]:
@@ -113,6 +123,8 @@ def seeded_path_values(world: World, role: str, operation) -> dict | None:
             values[name] = world.people["crew"].id
         elif name == "timer_id":
             values[name] = world.timer_id
+        elif name == "attachment_id" and world.attachment_id:
+            values[name] = world.attachment_id
         elif name in {"passkey_id", "session_id"}:
             values[name] = 1
         else:
@@ -128,7 +140,8 @@ def admitted(raw_operation: dict, role: str) -> bool:
 
 
 @pytest.fixture
-def world(app, client):
+def world(app, client, tmp_path):
+    app.config["MEDIA_DIR"] = str(tmp_path / "media")
     # Generous limits: a 429 would hide the code behind it from the fuzzer.
     app.config.update(AUTH_RATE_LIMIT_PER_ADDRESS=[10**9, 60],
                       AUTH_RATE_LIMIT_PER_INVITATION=[10**9, 900])

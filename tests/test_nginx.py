@@ -266,6 +266,18 @@ def test_sync_batches_have_the_apis_larger_limit(site):
     assert "instance" not in assert_problem(too_big, 413)
 
 
+def test_media_chunks_have_the_apis_chunk_limit(site):
+    """An evidence chunk (api/media, MEDIA_MAX_CHUNK_BYTES: 1 MiB) passes nginx; more is 413."""
+    path = "/api/v1/media/6f1c2a4e-1b2c-4d5e-8f90-123456789abc/chunks/0"
+    reply = fetch(site, "PUT", path, body=b"x" * (1024 * 1024),
+                  headers={"Content-Type": "application/octet-stream"})
+    assert reply.status == 401  # it reached the API, which asks for sign-in first
+    assert reply.json()["instance"] == path
+    too_big = fetch(site, "PUT", path, body=b"x" * (1024 * 1024 + 1),
+                    headers={"Content-Type": "application/octet-stream"})
+    assert "instance" not in assert_problem(too_big, 413)
+
+
 def test_body_at_the_limit_reaches_the_api(site):
     reply = fetch(site, "POST", "/api/health", body=b"x" * BODY_LIMIT,
                   headers={"Content-Type": "application/json"})
@@ -362,7 +374,8 @@ def test_every_error_nginx_makes_under_api_has_a_problem_location(tmp_path, cert
         {k: v.replace("= /", "/") for k, v in NGINX_ERRORS.items()}
     text = conf.read_text()
     api_locations = re.findall(r"location [^{]*/api/[^{]*\{(.*?)\n        \}", text, re.S)
-    assert len(api_locations) == 5  # the API, sync, sign-in, who-am-I, hazard look-up
+    # the API, sync, media chunks, sign-in, who-am-I, hazard look-up
+    assert len(api_locations) == 6
     assert all("include snippets/api-errors.conf;" in body and "error_page 429" in body
                for body in api_locations)
     for status, name in [*NGINX_ERRORS.items(), (429, "@api_429"), (429, "@auth_429"),

@@ -21,14 +21,17 @@ def verify(incident_id: uuid.UUID | None):
                f"receipts: {report.receipts}")
     click.echo(f"broken chains: {len(report.broken_chains)}  "
                f"bad receipts: {len(report.bad_receipts)}")
+    click.echo(f"files: {report.files}  changed or missing: {len(report.bad_files)}")
     if report.ok:
-        click.echo("OK: every chain links and every receipt verifies.")
+        click.echo("OK: every chain links, every receipt verifies and every file matches.")
         return
     if report.broken_chains:
         click.echo(f"FIRST BROKEN LINK: {report.broken_chains[0]}")
     for receipt, problem in report.bad_receipts[:1]:
         click.echo(f"FIRST BAD RECEIPT: incident {receipt.incident_id} revision "
                    f"{receipt.revision}: {problem}")
+    for problem in report.bad_files[:20]:
+        click.echo(f"BAD FILE: {problem}")
     for broken in report.broken_chains[1:20]:
         click.echo(f"  also: {broken}")
     for receipt, problem in report.bad_receipts[1:20]:

@@ -396,10 +396,29 @@ class Report:
     receipts: int = 0
     broken_chains: list[Break] = field(default_factory=list)
     bad_receipts: list[tuple[Receipt, str]] = field(default_factory=list)
+    files: int = 0
+    bad_files: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.broken_chains and not self.bad_receipts
+        return not self.broken_chains and not self.bad_receipts and not self.bad_files
+
+
+# What the chains vouch for outside the events (api.media: the stored files,
+# whose hashes are events). Each entry defines verify_stored(incident_id) ->
+# (files checked, [problem naming the file, ...]). Registered in create_app.
+verify_listeners: list = []
+
+
+def signed_head(incident: Incident) -> dict:
+    """A receipt (as receipt_view) over the incident's chain head as it stands
+    now, for an event added without a new revision (an attachment). Not kept in
+    ledger_receipts (one per revision): the caller keeps it with what it covers."""
+    db.session.flush()
+    head = _heads([incident.id])[incident.id]
+    app = current_app._get_current_object()
+    row = _sign(incident, head, utcnow(), keys.signing_key(app), keys.key_id(app))
+    return receipt_view(Receipt(**row))
 
 
 def _chains(incident_id: uuid.UUID | None) -> Iterator[tuple[uuid.UUID, list]]:
@@ -447,4 +466,8 @@ def verify_all(incident_id: uuid.UUID | None = None) -> Report:
         problem = verify_receipt(receipt, bool(in_chain), known)
         if problem:
             report.bad_receipts.append((receipt, problem))
+    for listener in verify_listeners:
+        checked, problems = listener.verify_stored(incident_id)
+        report.files += checked
+        report.bad_files.extend(problems)
     return report

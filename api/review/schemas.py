@@ -192,6 +192,16 @@ class PushStateSchema(Schema):
     last_success_at = fields.AwareDateTime(allow_none=True)
 
 
+class MediaHeldSchema(Schema):
+    pending = fields.Integer(metadata={"description": "Photos and recordings not uploaded yet."})
+    pending_bytes = fields.Integer()
+    refused = fields.Integer(metadata={"description": "Files the server refused (kept on "
+                                                      "the phone, shown to the crew member)."})
+    reported_at = fields.AwareDateTime()
+    quota_bytes = fields.Integer(allow_none=True)
+    usage_bytes = fields.Integer(allow_none=True)
+
+
 class DeviceHealthSchema(Schema):
     person = fields.Nested(PersonRefSchema)
     station = fields.Nested(NamedSchema)
@@ -209,6 +219,8 @@ class DeviceHealthSchema(Schema):
     push = fields.Nested(PushStateSchema)
     storage_persisted = fields.Boolean(allow_none=True, metadata={
         "description": "null: the device has not reported it."})
+    media = fields.Nested(MediaHeldSchema, allow_none=True, metadata={
+        "description": "The phone's media not yet uploaded (api.media); null: never reported."})
 
 
 class DeviceHealthListSchema(Schema):

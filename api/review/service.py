@@ -28,6 +28,7 @@ from api.incidents import sync as incident_sync
 from api.incidents.models import Incident, SyncDevice
 from api.law import service as law
 from api.ledger import service as ledger
+from api.media import service as media
 from api.orgs.models import Person, PolicePost, Role
 from api.police.models import PoliceAlert
 from api.push.models import PushSubscription
@@ -333,8 +334,10 @@ def device_health(person: Person, now: datetime | None = None) -> list[dict]:
                 PushSubscription.person_id.in_(sorted(people)))):
             subs[sub.person_id].append(sub)
     stations = {s.id: s for s in person.managed_stations}
+    media_reports = media.devices_of(people)
     out = []
     for device in devices:
+        held = media_reports.get((device.person_id, device.device_id))
         left = max(device.outbox_size - device.last_batch_size, 0)
         mine = [s for s in subs[device.person_id] if s.device_id == device.device_id] or \
             [s for s in subs[device.person_id] if s.device_id is None]
@@ -347,8 +350,12 @@ def device_health(person: Person, now: datetime | None = None) -> list[dict]:
             "stale": left > 0 and now - device.last_sync_at > STALE_AFTER,
             "push": {"status": "subscribed" if mine else "none",
                      "last_success_at": max(successes) if successes else None},
-            # Reported by the sync request once it carries the field; unknown till then.
-            "storage_persisted": getattr(device, "storage_persisted", None),
+            # Reported by the sync request once it carries the field, or by the
+            # phone's media report (api.media); unknown till then.
+            "storage_persisted": getattr(device, "storage_persisted", None)
+            if getattr(device, "storage_persisted", None) is not None
+            else (held.storage_persisted if held else None),
+            "media": media.media_health(held),
         })
     out.sort(key=lambda d: (not d["set_aside"], not d["stale"], -d["left_unsynced"],
                             d["last_sync_at"]))

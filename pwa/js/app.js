@@ -122,7 +122,9 @@ async function renderRoute({ full = true } = {}) {
   }
   if (route.name === "incidents") {
     renderList($("incident-list"), $("no-incidents"), await store.listIncidents(), state);
-  } else if (route.name === "incident") {
+  }
+  renderMedia(route);
+  if (route.name === "incident") {
     const record = await store.getIncident(route.id);
     if (full || !state.incidentView || state.incidentView.id !== route.id) {
       const view = renderIncident($("incident-body"), record, { ...state, save: saveDetails });
@@ -504,6 +506,33 @@ function loadCheckin() {
     m.startCheckin(state.me);
     if (state.route.name === "checkin") m.showCheckin();
   }).catch((err) => console.warn("check-in timer unavailable:", err));
+}
+
+// Evidence (js/media.js): photos and audio on the incident's screen, kept on the
+// phone and uploaded after the incident syncs; what waits, on the incidents list.
+let mediaModule = null;
+
+function loadMedia() {
+  if (!mediaModule) {
+    mediaModule = import("./media.js");
+    mediaModule.catch((err) => console.warn("media unavailable:", err));
+  }
+  return mediaModule;
+}
+
+function renderMedia(route) {
+  if (state.me && state.me.role !== "crew") return;
+  loadMedia().then(async (m) => {
+    m.startMedia();
+    if (route.name === "incident") {
+      m.mountMedia($("incident-media"), route.id, await store.getIncident(route.id));
+    } else {
+      m.unmountMedia();
+      $("incident-media").replaceChildren();
+    }
+    m.renderSummary($("media-status"));
+    m.kick(); // an incident that just synced lets its media go
+  }).catch(() => {});
 }
 
 // Web Push (js/push.js): sign-out takes the subscription away; the account

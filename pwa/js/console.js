@@ -18,6 +18,7 @@ import { appendPresent, h, happenedLogged, localTime, ZONE } from "./dom.js";
 import { alarmSection, openTimersSection } from "./checkin_console.js";
 import { hazardSection } from "./hazard_console.js";
 import { changeLines, eventTitle } from "./history.js";
+import { evidenceSection } from "./media_view.js";
 import { currentLanguage, t } from "./i18n.js";
 import { replicaLag } from "./replica.js";
 
@@ -386,6 +387,7 @@ async function renderDetail(view, id) {
         : h("p", {}, tr("rv_no_location"))),
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_crew_note")),
       h("p", { class: "rv-note" }, body.note || "—")),
+    evidenceSection(body.id),
     h("section", { class: "rv-section" }, h("h3", {}, tr("rv_manager_note")),
       h("p", { class: "rv-note print-only" }, body.manager_note ? body.manager_note.note : "—"),
       noteForm),
@@ -494,12 +496,14 @@ async function renderDevices(view) {
     h("td", {}, d.push.status === "subscribed" ? tr("rv_push_on") : tr("rv_push_off")),
     h("td", {}, d.storage_persisted === null || d.storage_persisted === undefined
       ? tr("rv_unknown") : d.storage_persisted ? tr("rv_yes") : tr("rv_no")),
-    h("td", { class: "mono" }, d.app_version || "—")));
+    h("td", { class: "mono" }, d.app_version || "—"),
+    h("td", { class: d.media?.pending ? "set-aside" : null }, d.media
+      ? `${d.media.pending} (${(d.media.pending_bytes / 1048576).toFixed(1)} MB)` : "—")));
   appendPresent(view, h("h2", {}, tr("rv_devices_title")),
     h("p", { class: "muted" }, tr("rv_devices_hint")),
     rows.length ? h("table", { class: "rv-table", id: "rv-devices" },
       h("thead", {}, h("tr", {}, ["rv_crew", "rv_station", "rv_device", "rv_last_sync",
-        "rv_reported_unsynced", "rv_left_unsynced", "rv_set_aside", "rv_push", "rv_storage", "rv_app_version"]
+        "rv_reported_unsynced", "rv_left_unsynced", "rv_set_aside", "rv_push", "rv_storage", "rv_app_version", "rv_media_pending"]
         .map((k) => h("th", { scope: "col" }, tr(k))))),
       h("tbody", {}, rows)) : h("p", {}, tr("rv_no_devices")));
 }

@@ -5,6 +5,7 @@ import { CHECKIN_STRINGS } from "./i18n_checkin.js";
 import { HAZARD_STRINGS } from "./i18n_hazards.js";
 import { SMS_STRINGS } from "./i18n_sms.js";
 import { REPLICA_STRINGS } from "./replica.js";
+import { MEDIA_STRINGS } from "./i18n_media.js";
 
 export const STRINGS = {
   ru: {
@@ -1189,6 +1190,7 @@ for (const lang of LANGUAGES) Object.assign(STRINGS[lang], HAZARD_STRINGS[lang])
 for (const lang of LANGUAGES) Object.assign(STRINGS[lang], CHECKIN_STRINGS[lang]);
 for (const lang of LANGUAGES) Object.assign(STRINGS[lang], SMS_STRINGS[lang]);
 for (const lang of LANGUAGES) Object.assign(STRINGS[lang], REPLICA_STRINGS[lang]);
+for (const lang of LANGUAGES) Object.assign(STRINGS[lang], MEDIA_STRINGS[lang]);
 const STORAGE_KEY = "qorgau.lang";
 
 // The person's choice if they made one, else the device's language, else Russian.

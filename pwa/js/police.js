@@ -17,6 +17,7 @@ import { api, ApiError } from "./api.js";
 import { appendPresent, h, happenedLogged, localTime, ZONE } from "./dom.js";
 import { policeHazards } from "./hazards.js";
 import { changeLines, eventTitle } from "./history.js";
+import { evidenceSection } from "./media_view.js";
 import { currentLanguage, t } from "./i18n.js";
 import { pushControl } from "./push.js";
 
@@ -430,6 +431,7 @@ async function renderDetail(view, id, { quiet }) {
       ])),
     erdrSection(incident),
     statusSection(incident),
+    evidenceSection(id, { className: "pl-section" }),
     h("section", { class: "pl-section", "aria-labelledby": "pl-history-title" },
       h("h3", { id: "pl-history-title" }, tr("pl_history")), history(incident.events)));
 }
