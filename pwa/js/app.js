@@ -521,7 +521,9 @@ function loadMedia() {
 }
 
 function renderMedia(route) {
-  if (state.me && state.me.role !== "crew") return;
+  // Only a known crew member's phone holds evidence: before /me (or the copy kept
+  // on the phone) says who this is, a manager's console would report a device.
+  if (!state.me || state.me.role !== "crew") return;
   loadMedia().then(async (m) => {
     m.startMedia();
     if (route.name === "incident") {
