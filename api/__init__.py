@@ -107,6 +107,10 @@ def configure_listeners() -> None:
     from api.sos import service as sos
 
     incidents.register_hook(sos)
+    # push -> checkin: then the check-in timers nobody answered (api/checkin).
+    from api.checkin import service as checkin
+
+    listeners.add(worker.tick_listeners, checkin)
     # push -> sms: every tick also sends the SMS replies that are due.
     from api.sms import outbox as sms_outbox
     listeners.add(worker.tick_listeners, sms_outbox)
@@ -148,6 +152,9 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(hazards_bp, url_prefix="/api/v1/hazards")
     app.register_blueprint(sos_bp, url_prefix="/api/v1/sos")
     app.register_blueprint(media_bp, url_prefix="/api/v1")
+    from api.checkin.views import bp as checkin_bp
+
+    app.register_blueprint(checkin_bp, url_prefix="/api/v1/checkin")
     from api.sms.views import bp as sms_bp
     app.register_blueprint(sms_bp, url_prefix="/api/v1/sms")
 
@@ -160,6 +167,9 @@ def configure_cli(app: Flask) -> None:
 
     app.cli.add_command(push_cli)
     app.cli.add_command(ledger_cli)
+    from api.police.ladder import escalation_cli
+
+    app.cli.add_command(escalation_cli)
     from api.sms.cli import sms_cli
     app.cli.add_command(sms_cli)
     for group in (orgs_cli, people_cli, demo_cli):

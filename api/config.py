@@ -88,6 +88,10 @@ DEFAULTS = {
     "SYNC_MAX_IN_FLIGHT": 2,
     # Unacknowledged alerts go to the region's other posts and the station managers.
     "POLICE_ESCALATE_AFTER_SECONDS": 300,
+    # Check-in timers (api/checkin): the reminder this long before the end; the
+    # police post this long after the managers were told nobody checked in.
+    "CHECKIN_REMIND_BEFORE_SECONDS": 120,
+    "CHECKIN_POLICE_AFTER_SECONDS": 300,
     # Several servers (docs/deploy.md). DATABASE_URL may name several hosts, libpq's
     # way (postgresql://u@10.0.0.5:5432,10.0.0.6:5432/qorgau?target_session_attrs=
     # read-write): the app connects to whichever is the primary. Behind PgBouncer in

@@ -16,6 +16,7 @@ found-and-allowed paths are fuzzed too, not only the 404s.
 import contextlib
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pytest
 import schemathesis
@@ -57,6 +58,7 @@ class World:
     people: dict
     incident_ids: list
     statuses: dict = field(default_factory=dict)
+    timer_id: str | None = None
     attachment_id: str | None = None
 
 
@@ -90,10 +92,16 @@ def seed(app, client) -> World:
     stored = media_upload(client, ids[0], png_bytes(), filename="p.png")
     assert stored.status_code == 200, stored.get_json()
     del client.environ_base["HTTP_X_CSRF_TOKEN"]
+    # A check-in timer, so the timer reads have something to answer (api/checkin).
+    timer = {"id": str(uuid.uuid4()), "address": "ул. Абая, д. 10", "minutes": 30,
+             "started_at": datetime.now(UTC).isoformat()}
+    response = client.post("/api/v1/checkin/timers", json=timer,
+                           headers={CSRF_HEADER: session.csrf_token})
+    assert response.status_code == 201, response.get_json()
     client.delete_cookie(SESSION_COOKIE, domain="localhost")
     app.config["SOS_STREAM_SECONDS"] = 0  # the SOS's live stream answers at once
     return World(app=app, people=people, incident_ids=ids,
-                 attachment_id=stored.get_json()["id"])
+                 attachment_id=stored.get_json()["id"], timer_id=timer["id"])
 
 
 def credentials(world: World, role: str) -> tuple[dict, dict]:
@@ -115,6 +123,8 @@ def seeded_path_values(world: World, role: str, operation) -> dict | None:
             values[name] = str(world.incident_ids[0])
         elif name == "person_id":
             values[name] = world.people["crew"].id
+        elif name == "timer_id":
+            values[name] = world.timer_id
         elif name == "attachment_id" and world.attachment_id:
             values[name] = world.attachment_id
         elif name in {"passkey_id", "session_id"}:

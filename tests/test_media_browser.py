@@ -325,8 +325,13 @@ def test_the_evidence_screens_fit_a_phone(browser, live, crew, media_dir):
             desk = manager_context.new_page()
             desk.goto(f"/#/review/incidents/{ident}")
             expect(desk.locator("#md-review img")).to_have_count(1)  # the audio has none
-            desk.locator("#md-review img").scroll_into_view_if_needed()  # loading="lazy"
-            desk.wait_for_function("document.querySelector('#md-review img').naturalWidth > 0")
+            # loading="lazy": scrolled to, and again if the console redraws the incident.
+            desk.wait_for_function("""() => {
+                const img = document.querySelector('#md-review img');
+                if (!img) return false;
+                img.scrollIntoView({block: 'nearest'});
+                return img.complete && img.naturalWidth > 0;
+            }""", polling=100)
             expect(desk.locator("#md-review")).to_contain_text("Download original")
             phone_checks(desk, "manager-incident-media")
             desk.goto("/#/review/devices")

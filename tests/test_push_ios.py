@@ -49,6 +49,12 @@ DELIVERY = {
     "incident.time_corrected": ({"officer": "high", "crew": "normal"}, "PUSH_TTL_DEFAULT"),
     "incident.time_pending": ("normal", "PUSH_TTL_DEFAULT"),
     "incident.time_rejected": ("normal", "PUSH_TTL_DEFAULT"),
+    # Check-in timers (api/checkin): the reminder and "nobody checked in" are alarms;
+    # "checked in safe" stands an alarm down, so it is urgent too but keeps a day.
+    "checkin.reminder": ("high", "PUSH_TTL_ALERT"),
+    "checkin.overdue": ("high", "PUSH_TTL_ALERT"),
+    "checkin.safe": ("high", "PUSH_TTL_DEFAULT"),
+    "police.checkin_safe": ("high", "PUSH_TTL_DEFAULT"),
 }
 
 
@@ -56,7 +62,8 @@ def kinds_in_the_code() -> set[str]:
     """Every push kind a literal in api/ names: a new kind must join DELIVERY."""
     found = set()
     for path in (ROOT / "api").rglob("*.py"):
-        found |= set(re.findall(r'"((?:incident|police|account)\.[a-z_]+)"', path.read_text()))
+        found |= set(re.findall(r'"((?:incident|police|account|checkin)\.[a-z_]+)"',
+                                path.read_text()))
     return found
 
 
@@ -97,6 +104,21 @@ def every_kind(push_app, push_service, client, login, subscribe, worker, clock):
     assert clients["manager"].post(
         f"/api/v1/review/incidents/{ident}/time-correction",
         json={"decision": "reject", "occurred_at": "2026-05-22T09:10:00+05:00"}).status_code == 200
+    # A check-in timer nobody answers (the clock is POLICE_ESCALATE_AFTER_SECONDS + 60
+    # ahead): the reminder, the manager, the police (an incident), then "I'm safe".
+    ahead = push_app.config["POLICE_ESCALATE_AFTER_SECONDS"] + 60
+    timer = str(uuid.uuid4())
+    assert crew.post("/api/v1/checkin/timers", json={
+        "id": timer, "address": "ул. Абая, д. 10", "minutes": 10,
+        "started_at": utcnow().isoformat()}).status_code == 201
+    clock.advance(600 - 110 - ahead)
+    worker.tick()  # checkin.reminder
+    clock.advance(111)
+    worker.tick()  # checkin.overdue
+    clock.advance(push_app.config["CHECKIN_POLICE_AFTER_SECONDS"] + 1)
+    worker.tick()  # police.alert (the timer's incident)
+    assert crew.post(f"/api/v1/checkin/timers/{timer}/safe").status_code == 200
+    # (checkin.safe to the manager, police.checkin_safe to the post)
     # A passkey added to the crew member's account (as api.auth announces it).
     push.notify_passkey_added(SimpleNamespace(person=people["crew"], device_label="iPhone",
                                               created_at=utcnow(), id=1))

@@ -22,6 +22,8 @@ class PoliceAlert(db.Model):
     __table_args__ = (
         # The worker's escalation check: unacknowledged, not yet escalated, oldest first.
         db.Index("ix_police_alerts_open", "acknowledged_at", "escalated_at", "routed_at"),
+        # The escalation ladder's check (api.police.ladder): the next step due, soonest first.
+        db.Index("ix_police_alerts_next_step", "next_step_at"),
     )
 
     incident_id: Mapped[uuid.UUID] = mapped_column(
@@ -35,7 +37,11 @@ class PoliceAlert(db.Model):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acknowledged_by_id: Mapped[int | None] = mapped_column(
         db.ForeignKey("people.id", ondelete="SET NULL"))
-    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the first step
+    # The escalation ladder (api.police.ladder): steps taken so far, and when the
+    # worker looks at this alert next (None: acknowledged, or no step left).
+    escalation_level: Mapped[int] = mapped_column(db.Integer, default=0, server_default="0")
+    next_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The region the alert escalates within (the crew's station's region).
     region_code: Mapped[str] = mapped_column(db.ForeignKey("regions.code"), index=True)
 

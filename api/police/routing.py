@@ -13,10 +13,11 @@ in create_app (api/__init__.py). A later revision that
 names a destination hospital moves an alert nobody has acknowledged yet to
 that hospital's post ("rerouted").
 
-An alert nobody acknowledges within POLICE_ESCALATE_AFTER_SECONDS goes to the
-region's other posts and the station's managers, once, recorded as an
-"escalated" event; the push worker runs the check on every tick (also
-registered in create_app).
+An alert nobody acknowledges climbs the region's escalation ladder
+(api.police.ladder; by default, after POLICE_ESCALATE_AFTER_SECONDS, the
+region's other posts and the station's managers, once), each step recorded as
+an "escalated" event; the push worker runs the check on every tick (also
+registered in create_app). It stops when someone acknowledges.
 """
 
 import math
@@ -32,6 +33,7 @@ from api.incidents import records as incidents
 from api.incidents.models import Incident, IncidentStatus
 from api.law import service as law
 from api.orgs.models import Person, PolicePost, Role
+from api.police import ladder
 from api.police.models import PoliceAlert
 from api.push import messages
 from api.push.models import Urgency
@@ -101,10 +103,13 @@ def _record_route(incident: Incident, post: PolicePost | None, reason: str,
 
 def _store_alerts(alerts: list[PoliceAlert]) -> None:
     """The batch's police alerts in one multi-row INSERT."""
+    ladders: dict = {}
     insert_rows(insert(PoliceAlert.__table__), [
         {"incident_id": a.incident_id, "post_id": a.post_id, "reason": a.reason,
          "distance_km": a.distance_km, "routed_at": a.routed_at,
-         "region_code": a.region_code} for a in alerts])
+         "region_code": a.region_code, "escalation_level": 0,
+         "next_step_at": (ladder.first_step_at(a.region_code, a.routed_at, ladders)
+                          if a.post_id is not None else None)} for a in alerts])
 
 
 def _store_routes(choices: list[tuple], now: datetime) -> None:
@@ -313,6 +318,8 @@ def reroute_to_destination(incident: Incident, now: datetime | None = None) -> b
     # (an alert already escalated is not escalated a second time).
     alert.post_id, alert.reason, alert.distance_km, alert.routed_at = (
         post.id, DESTINATION, distance, now)
+    if alert.escalation_level == 0:
+        alert.next_step_at = ladder.first_step_at(alert.region_code, now)
     incident.post_id, incident.post = post.id, post
     incidents.append_event(incident, None, "rerouted", changes, at=now)
     alert_police(incident, officers_of({post.id}))
@@ -332,24 +339,23 @@ def _tell_previous_post(incident: Incident, previous: PolicePost, post: PolicePo
 
 
 # ---------------------------------------------------------------------------
-# Escalation (run by the push worker)
+# Escalation (run by the push worker): the region's ladder, api.police.ladder
 
 
 def escalate_overdue(now: datetime) -> int:
-    """Escalate every alert unacknowledged for too long; commits; returns how many."""
-    cutoff = now - timedelta(seconds=current_app.config["POLICE_ESCALATE_AFTER_SECONDS"])
+    """Take every escalation step that is due; commits; returns how many were taken."""
     query = (select(PoliceAlert)
-             .where(PoliceAlert.acknowledged_at.is_(None), PoliceAlert.escalated_at.is_(None),
-                    PoliceAlert.post_id.is_not(None), PoliceAlert.routed_at <= cutoff)
-             .order_by(PoliceAlert.routed_at).limit(100))
+             .where(PoliceAlert.acknowledged_at.is_(None), PoliceAlert.next_step_at <= now,
+                    PoliceAlert.post_id.is_not(None))
+             .order_by(PoliceAlert.next_step_at).limit(100))
     if is_postgres():
-        # Two workers never escalate the same alert twice.
+        # Two workers never take the same step twice.
         query = query.with_for_update(skip_locked=True, of=PoliceAlert)
-    alerts = db.session.scalars(query).all()
-    for alert in alerts:
-        escalate(alert, now)
+    taken = 0
+    for alert in db.session.scalars(query).all():
+        taken += climb(alert, now)
     db.session.commit()
-    return len(alerts)
+    return taken
 
 
 def on_tick(now: datetime) -> None:
@@ -357,23 +363,71 @@ def on_tick(now: datetime) -> None:
     escalate_overdue(now)
 
 
-def escalate(alert: PoliceAlert, now: datetime) -> None:
+def climb(alert: PoliceAlert, now: datetime) -> int:
+    """Take the steps of the alert's ladder that are due (usually one); schedule the next.
+
+    Due times count from routed_at, so a ladder changed meanwhile is followed
+    from the step the alert has reached."""
+    taken = 0
+    while True:
+        step = ladder.step_after(alert.region_code, alert.escalation_level)
+        if step is None or alert.incident.status == IncidentStatus.CLOSED:
+            alert.next_step_at = None  # the ladder is done, or closed without an acknowledgement
+            return taken
+        due = alert.routed_at + timedelta(seconds=step.after_seconds)
+        if due > now:
+            alert.next_step_at = due
+            return taken
+        escalate(alert, step, now)
+        taken += 1
+
+
+def _step_people(alert: PoliceAlert, incident: Incident, step: ladder.Step):
+    """(post ids, managers, other people) a step reaches."""
+    posts: set[int] = set()
+    managers: list[Person] = []
+    people: dict[int, Person] = {}
+    for target in step.targets:
+        if target == "post":
+            posts.add(alert.post_id)
+        elif target == "region_posts":
+            posts |= set(db.session.scalars(select(PolicePost.id).where(
+                PolicePost.region_code == alert.region_code, PolicePost.id != alert.post_id)))
+        elif target == "managers":
+            managers = active_managers(incident)
+        elif target == "admins":
+            for admin in db.session.scalars(select(Person).where(
+                    Person.role == Role.ADMIN, Person.active.is_(True)).order_by(Person.id)):
+                people[admin.id] = admin
+        elif (match := ladder.PERSON.match(target)) is not None:
+            person = db.session.get(Person, int(match.group(1)))
+            if person is not None and person.active:
+                people[person.id] = person
+    return posts, managers, people
+
+
+def escalate(alert: PoliceAlert, step: ladder.Step, now: datetime) -> None:
+    """One step of the ladder: its event in the incident's chain, and its pushes."""
     incident = alert.incident
-    alert.escalated_at = now
-    if incident.status == IncidentStatus.CLOSED:
-        return  # closed without an acknowledgement: nothing left to escalate
-    other_posts = set(db.session.scalars(select(PolicePost.id).where(
-        PolicePost.region_code == alert.region_code, PolicePost.id != alert.post_id)))
-    officers = officers_of(other_posts)
-    managers = active_managers(incident)
-    minutes = round(current_app.config["POLICE_ESCALATE_AFTER_SECONDS"] / 60)
-    incidents.append_event(incident, None, "escalated", {
-        "escalated_to_posts": (None, sorted(other_posts)),
+    level = alert.escalation_level
+    alert.escalation_level = step.level
+    alert.escalated_at = alert.escalated_at or now  # the region's posts may take it from now
+    posts, managers, people = _step_people(alert, incident, step)
+    officers = officers_of(posts)
+    for person in managers + officers:
+        people.pop(person.id, None)
+    changes = {
+        "escalation_level": (level, step.level),
+        "escalated_to_posts": (None, sorted(posts)),
         "escalated_to_managers": (None, [m.id for m in managers]),
         "unacknowledged_by_post": (None, alert.post_id),
-    })
+    }
+    if people:
+        changes["escalated_to_people"] = (None, sorted(people))
+    incidents.append_event(incident, None, "escalated", changes, at=now)
+    minutes = round(step.after_seconds / 60)
     post_name = alert.post.hospital_name if alert.post else ""
-    for person in officers + managers:
+    for person in officers + managers + list(people.values()):
         lang = person.language.value
         body = messages.text("escalation_body", lang, post=post_name,
                              classification=messages.classification_text(incident, lang))

@@ -98,6 +98,7 @@ def _acknowledge(incident: Incident, alert: PoliceAlert, officer: Person,
     if alert.acknowledged_at is not None:
         return False
     alert.acknowledged_at, alert.acknowledged_by = utcnow(), officer
+    alert.next_step_at = None  # the escalation ladder stops here
     incident.acknowledged_at = alert.acknowledged_at
     changes["acknowledged_by"] = (None, officer.id)
     if incident.post_id != officer.post_id:

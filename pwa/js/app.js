@@ -101,12 +101,13 @@ function parseRoute() {
   if (m) return { name: "incident", id: m[1].toLowerCase() };
   if (/^\/sos\/[0-9a-f-]{36}$/i.test(hash)) return { name: "sos" }; // js/sos.js draws it
   if (hash === "/incidents") return { name: "incidents" };
+  if (hash === "/checkin") return { name: "checkin" };
   if (hash === "/account" || hash.startsWith("/enrol/")) return { name: "account" };
   return { name: "home" };
 }
 
 const VIEWS = { home: "view-home", incidents: "view-incidents", incident: "view-incident",
-  account: "view-account" };
+  account: "view-account", checkin: "view-checkin" };
 
 async function renderRoute({ full = true } = {}) {
   const route = state.route;
@@ -509,6 +510,15 @@ function loadSos() {
     .catch((err) => console.warn("SOS unavailable:", err));
 }
 
+// The check-in timer (js/checkin.js, #/checkin): crew only.
+function loadCheckin() {
+  if (state.me?.role !== "crew") return;
+  import("./checkin.js").then((m) => {
+    m.startCheckin(state.me);
+    if (state.route.name === "checkin") m.showCheckin();
+  }).catch((err) => console.warn("check-in timer unavailable:", err));
+}
+
 // Evidence (js/media.js): photos and audio on the incident's screen, kept on the
 // phone and uploaded after the incident syncs; what waits, on the incidents list.
 let mediaModule = null;
@@ -522,7 +532,9 @@ function loadMedia() {
 }
 
 function renderMedia(route) {
-  if (state.me && state.me.role !== "crew") return;
+  // Only a known crew member's phone holds evidence: before /me (or the copy kept
+  // on the phone) says who this is, a manager's console would report a device.
+  if (!state.me || state.me.role !== "crew") return;
   loadMedia().then(async (m) => {
     m.startMedia();
     if (route.name === "incident") {
@@ -575,6 +587,7 @@ function bind() {
   }
   window.addEventListener("hashchange", () => {
     state.route = parseRoute();
+    if (state.route.name === "checkin") loadCheckin();
     renderRoute().then(() => {
       startAtHeading();
       refreshScreen();
@@ -678,6 +691,7 @@ async function start() {
   loadPolice();
   loadHazards();
   loadSos();
+  loadCheckin();
   // "Send by SMS" for urgent records the server has not acknowledged (js/sms.js).
   import("./sms.js").catch(() => {});
   await renderRoute();

@@ -15,6 +15,7 @@ import { api, ApiError } from "./api.js";
 import { barChart, stackedColumns } from "./charts.js";
 import { invitationBox } from "./auth.js";
 import { appendPresent, h, happenedLogged, localTime, ZONE } from "./dom.js";
+import { alarmSection, openTimersSection } from "./checkin_console.js";
 import { hazardSection } from "./hazard_console.js";
 import { sosSection } from "./police_sos.js";
 import { changeLines, eventTitle } from "./history.js";
@@ -263,6 +264,7 @@ async function renderList(view) {
   appendPresent(view,
     h("h2", {}, tr("rv_incidents_title")),
     lagNote(),
+    await openTimersSection(),
     filterForm(),
     h("p", { class: "rv-summary" },
       h("span", { id: "rv-total", role: "status" }, tr(list.totalExact ? "rv_total" : "rv_total_more", { n: list.total })),
@@ -476,7 +478,8 @@ async function renderFigures(view) {
         title: tr("rv_chart_stations"), valueLabel: tr("rv_count"), id: "chart-stations" }),
       barChart(body.by_job.map((j) => ({ label: j.label || roleLabel(j.key), value: j.count })), {
         title: tr("rv_chart_jobs"), valueLabel: tr("rv_count"), id: "chart-jobs" }),
-      h("figure", { class: "chart" }, h("figcaption", {}, tr("rv_chart_delays")), timings)));
+      h("figure", { class: "chart" }, h("figcaption", {}, tr("rv_chart_delays")), timings),
+      await alarmSection({ from: body.from, to: body.to })));
 }
 
 // ---------------------------------------------------------------- devices

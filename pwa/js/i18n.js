@@ -1,6 +1,7 @@
 // Every string a person reads, in Russian, Kazakh and English.
 // Other modules may add keys here (keep the three languages together).
 // Placeholders are {name}; fill them with t(lang, key, {name: value}).
+import { CHECKIN_STRINGS } from "./i18n_checkin.js";
 import { HAZARD_STRINGS } from "./i18n_hazards.js";
 import { SOS_STRINGS } from "./i18n_sos.js";
 import { SMS_STRINGS } from "./i18n_sms.js";
@@ -1188,6 +1189,7 @@ export const LANGUAGES = ["ru", "kk", "en"];
 // Texts kept with their feature, added here so t() finds them.
 for (const lang of LANGUAGES) Object.assign(STRINGS[lang], HAZARD_STRINGS[lang]);
 for (const lang of LANGUAGES) Object.assign(STRINGS[lang], SOS_STRINGS[lang]);
+for (const lang of LANGUAGES) Object.assign(STRINGS[lang], CHECKIN_STRINGS[lang]);
 for (const lang of LANGUAGES) Object.assign(STRINGS[lang], SMS_STRINGS[lang]);
 for (const lang of LANGUAGES) Object.assign(STRINGS[lang], REPLICA_STRINGS[lang]);
 for (const lang of LANGUAGES) Object.assign(STRINGS[lang], MEDIA_STRINGS[lang]);
