@@ -21,7 +21,7 @@ import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 import { pendingSummary, uploadPending } from "./js/media_store.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "e45582dd86a5";
+const BUILD_ID = "1b1e45650437";
 const PRECACHE = {
   "/css/app.css": "81aa37497034adddfe0b05264f77c88f9b39b7369e6da6d8e7359d25f49411aa",
   "/css/checkin.css": "c755db09565e69ecb42bbb92e040bfecab63c9f647548643cd3b99d7d36544ae",
@@ -64,12 +64,12 @@ const PRECACHE = {
   "/js/replica.js": "3282ef50e99caedc593fb4709d16433a0a9c32c9b1c214f45da13e9d48c9fecd",
   "/js/sms.js": "cb0ffb4b501c04869280c52ab2337be3074e3459aca8327fa3c23b6e6cc273f8",
   "/js/sms_codec.js": "ca805bc06d76739cf0293302011bbde484d2cd7eb48f1c8cc19fa8bce05d5851",
-  "/js/sos.js": "45055c3985dea8112fcb7ec9251ae3c502299ae9692cc42f690413adbd19de40",
+  "/js/sos.js": "d7a7133d305c3d9742d26567bf48bcc247d6d5f84fa6ff15ab2b48f295aa2e4e",
   "/js/sos_pin.js": "66624445f8e951fa3afc907dada3a815232499ed7a68965144a7ceb053a65d9e",
   "/js/store.js": "640997359477601e182a5ef04d9667672c6090d0b7b7a492a03af5af99bea9a4",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "6bce6b1898c925086e2c709027315fc9b2e38429457550dc1a216786dee5e576",
+  "/js/version.js": "93f4c5a1d7af32913255fbcaf9779efe185bb04f8308fe47e3b79abc8f418c82",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -182,6 +182,7 @@ def test_the_stream_sends_the_status_as_server_sent_events(world):
     text = res.get_data(as_text=True)
     data = [line[len("data: "):] for line in text.splitlines() if line.startswith("data: ")]
     assert json.loads(data[0])["status"] == "open"
+    assert text.rstrip().endswith("event: end\ndata: {}")  # the phone reconnects at once
 
 
 def test_pins_are_not_stored_in_clear_and_the_phone_can_check_them(world):

@@ -144,6 +144,8 @@ def test_a_short_tap_sends_nothing_and_a_hold_sends_an_sos(browser, live, world)
 
 def test_moving_location_reaches_the_police_in_order_and_on_the_way_reaches_the_crew(
         browser, live, world):
+    # Streams of 2 s: the crew's screen goes through several reconnections meanwhile.
+    live.app.config["SOS_STREAM_SECONDS"] = 2
     ctx, crew = crew_page(browser, live, world)
     police_ctx = browser.new_context(base_url=live.url, locale="en-GB")
     police_ctx.set_default_timeout(TIMEOUT)

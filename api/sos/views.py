@@ -104,6 +104,9 @@ def crew_stream(incident_id: uuid.UUID):
                 quiet_since = now
                 yield ": still here\n\n"
             if now >= ends:
+                # Said before closing, so the phone opens the next stream at once
+                # instead of after EventSource's retry (kept for real failures).
+                yield "event: end\ndata: {}\n\n"
                 return
             time.sleep(STREAM_POLL)
 

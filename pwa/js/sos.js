@@ -277,6 +277,12 @@ function openStream() {
     render();
   });
   source.addEventListener("open", () => { c.streamDown = false; });
+  // The server ends each stream after a while and says so: the next one at once.
+  source.addEventListener("end", () => {
+    source.close();
+    if (c.stream === source) c.stream = null;
+    if (current === c) openStream();
+  });
   source.addEventListener("error", () => {
     c.streamDown = true;
     render();
