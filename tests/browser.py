@@ -7,6 +7,7 @@ import contextlib
 import json
 import re
 import sys
+import time
 from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
@@ -98,6 +99,22 @@ def sign_in(context, live, person_id):
 
 # ---------------------------------------------------------------- helpers
 
+def wait_until(page, script: str, arg=None, timeout: float = TIMEOUT / 1000):
+    """Evaluate `script` (it may be async) until it returns something truthy.
+
+    page.wait_for_function does not await a Promise: an async predicate's
+    Promise is truthy at once, so such a wait returned before checking anything.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(script, arg)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise PlaywrightTimeout(f"not true within {timeout} s: {script.strip()[:200]}")
+        page.wait_for_timeout(100)
+
+
 def open_app(context, path="/"):
     """Open the app and wait until its service worker controls the page (the shell is cached)."""
     page = context.new_page()
@@ -105,7 +122,7 @@ def open_app(context, path="/"):
     page.wait_for_function("navigator.serviceWorker.controller !== null")
     expect(page.locator("#unsynced")).to_have_attribute("data-count", re.compile(r"\d+"))
     # The rules are fetched once online and kept in IndexedDB for offline use.
-    page.wait_for_function("""async () => {
+    wait_until(page, """async () => {
         const { getMeta } = await import('/js/store.js');
         return Boolean(await getMeta('rules'));
     }""")

@@ -15,7 +15,7 @@ from api.auth.access import SESSION_COOKIE
 from api.auth.sessions import start_session
 from api.extensions import db
 from api.hazards.models import HazardFlag
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, wait_until
 from tests.factories import make_incident, make_person, make_post, make_station
 
 pytestmark = pytest.mark.browser
@@ -82,7 +82,7 @@ def crew_phone(context, expect_flags):
     page.goto("/")
     page.wait_for_function("navigator.serviceWorker.controller !== null")
     expect(page.locator("#hz-address")).to_be_visible()
-    page.wait_for_function("""async (n) => {
+    wait_until(page, """async (n) => {
         const { getMeta } = await import('/js/store.js');
         const kept = await getMeta('hazards');
         return kept !== null && kept !== undefined && kept.items.length === n;
@@ -191,7 +191,7 @@ def test_an_expired_flag_stops_warning_and_the_next_sync_drops_it(browser, live_
         db.session.commit()
     phone.set_offline(False)
     page.reload()
-    page.wait_for_function("""async () => {
+    wait_until(page, """async () => {
         const { getMeta } = await import('/js/store.js');
         const kept = await getMeta('hazards');
         return kept && kept.items.length === 0;
@@ -260,7 +260,7 @@ def test_sign_out_takes_the_flags_off_the_phone(browser, live_server, world):
     page = crew_phone(phone, expect_flags=1)
     page.goto("/#/account")
     page.get_by_role("button", name="Sign out").click()
-    page.wait_for_function("""async () => {
+    wait_until(page, """async () => {
         const { getMeta } = await import('/js/store.js');
         return !(await getMeta('hazards'));
     }""")

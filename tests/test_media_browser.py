@@ -20,7 +20,15 @@ from api.auth.sessions import start_session
 from api.extensions import db
 from api.media.models import Attachment, MediaChunk
 from api.orgs.models import Person
-from tests.browser import CHROMIUM, TIMEOUT, open_app, registration_id, sign_in, tap
+from tests.browser import (
+    CHROMIUM,
+    TIMEOUT,
+    open_app,
+    registration_id,
+    sign_in,
+    tap,
+    wait_until,
+)
 from tests.conftest import base_config
 from tests.factories import make_person, make_post, make_station
 from tests.fault_helpers import Gunicorn, free_port, wait_for
@@ -138,7 +146,7 @@ def upload_and_cut(page, cut, resume, *, wait_stored):
     chunk, restore it, and wait until the server has it. Returns the watch."""
     ident = incident_id_of(page)
     expect(page.locator(".md-panel")).to_be_visible()
-    page.wait_for_function("""async () => {
+    wait_until(page, """async () => {
         const { getIncident } = await import('/js/store.js');
         const r = await getIncident(location.hash.split('/')[2]);
         return r && r.synced_revision >= 1;
@@ -300,7 +308,12 @@ def test_the_evidence_screens_fit_a_phone(browser, live, crew, media_dir):
         assert pumping_wait(page, lambda: len(stored(live.app, ident)) == 1, 30)
         page.locator("#md-record").click()
         expect(page.locator(".md-recording")).to_contain_text("Recording: 0:01")
-        page.locator("#md-title").scroll_into_view_if_needed()
+        # The panel is redrawn as uploads progress: scroll to whichever heading is there.
+        wait_until(page, """() => {
+            const title = document.getElementById('md-title');
+            if (title) title.scrollIntoView({block: 'start'});
+            return Boolean(title);
+        }""")
         phone_checks(page, "crew-incident-recording")
         page.locator("#md-record").click()
         expect(page.locator(".md-item")).to_have_count(2)
@@ -378,7 +391,7 @@ def test_the_service_worker_uploads_the_media_after_the_app_is_closed(
     page = open_app(context)
     tap(page)
     ident = incident_id_of(page)
-    page.wait_for_function("""async () => {
+    wait_until(page, """async () => {
         const { getIncident } = await import('/js/store.js');
         const r = await getIncident(location.hash.split('/')[2]);
         return Boolean(r && r.synced_revision >= 1);

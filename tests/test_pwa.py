@@ -26,6 +26,7 @@ from tests.browser import (
     sign_in,
     tap,
     unsynced,
+    wait_until,
 )
 
 pytestmark = pytest.mark.browser
@@ -137,7 +138,7 @@ def test_location_is_attached_when_it_arrives(browser, live):
         ctx.set_offline(True)
         tap(page)
         expect(page.locator("#saved")).to_contain_text("Saved on this phone")
-        page.wait_for_function("""async () => {
+        wait_until(page, """async () => {
             const { listIncidents } = await import('/js/store.js');
             const [r] = await listIncidents();
             return r && r.location !== null;
@@ -162,7 +163,7 @@ def test_details_are_saved_as_revisions_and_classified_offline(context):
     page.get_by_label("Police needed now").check()
     page.get_by_label("Short note").fill("Drunk relative, kicked the feldsher")
     page.get_by_label("Short note").blur()
-    page.wait_for_function("""async () => {
+    wait_until(page, """async () => {
         const { listIncidents } = await import('/js/store.js');
         const [r] = await listIncidents();
         return r.note.startsWith('Drunk');
