@@ -280,11 +280,14 @@ def test_an_sos_made_offline_is_offered_by_sms_on_its_own_screen(
     live.app.config.update(SMS_NUMBERS={"75": "+77010000075"}, SMS_WEBHOOK_SECRET=SECRET,
                            SMS_GATEWAY_URL=gateway.url)
     sign_in(context, live, crew)
-    page = open_app(context)
-    for _ in range(100):
+    page = open_app(context, "/#/account")
+    for _ in range(150):
         if page.evaluate("async () => (await import('/js/store.js')).getMeta('sms')"):
             break
         page.wait_for_timeout(100)
+    else:
+        raise AssertionError("the phone never kept its SMS key")
+    page.locator(".crew-nav a.crew-tab[href='#/']").click()
     page.clock.install()  # from here 30 s pass in no time
     context.set_offline(True)
     page.locator("#sos-hold").hover()
