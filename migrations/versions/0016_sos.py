@@ -1,7 +1,7 @@
 """SOS: incidents.sos, the live alarms and each person's stand-down/duress PINs (api/sos)
 
-Revision ID: 0012_sos
-Revises: 0013_checkin
+Revision ID: 0016_sos
+Revises: 0015_checkin
 Create Date: 2026-12-03 12:30:00
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0012_sos'
-down_revision = '0013_checkin'
+revision = '0016_sos'
+down_revision = '0015_checkin'
 branch_labels = None
 depends_on = None
 

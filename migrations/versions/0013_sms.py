@@ -1,7 +1,7 @@
 """The SMS fallback: a crew session's SMS key, the received messages and the
 replies' outbox (api/sms, docs/sms.md)
 
-Revision ID: 0014_sms
+Revision ID: 0013_sms
 Revises: 0012_review_status
 Create Date: 2026-12-03 12:40:00
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0014_sms'
+revision = '0013_sms'
 down_revision = '0012_review_status'
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """Evidence: photos and audio attached to incidents (api/media)
 
-Revision ID: 0015_media
-Revises: 0014_sms
+Revision ID: 0014_media
+Revises: 0013_sms
 Create Date: 2026-12-03 12:14:35.625796
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0015_media'
-down_revision = '0014_sms'
+revision = '0014_media'
+down_revision = '0013_sms'
 branch_labels = None
 depends_on = None
 

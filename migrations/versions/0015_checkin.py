@@ -1,7 +1,7 @@
 """Check-in timers and the escalation ladder (api/checkin, api/police/ladder.py, docs/checkin.md)
 
-Revision ID: 0013_checkin
-Revises: 0015_media
+Revision ID: 0015_checkin
+Revises: 0014_media
 Create Date: 2026-12-03 12:15:00
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0013_checkin'
-down_revision = '0015_media'
+revision = '0015_checkin'
+down_revision = '0014_media'
 branch_labels = None
 depends_on = None
 
