@@ -21,10 +21,10 @@ import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 import { pendingSummary, uploadPending } from "./js/media_store.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "1b1e45650437";
+const BUILD_ID = "2b2365783c03";
 const PRECACHE = {
-  "/css/app.css": "81aa37497034adddfe0b05264f77c88f9b39b7369e6da6d8e7359d25f49411aa",
-  "/css/checkin.css": "c755db09565e69ecb42bbb92e040bfecab63c9f647548643cd3b99d7d36544ae",
+  "/css/app.css": "e415158db80da576e054cc1d05f05ba94775c1683196204e50fe89554ba50c96",
+  "/css/checkin.css": "8ce2c83b988e9d31ae2fd3fc0d79363ef558ae9692ebde923a3d45489dae4a00",
   "/css/console.css": "eebede2d96449a46b8c8722b6fba96c38f4da726802b5402c0ce9bd2716f8cf7",
   "/css/police.css": "12475d7759e0f66f9983e753b8ff5543f26c6de13ff246f2c8cf8ce625aa6f94",
   "/css/print.css": "9381ff588d6be567753e08964e3fe86474dc9ec36c9dc55bfd41f9607cbae155",
@@ -33,22 +33,22 @@ const PRECACHE = {
   "/icons/icon-192.png": "8b1df7d84a8c3da7d92e14ef4cb36448f719541c4011597b4ba46ec2ee39751c",
   "/icons/icon-512.png": "3fdee4dec5401ae7eb604b3ef13eabe4829407e0f32174932666477c88e7fe54",
   "/icons/icon-maskable-512.png": "21a55b53a725977bf590b51c18e2ccd33c6dd47aa5a2f2f59e3ff08782b9825e",
-  "/index.html": "061e4c8089dc3b3309523594af19bf6f68cfe63572ee22900bae0a72b064ddeb",
+  "/index.html": "66950edf60e9aa52bce0aaaf6adad7a9415407dcea4830a9042c4c042a586cdf",
   "/js/address.js": "ba25e755ce1c4c205f3cdf5bb6a19d80a2d127057c8056f7ab12a1432cc6e3b5",
   "/js/api.js": "b625c33d19b0ceda42af8337393a802678fc0f3e6cae84be5f599bf41eedd865",
   "/js/app.js": "3dcf027dd7d14d8b21776a1edd96a392b7bc9f2c2e5142860b6d607c10063493",
   "/js/auth.js": "df73c3e25ef3d641396fb093e97874616720cf2079b8930b507ca0c128302a77",
   "/js/backoff.js": "5d99b0cde2985aee340d84ef1009786d9ec80cc3876a4f38cc64c62efe7a7e6a",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
-  "/js/checkin.js": "a1429d4c688cc7d36a8e6284d729ad5c9e7719eae131e40a1166934bc5918147",
+  "/js/checkin.js": "7fcac38bda7b2bddfa6f2b1737777023612b65f5bd7ab278327ffc8d49dc65f7",
   "/js/checkin_console.js": "b31d434c866a8fb6af02cec4cc66e83543998abc03068dbbfe6344597c47a854",
   "/js/console.js": "45032d8e99fadb607ce669f0b189392cf1ca3239028055196786f64d04329945",
   "/js/dom.js": "c7bd673984e4652e1645c378ae0d3260c9e5db0824fdb27d4ca12087814b27d1",
   "/js/hazard_console.js": "907ab0e74e1b17357ada2b0871ecb5ae8c56208dadddd471854d18565e301e5c",
   "/js/hazards.js": "273fa0ba34de4237302bce2c78f7b8c608dd879a56ada11a1b5f7e51a4f24c94",
   "/js/history.js": "4ff60c8c43efc3ad44bcdbae833d614a37c993f55f12acf98eaed2b5bf6aac42",
-  "/js/i18n.js": "61651aa76e9480964b6e522b33441481f8a45574534409136b8c5d6626c13ef5",
-  "/js/i18n_checkin.js": "7ea457078485d60c639782b8df775419ba087c076e4fd1a70c791bc76ac9e5ba",
+  "/js/i18n.js": "233c931713082bc55f836b03c05521d44c6273acd13097adc7c121a8d240231f",
+  "/js/i18n_checkin.js": "1c8250f6635de95ad32bb04a09dc7e8bc877f00577221bca06bdd899988227da",
   "/js/i18n_hazards.js": "a852914cab9789a4cc4703a6b530285998c6a54e73f54f18e841e3423e06db48",
   "/js/i18n_media.js": "021d5ef52d340620b9b1e4cd0505ee1392e16ab5e16f9027fac6d9e1e3aa2b85",
   "/js/i18n_sms.js": "79f216be016b657954ac50c6c1fdbc26636221336344d7a76b8542bd8e2bfba0",
@@ -69,7 +69,7 @@ const PRECACHE = {
   "/js/store.js": "640997359477601e182a5ef04d9667672c6090d0b7b7a492a03af5af99bea9a4",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "93f4c5a1d7af32913255fbcaf9779efe185bb04f8308fe47e3b79abc8f418c82",
+  "/js/version.js": "d7ea770f58024d6ca1e842ed901ba9f4206b08e26dd0462cc841c7979c95b657",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

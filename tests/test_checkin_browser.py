@@ -3,6 +3,7 @@ phone's location, closed with "I'm safe"; started offline, it says nobody else
 knows and registers itself when the network is back; in ru/kk/en. And the
 console's BS 8484 alarm figures in all three languages."""
 
+import re
 import uuid
 
 import pytest
@@ -116,7 +117,10 @@ def test_start_a_timer_then_im_safe(browser, live_server, world, tmp_path):
     page.get_by_role("button", name="Русский").click()
     expect(page.locator("#ci-safe")).to_have_text("Я в безопасности")
     page.get_by_role("link", name="Главная").click()  # home says a timer is running
-    expect(page.locator("#checkin-link")).to_contain_text("Таймер: отметьтесь до")
+    link = page.locator("#checkin-link")
+    expect(link).to_have_attribute("aria-label", re.compile(r"^Таймер: отметьтесь до \d\d:\d\d$"))
+    expect(link).to_have_text(re.compile(r"\d\d:\d\d$"))  # the deadline, beside "Send now"
+    expect(link).to_have_class(re.compile("ci-link-running"))
     page.locator("#checkin-link").click()
     page.locator("#ci-safe").click()
     expect(page.locator("#ci-address")).to_be_visible()  # back to a new timer

@@ -228,12 +228,21 @@ function startView() {
 // The home screen's link says when a timer is running (app.js draws its first text).
 function renderLink() {
   const link = document.getElementById("checkin-link");
-  if (!link) return;
-  // While a timer runs the link says so (app.js's static texts leave it alone).
-  if (timer) link.removeAttribute("data-i18n");
-  else link.setAttribute("data-i18n", "ci_open");
-  link.textContent = timer ? tr("ci_running_link", { time: hhmm(timer.ends_at) })
-    : tr("ci_open");
+  const text = document.getElementById("checkin-link-text");
+  if (!link || !text) return;
+  // While a timer runs the link shows its deadline (short: it shares the bar with
+  // "Send now"); the full sentence is its accessible name. app.js's static texts
+  // leave both alone then.
+  if (timer) {
+    link.removeAttribute("data-i18n-label");
+    text.removeAttribute("data-i18n");
+  } else {
+    link.setAttribute("data-i18n-label", "ci_open");
+    text.setAttribute("data-i18n", "ci_chip");
+  }
+  const time = timer ? hhmm(timer.ends_at) : null;
+  link.setAttribute("aria-label", timer ? tr("ci_running_link", { time }) : tr("ci_open"));
+  text.textContent = timer ? time : tr("ci_chip");
   link.classList.toggle("ci-link-running", Boolean(timer));
 }
 

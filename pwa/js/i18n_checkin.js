@@ -3,6 +3,7 @@
 export const CHECKIN_STRINGS = {
   ru: {
     ci_open: "Таймер отметки",
+    ci_chip: "Таймер",
     ci_running_link: "Таймер: отметьтесь до {time}",
     ci_title: "Таймер отметки",
     ci_signin_first: "Таймер доступен сотруднику бригады после входа.",
@@ -44,6 +45,7 @@ export const CHECKIN_STRINGS = {
   },
   kk: {
     ci_open: "Белгі таймері",
+    ci_chip: "Таймер",
     ci_running_link: "Таймер: {time} дейін белгі қойыңыз",
     ci_title: "Белгі таймері",
     ci_signin_first: "Таймер бригада қызметкеріне кіргеннен кейін қолжетімді.",
@@ -85,6 +87,7 @@ export const CHECKIN_STRINGS = {
   },
   en: {
     ci_open: "Check-in timer",
+    ci_chip: "Timer",
     ci_running_link: "Timer: check in by {time}",
     ci_title: "Check-in timer",
     ci_signin_first: "The timer is there for a crew member once signed in.",
