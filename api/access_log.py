@@ -21,7 +21,8 @@ LOGGED_ROLES = frozenset({"manager", "police"})
 
 
 class AccessLog(db.Model):
-    """One view of an incident's details by a manager or a police officer."""
+    """One view of an incident's details by a manager or a police officer (or of an
+    evidence file, by anyone)."""
 
     __tablename__ = "access_log"
     __table_args__ = (
@@ -47,13 +48,17 @@ def _log_is_append_only(mapper, connection, target):
     raise RuntimeError("the access log is append-only")
 
 
-def log_access(person, incident, via: str) -> None:
+def log_access(person, incident, via: str, *, any_role: bool = False) -> None:
     """Record that `person` viewed `incident`'s details (managers and police only), and commit.
 
     Call it after the incident was found in the person's scope, in the view
-    that returns the details; `via` names that view (its endpoint).
+    that returns the details; `via` names that view (its endpoint). Evidence
+    files are logged whoever opens them (`any_role`), the crew member who made
+    them included: a photo that left the server is worth knowing about.
     """
-    if person is None or incident is None or person.role not in LOGGED_ROLES:
+    if person is None or incident is None:
+        return
+    if not any_role and person.role not in LOGGED_ROLES:
         return
     db.session.add(AccessLog(person_id=person.id, role=person.role.value,
                              incident_id=incident.id, via=via[:64], at=utcnow()))

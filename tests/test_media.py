@@ -204,6 +204,7 @@ def test_who_sees_the_files_and_every_view_is_in_the_access_log(app, client, log
     login(world["crew"])
     body = upload(client, world["incident"].id, jpeg_with_location()).get_json()
     ident = body["id"]
+    assert client.get(f"/api/v1/media/{ident}/original").status_code == 200  # the maker
     manager = make_person("manager", station=world["station"])
     police = make_person("police", post=world["post"])
     other_manager = make_person("manager", station=make_station())
@@ -218,7 +219,9 @@ def test_who_sees_the_files_and_every_view_is_in_the_access_log(app, client, log
             got = reader.get(path)
             assert got.status_code == status, (person.role, path, got.status_code)
     logged = {(row.person_id, row.via) for row in db.session.scalars(select(AccessLog))}
-    assert logged == {(manager.id, "media.original"), (manager.id, "media.preview"),
+    # Every view of a file, the maker's too; refused readers leave nothing.
+    assert logged == {(world["crew"].id, "media.original"),
+                      (manager.id, "media.original"), (manager.id, "media.preview"),
                       (police.id, "media.original"), (police.id, "media.preview")}
 
 
