@@ -74,6 +74,9 @@ DEFAULTS = {
     # reconnects; wrong stand-down PINs in a row before they are refused for a while.
     "PUSH_TTL_SOS": 300,
     "SOS_STREAM_SECONDS": 25,
+    # Live SOS streams one process serves at once (each holds a gunicorn thread);
+    # keep it below QORGAU_THREADS. Over it, the screen looks again every 2 s.
+    "SOS_MAX_STREAMS": 1,
     "SOS_MAX_WRONG_PINS": 5,
     "SOS_PIN_LOCK_SECONDS": 900,
     # The review list counts a text search's matches up to here, then says "more than".

@@ -21,7 +21,7 @@ import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 import { pendingSummary, uploadPending } from "./js/media_store.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "2b2365783c03";
+const BUILD_ID = "53425ab78ce4";
 const PRECACHE = {
   "/css/app.css": "e415158db80da576e054cc1d05f05ba94775c1683196204e50fe89554ba50c96",
   "/css/checkin.css": "8ce2c83b988e9d31ae2fd3fc0d79363ef558ae9692ebde923a3d45489dae4a00",
@@ -64,12 +64,12 @@ const PRECACHE = {
   "/js/replica.js": "3282ef50e99caedc593fb4709d16433a0a9c32c9b1c214f45da13e9d48c9fecd",
   "/js/sms.js": "cb0ffb4b501c04869280c52ab2337be3074e3459aca8327fa3c23b6e6cc273f8",
   "/js/sms_codec.js": "ca805bc06d76739cf0293302011bbde484d2cd7eb48f1c8cc19fa8bce05d5851",
-  "/js/sos.js": "d7a7133d305c3d9742d26567bf48bcc247d6d5f84fa6ff15ab2b48f295aa2e4e",
+  "/js/sos.js": "b61a406e952c6aeea8626663bd0e3fa0c5e20f3af5d7684f823317d5c26a061a",
   "/js/sos_pin.js": "66624445f8e951fa3afc907dada3a815232499ed7a68965144a7ceb053a65d9e",
   "/js/store.js": "640997359477601e182a5ef04d9667672c6090d0b7b7a492a03af5af99bea9a4",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "d7ea770f58024d6ca1e842ed901ba9f4206b08e26dd0462cc841c7979c95b657",
+  "/js/version.js": "8fe2134b873fd5984a11c501233e2f77b2199f841a891bb750ed34992ee8c30f",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

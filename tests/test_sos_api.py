@@ -185,6 +185,24 @@ def test_the_stream_sends_the_status_as_server_sent_events(world):
     assert text.rstrip().endswith("event: end\ndata: {}")  # the phone reconnects at once
 
 
+def test_streams_over_the_limit_get_the_status_and_busy_and_a_slot_comes_back(world):
+    crew = world["clients"]["crew"]
+    config = crew.application.config
+    config["SOS_STREAM_SECONDS"] = 0
+    ident = open_sos(world)
+    config["SOS_MAX_STREAMS"] = 0  # every thread taken: no stream, but the status now
+    text = crew.get(f"{BASE}/{ident}/stream").get_data(as_text=True)
+    events = [line for line in text.splitlines() if line.startswith("event: ")]
+    assert events == ["event: sos", "event: busy"]
+    data = [line[len("data: "):] for line in text.splitlines() if line.startswith("data: ")]
+    assert json.loads(data[0])["status"] == "open"
+    assert json.loads(data[1]) == {"retry_after": 2}
+    config["SOS_MAX_STREAMS"] = 1  # a finished stream gives its slot back
+    for _ in range(3):
+        text = crew.get(f"{BASE}/{ident}/stream").get_data(as_text=True)
+        assert "event: busy" not in text and text.rstrip().endswith("event: end\ndata: {}")
+
+
 def test_pins_are_not_stored_in_clear_and_the_phone_can_check_them(world):
     assert world["clients"]["crew"].get(f"{BASE}/pins").get_json()["set"] is False
     body = set_pins(world)

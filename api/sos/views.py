@@ -2,6 +2,7 @@
 (a record with "sos": true); these carry what is live about it."""
 
 import json
+import threading
 import time
 import uuid
 
@@ -36,6 +37,28 @@ STREAM_POLL = 0.2
 # closed busy long enough to delay an acknowledgement by a second in
 # bench/alarm_latency.py; 0.5 s did not).
 HEARTBEAT = 0.5
+# A stream holds one of gunicorn's threads for its whole life (2 per worker by
+# default). At most SOS_MAX_STREAMS run in one process; one more gets the status
+# at once and a "busy" event naming when to look again, so open SOS screens can
+# never take every thread from the syncs and the officers' acknowledgements.
+BUSY_RETRY_SECONDS = 2
+_streams_lock = threading.Lock()
+_streams_open = 0
+
+
+def _stream_slot(limit: int) -> bool:
+    global _streams_open
+    with _streams_lock:
+        if _streams_open >= limit:
+            return False
+        _streams_open += 1
+        return True
+
+
+def _stream_done() -> None:
+    global _streams_open
+    with _streams_lock:
+        _streams_open -= 1
 
 
 @bp.get("/pins")
@@ -79,9 +102,23 @@ def crew_stream(incident_id: uuid.UUID):
     service.crew_snapshot(current_person(), incident_id)  # 404 before the stream starts
     schema = CrewAlarmSchema()
     seconds = current_app.config["SOS_STREAM_SECONDS"]
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    if not _stream_slot(int(current_app.config["SOS_MAX_STREAMS"])):
+        body = json.dumps(schema.dump(service.crew_snapshot(current_person(), incident_id)),
+                          ensure_ascii=False)
+        busy = json.dumps({"retry_after": BUSY_RETRY_SECONDS})
+        return Response(f"retry: {BUSY_RETRY_SECONDS * 1000}\n\nevent: sos\ndata: {body}\n\n"
+                        f"event: busy\ndata: {busy}\n\n",
+                        mimetype="text/event-stream", headers=headers)
 
     @stream_with_context
     def events():
+        try:
+            yield from _events()
+        finally:
+            _stream_done()  # also when the phone went away mid-stream
+
+    def _events():
         from api.orgs.models import Person
 
         last = None
@@ -113,8 +150,7 @@ def crew_stream(incident_id: uuid.UUID):
                 return
             time.sleep(STREAM_POLL)
 
-    return Response(events(), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return Response(events(), mimetype="text/event-stream", headers=headers)
 
 
 @bp.post("/<uuid:incident_id>/fixes")

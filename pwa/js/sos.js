@@ -283,6 +283,15 @@ function openStream() {
     if (c.stream === source) c.stream = null;
     if (current === c) openStream();
   });
+  // The server serves a few streams at once; over that it sends the status and
+  // "busy": look again after retry_after seconds (the screen stays up to date).
+  source.addEventListener("busy", (event) => {
+    source.close();
+    if (c.stream === source) c.stream = null;
+    let wait = 2;
+    try { wait = Number(JSON.parse(event.data).retry_after) || 2; } catch { /* 2 s */ }
+    setTimeout(() => { if (current === c && !c.stream) openStream(); }, wait * 1000);
+  });
   source.addEventListener("error", () => {
     c.streamDown = true;
     render();
