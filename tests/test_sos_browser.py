@@ -17,7 +17,7 @@ from sqlalchemy import select
 from api.extensions import db
 from api.incidents.models import Incident, IncidentEvent
 from api.sos.models import SosAlarm
-from tests.browser import TIMEOUT, incidents_in_idb, open_app, sign_in
+from tests.browser import TIMEOUT, incidents_in_idb, open_app, sign_in, wait_until
 from tests.factories import make_person, make_post, make_station
 from tests.sms_helpers import SECRET, gateway  # noqa: F401  (fixture)
 
@@ -296,6 +296,11 @@ def test_an_sos_made_offline_is_offered_by_sms_on_its_own_screen(
     page.mouse.up()
     expect(page).to_have_url(re.compile(r"#/sos/[0-9a-f-]{36}$"))
     offer = page.locator("#view-sos [data-sms-offer] a.sms-send")
+    # The 30 s count from the record's tap: it must be on the phone before time jumps.
+    wait_until(page, """async () => {
+        const { listIncidents } = await import('/js/store.js');
+        return (await listIncidents()).some((r) => r.sos);
+    }""")
     page.clock.fast_forward(32_000)
     expect(offer).to_be_visible()
     assert offer.get_attribute("href").startswith("sms:")
