@@ -21,7 +21,7 @@ import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 import { pendingSummary, uploadPending } from "./js/media_store.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "53425ab78ce4";
+const BUILD_ID = "6384f72a3273";
 const PRECACHE = {
   "/css/app.css": "e415158db80da576e054cc1d05f05ba94775c1683196204e50fe89554ba50c96",
   "/css/checkin.css": "8ce2c83b988e9d31ae2fd3fc0d79363ef558ae9692ebde923a3d45489dae4a00",
@@ -43,7 +43,7 @@ const PRECACHE = {
   "/js/checkin.js": "7fcac38bda7b2bddfa6f2b1737777023612b65f5bd7ab278327ffc8d49dc65f7",
   "/js/checkin_console.js": "b31d434c866a8fb6af02cec4cc66e83543998abc03068dbbfe6344597c47a854",
   "/js/console.js": "45032d8e99fadb607ce669f0b189392cf1ca3239028055196786f64d04329945",
-  "/js/dom.js": "c7bd673984e4652e1645c378ae0d3260c9e5db0824fdb27d4ca12087814b27d1",
+  "/js/dom.js": "6030fdfbe1508238e1a272a6bdb38269cdd1b72db28ae3fb36d9710175f46af9",
   "/js/hazard_console.js": "907ab0e74e1b17357ada2b0871ecb5ae8c56208dadddd471854d18565e301e5c",
   "/js/hazards.js": "273fa0ba34de4237302bce2c78f7b8c608dd879a56ada11a1b5f7e51a4f24c94",
   "/js/history.js": "4ff60c8c43efc3ad44bcdbae833d614a37c993f55f12acf98eaed2b5bf6aac42",
@@ -58,8 +58,8 @@ const PRECACHE = {
   "/js/media_store.js": "e2defa139e60e10cc4d3e17ab630da8a4f86aad0587bfa5137ebf4f0b3a99717",
   "/js/media_view.js": "5fb7a9a873e8c2f8658c9a3903d019921022e0593e97d764b0bf7f0fcc425345",
   "/js/outbox.js": "b42ccac7637b396fbad2ad2b9af0b17db4534430969ee27dc214decd816a9272",
-  "/js/police.js": "57d0dd5403d92148fb4c552dddf751c47564c49c680c967428b29adc67bf0278",
-  "/js/police_sos.js": "f4056d8301564136245cd8876599615581eabcb0fb3e471ba5e8e85461342f72",
+  "/js/police.js": "eaa98b64e40ce4e277833cfea0f1fcbce19c077dc3e162ac136c16794fbcfca0",
+  "/js/police_sos.js": "a5a446cf2bf160610992358cb6a5f541982fc186c941cf075d5dbc5a6bbf200f",
   "/js/push.js": "512c9f78863cc3075f7239493e40e27e55670c955a2ed2b48bc1f51559b9f323",
   "/js/replica.js": "3282ef50e99caedc593fb4709d16433a0a9c32c9b1c214f45da13e9d48c9fecd",
   "/js/sms.js": "cb0ffb4b501c04869280c52ab2337be3074e3459aca8327fa3c23b6e6cc273f8",
@@ -69,7 +69,7 @@ const PRECACHE = {
   "/js/store.js": "640997359477601e182a5ef04d9667672c6090d0b7b7a492a03af5af99bea9a4",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "8fe2134b873fd5984a11c501233e2f77b2199f841a891bb750ed34992ee8c30f",
+  "/js/version.js": "ef5b5b6aa124dd87b45b96d0cbf0355e4b2287dbf665f6eb5185084e4e48b66e",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

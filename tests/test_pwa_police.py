@@ -212,3 +212,47 @@ def test_a_push_link_opens_the_officers_detail(browser, live, post_world):
         expect(page.get_by_role("button", name="Acknowledge")).to_be_visible()
     finally:
         ctx.close()
+
+
+def test_a_refresh_never_takes_the_acknowledge_button_from_under_a_finger(
+        browser, live, post_world):
+    """The screen refreshes itself (a timer, a push, coming back to the app). If that
+    happens between the press and the release of "Acknowledge" while the case has
+    changed, a redraw would put a new button under the finger: released on the new
+    one, the press is no click at all. The refresh waits for the finger instead."""
+    client = live.app.test_client()
+    with live.app.app_context():
+        token, session = start_session(db.session.get(Person, post_world["crew"]),
+                                       user_agent="pytest")
+        csrf = session.csrf_token
+    client.set_cookie("qorgau_session", token, domain="localhost")
+    first = record(police_needed=True)
+    res = client.post("/api/v1/incidents/sync", headers={CSRF_HEADER: csrf},
+                      json=batch(first, sent_at="2026-06-01T09:31:00+05:00"))
+    ident = res.get_json()["results"][0]["incident"]["id"]
+    ctx = new_context(browser, live)
+    try:
+        sign_in(ctx, live, post_world["officer"])
+        page = ctx.new_page()
+        page.goto(f"/#/police/incidents/{ident}")
+        button = page.get_by_role("button", name="Acknowledge")
+        expect(button).to_be_visible()
+        box = button.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        # Meanwhile the crew adds a note from the ambulance, and the screen refreshes.
+        res = client.post("/api/v1/incidents/sync", headers={CSRF_HEADER: csrf},
+                          json=batch({**first, "revision": 2, "note": "second man ran off"},
+                                     sent_at="2026-06-01T09:40:00+05:00"))
+        assert res.get_json()["results"][0]["status"] == "updated"
+        with page.expect_response(lambda r: f"/api/v1/police/incidents/{ident}" in r.url):
+            page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+        page.evaluate("new Promise((done) => requestAnimationFrame(() => "
+                      "requestAnimationFrame(done)))")
+        page.mouse.up()
+        expect(page.locator("#pl-acknowledged")).to_contain_text("Lt. Serikbayev")
+        # The refresh was only put off: the next one shows the crew's note.
+        page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+        expect(page.locator("#main")).to_contain_text("second man ran off")
+    finally:
+        ctx.close()

@@ -49,3 +49,17 @@ export function happenedLogged(incident, tr) {
   return tr("happened_logged", { occurred: localTime(incident.occurred_at),
     logged: localTime(incident.logged_at) });
 }
+
+// A finger or mouse button is down: a redraw now would take the button from
+// under it (pressed on the old one, released on the new one: no click at all).
+let pointerDown = false;
+if (typeof document !== "undefined") {
+  for (const type of ["pointerdown", "pointerup", "pointercancel"]) {
+    document.addEventListener(type, () => { pointerDown = type === "pointerdown"; }, true);
+  }
+}
+
+/** Whether a screen refresh should wait: a pointer is pressed right now. */
+export function pointerIsDown() {
+  return pointerDown;
+}

@@ -14,7 +14,7 @@
 // drawn with DOM APIs: no inline script or style, no innerHTML.
 
 import { api, ApiError } from "./api.js";
-import { appendPresent, h, happenedLogged, localTime, ZONE } from "./dom.js";
+import { appendPresent, h, happenedLogged, localTime, pointerIsDown, ZONE } from "./dom.js";
 import { policeHazards } from "./hazards.js";
 import { changeLines, eventTitle } from "./history.js";
 import { evidenceSection } from "./media_view.js";
@@ -121,7 +121,9 @@ async function render({ quiet = false } = {}) {
     } catch (err) {
       view.appendChild(h("p", { class: "pl-error", role: "alert" }, problemText(err)));
     }
-    if (view.dataset.keep !== "1") root.replaceChildren(nav(where.name), view);
+    if (view.dataset.keep !== "1" && !(quiet && keepCurrent(view))) {
+      root.replaceChildren(nav(where.name), view);
+    }
     root.dataset.ready = where.name;
     // A new screen starts at its top, its heading focused (not a redraw in place).
     if (lastScreen !== location.hash) {
@@ -366,6 +368,22 @@ function statusSection(incident) {
   });
   box.append(form);
   return box;
+}
+
+/** What the screen shows, less the SOS section (which keeps itself current). */
+function shown(node) {
+  const copy = node.cloneNode(true);
+  copy.querySelectorAll("#sos-live").forEach((box) => box.replaceChildren());
+  return copy.innerHTML;
+}
+
+/** A timer's or a push's redraw leaves the screen alone when it would show the
+ * same, when the officer started typing while it fetched, or while a pointer is
+ * down: a tap on "Acknowledge" or "On the way" is never swallowed by a redraw. */
+function keepCurrent(view) {
+  if (pointerIsDown() || busyTyping()) return true;
+  const current = root.querySelector(".pl-view");
+  return Boolean(current) && shown(current) === shown(view);
 }
 
 function busyTyping() {

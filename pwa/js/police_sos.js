@@ -7,7 +7,7 @@
 // every second.
 
 import { api, ApiError } from "./api.js";
-import { appendPresent, h, localTime } from "./dom.js";
+import { appendPresent, h, localTime, pointerIsDown } from "./dom.js";
 import { currentLanguage, t } from "./i18n.js";
 
 const BASE = "/api/v1/sos";
@@ -88,6 +88,7 @@ function onTheWay(alarm, box, role) {
     try {
       const body = await api(`${BASE}/${alarm.id}/on-the-way`, { method: "POST",
         body: { eta_minutes: minutes } });
+      box.drawn = ++box.asked;
       draw(box, body, role, { force: true });
     } catch (err) {
       error.hidden = false;
@@ -102,7 +103,7 @@ function draw(box, alarm, role, { force = false } = {}) {
   // The refresh never redraws under the officer's hands (an ETA being typed, the
   // button being pressed): only after their own action.
   const form = box.querySelector("#sos-way-form");
-  if (!force && form && form.contains(document.activeElement)) return;
+  if (!force && ((form && form.contains(document.activeElement)) || pointerIsDown())) return;
   box.dataset.open = alarm.open ? "1" : "0";
   box.replaceChildren();
   appendPresent(box,
@@ -122,9 +123,17 @@ export function sosSection(incidentId, role = "police") {
   const box = h("section", { class: "pl-section sos-live", id: "sos-live",
     "aria-labelledby": "sos-live-title" }, h("h3", { id: "sos-live-title" },
     tr("sos_live_title")));
+  // Answers can arrive out of order: one asked before the officer's own "On the
+  // way" must not draw over what that action's answer drew.
+  box.asked = 0;
+  box.drawn = 0;
   const load = async () => {
+    const mine = ++box.asked;
     try {
-      draw(box, await api(`${BASE}/${incidentId}`), role);
+      const alarm = await api(`${BASE}/${incidentId}`);
+      if (mine < box.drawn) return;
+      box.drawn = mine;
+      draw(box, alarm, role);
     } catch { /* kept as last drawn; the next round tries again */ }
   };
   load();
