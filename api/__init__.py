@@ -94,6 +94,7 @@ def configure_listeners() -> None:
     # flushed; each sync's answer carries signed receipts.
     ledger.install_session_events()
     listeners.add(sync.sync_listeners, ledger)
+    listeners.add(incidents.chain_listeners, ledger)
     # incidents -> police: each newly synced incident is routed to a police post,
     # whose officers get a push (api.push); a revision may reroute it.
     incidents.register_hook(routing)

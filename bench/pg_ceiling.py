@@ -5,11 +5,12 @@ rows; then each connection writes, in one transaction per batch, exactly the
 rows such a sync writes, copied with new ids and case numbers, by the same
 statements in the same order:
 
-    sync_devices upsert; case_counters upsert (+batch, RETURNING);
-    incidents (multi-row INSERT ... ON CONFLICT (id) DO NOTHING RETURNING *);
-    incident_events "created"; incidents UPDATE (routed to the post);
-    incident_events "routed"; police_alerts; push_outbox (the post's officer
-    and the reporter); pg_notify; ledger_receipts; COMMIT
+    sync_devices upsert; incidents without case numbers (multi-row INSERT
+    ... ON CONFLICT (id) DO NOTHING RETURNING *); incidents UPDATE (routed to
+    the post); police_alerts; case_counters upsert (+batch, RETURNING), taken
+    last as the app does; incidents UPDATE (their case numbers); incident_events
+    "created" and "routed"; push_outbox (the post's officer and the reporter);
+    pg_notify; ledger_receipts; COMMIT
 
 All connections draw case numbers from ONE region's counter (a regional
 storm), so with several connections they queue on its row as the app does.
@@ -153,23 +154,25 @@ class Writer:
                 "last_sync_at = excluded.last_sync_at, last_sent_at = excluded.last_sent_at, "
                 "clock_skew_s = excluded.clock_skew_s, last_batch_size = excluded.last_batch_size",
                 (person, self.device, station, self.batch, self.batch))
+            incidents = [dict(row, id=ids[n], case_number=None)
+                         for n, row in enumerate(self.incidents)]
+            cur.execute(self.sql["incidents"], self._values("incidents", incidents, ids))
+            cur.fetchall()
+            cur.execute("UPDATE incidents SET updated_at = now(), status = 'routed', "
+                        "post_id = %s WHERE id = ANY(%s::uuid[])",
+                        (self.alerts[0]["post_id"], ids))
+            cur.execute(self.sql["alerts"], self._values("police_alerts", self.alerts, ids))
             last = cur.execute(
                 "INSERT INTO case_counters (region_code, year, last) VALUES (%s, 2026, %s) "
                 "ON CONFLICT (region_code, year) DO UPDATE SET last = case_counters.last "
                 "+ excluded.last RETURNING case_counters.last",
                 (self.region, self.batch)).fetchone()[0]
             first = last - self.batch + 1
-            incidents = [dict(row, id=ids[n],
-                              case_number=f"QG-{self.region}-2026-{first + n:06d}")
-                         for n, row in enumerate(self.incidents)]
-            cur.execute(self.sql["incidents"], self._values("incidents", incidents, ids))
-            cur.fetchall()
+            cur.executemany("UPDATE incidents SET case_number = %s WHERE id = %s",
+                            [(f"QG-{self.region}-2026-{first + n:06d}", ident)
+                             for n, ident in enumerate(ids)])
             cur.execute(self.sql["events"], self._values("incident_events", self.created, ids))
-            cur.execute("UPDATE incidents SET updated_at = now(), status = 'routed', "
-                        "post_id = %s WHERE id = ANY(%s::uuid[])",
-                        (self.alerts[0]["post_id"], ids))
             cur.execute(self.sql["events"], self._values("incident_events", self.routed, ids))
-            cur.execute(self.sql["alerts"], self._values("police_alerts", self.alerts, ids))
             cur.execute(self.sql["outbox"], self._values("push_outbox", self.outbox, ids,
                                                          self.per_incident))
             cur.execute("SELECT pg_notify('qorgau_push_ceiling', '')")

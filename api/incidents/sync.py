@@ -636,12 +636,12 @@ def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int)
     prepared = _prepare_hooks(created)
     if new_rows:
         _number_new(new_rows, {incident.id: incident for incident in created}, ctx)
-    events = []
-    for incident, kind, changes, revision in pending:
+    for incident, kind, changes, _revision in pending:
         if kind == "created":
             changes["case_number"] = (None, incident.case_number)
-        events.append((incident, records.new_event(incident, ctx.person, kind, changes,
-                                            at=ctx.received_at, revision=revision)))
+    events = records.insert_events([(incident, ctx.person, kind, changes, revision)
+                                    for incident, kind, changes, revision in pending],
+                                   at=ctx.received_at)
     db.session.flush()
     _run_hooks(created, events, prepared)
     # Signed receipts (api.ledger) for what was stored, in the same transaction.

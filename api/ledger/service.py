@@ -191,6 +191,15 @@ def seal_rows(rows: list[dict], connection=None) -> list[dict]:
     return rows
 
 
+def events_inserted(rows: list[dict]) -> None:
+    """The caller has just inserted these sealed rows (api.incidents.records
+    insert_events), in this transaction, which holds their incidents' locks: their
+    chain heads are known again (no head query for the next event)."""
+    known = _known_heads(db.session())
+    for row in rows:
+        known[row["incident_id"]] = (row["seq"], row["hash"])
+
+
 def _seal_new_events(session, flush_context, instances):
     new = [obj for obj in session.new if isinstance(obj, IncidentEvent) and obj.hash is None]
     if not new:

@@ -84,9 +84,9 @@ def _alert_for(incident: Incident, post: PolicePost | None, reason: str,
                        region_code=incident.station.region_code)
 
 
-def _record_route(incident: Incident, post: PolicePost | None, reason: str,
-                  distance: float | None, now: datetime) -> None:
-    """The "routed" event; the incident gets the post.
+def _route_changes(incident: Incident, post: PolicePost | None, reason: str,
+                   distance: float | None, now: datetime) -> dict:
+    """The "routed" event's changes; the incident gets the post.
 
     _store_routes has already written the incident's post_id, status and
     updated_at (= now) in SQL, so the loaded object is only told.
@@ -100,8 +100,8 @@ def _record_route(incident: Incident, post: PolicePost | None, reason: str,
         set_committed_value(incident, "post_id", post.id)
         set_committed_value(incident, "status", IncidentStatus.ROUTED)
         set_committed_value(incident, "post", post)
-    incidents.append_event(incident, None, "routed", changes, at=now)
     set_committed_value(incident, "updated_at", now)
+    return changes
 
 
 def _store_alerts(alerts: list[PoliceAlert]) -> None:
@@ -235,9 +235,13 @@ def prepare_incidents_synced(batch: list[Incident]) -> tuple:
 def finish_incidents_synced(batch: list[Incident], prepared: tuple) -> None:
     """Once numbered: the "routed" events, and the pushes that name the case."""
     now, choices, alerts, officers = prepared
+    routed = incidents.insert_events(
+        [(incident, None, "routed", _route_changes(incident, post, reason, distance, now), None)
+         for incident, post, reason, distance in choices], at=now)
+    for incident, event in routed:
+        incidents.dispatch("on_incident_event", incident, event)
     outbox = Notifications()
-    for (incident, post, reason, distance), alert in zip(choices, alerts, strict=True):
-        _record_route(incident, post, reason, distance, now)
+    for (incident, *_), alert in zip(choices, alerts, strict=True):
         people = (officers.get(alert.post_id, []) if alert.post_id is not None
                   else active_managers(incident))
         alert_police(incident, people, outbox)
