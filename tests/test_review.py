@@ -8,13 +8,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, func, select
 
 from api.access_log import AccessLog
+from api.db import is_postgres
 from api.extensions import db
 from api.incidents.models import IncidentStatus, SyncDevice
 from api.push.models import PushSubscription
 from api.review.figures import percentile
+from api.review.service import planner_settings
 from tests.factories import T0, make_incident, make_person, make_post, make_station
 
 BASE = "/api/v1/review"
@@ -212,6 +214,46 @@ def test_a_search_matching_more_than_the_cap_says_more_than(app, client, login, 
     app.config["REVIEW_SEARCH_TOTAL_CAP"] = 4
     page = get(client, f"{BASE}/incidents", q="ножом")
     assert (page["total"], page["total_exact"]) == (4, True)
+
+
+def test_a_search_total_is_counted_without_reading_the_whole_table(app, client, login, world):
+    """A table scan that stops at the cap reads from wherever the last scan of the
+    table stopped, so on PostgreSQL the capped count of a search is an index plan;
+    the setting that makes it so ends with that count."""
+    p = world["people"]
+    for i in range(3):
+        make_incident(p["doctor"], T0 + timedelta(minutes=i), note=f"Угрожал ножом {i}")
+    plans = []
+
+    def explain(conn, cursor, statement, parameters, context, executemany):
+        if "count(*)" in statement and "LIKE" in statement and not statement.startswith("EX"):
+            cursor.execute("EXPLAIN " + statement, parameters)
+            plans.append("\n".join(str(row[-1]) for row in cursor.fetchall()))
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", explain)
+    try:
+        login(p["manager"])
+        page = get(client, f"{BASE}/incidents", q="ножом")
+    finally:
+        event.remove(engine, "before_cursor_execute", explain)
+    assert (page["total"], page["total_exact"]) == (3, True)
+    assert plans
+    if is_postgres():
+        # Three rows: left to itself the planner would read the table.
+        assert all("Seq Scan on incidents" not in plan for plan in plans), plans
+
+
+def test_planner_settings_last_for_the_block_only(app):
+    if not is_postgres():
+        with planner_settings(enable_seqscan="off"):
+            pass  # nothing to set on SQLite, and no error
+        return
+    setting = select(func.current_setting("work_mem"))
+    before = db.session.scalar(setting)
+    with planner_settings(work_mem="16MB"):
+        assert db.session.scalar(setting) == "16MB"
+    assert db.session.scalar(setting) == before != "16MB"
 
 
 # ---------------------------------------------------------------- detail, note, access log
