@@ -424,6 +424,33 @@ def test_figures_for_a_known_dataset(client, login, world):
     assert body["sync_to_ack"] == {"count": 3, "median_s": 90.0, "p90_s": 258.0}
 
 
+def test_figures_from_and_to_in_the_middle_of_months(client, login, world):
+    """The first and last months are cut at the chosen local days, not at month ends."""
+    p = world["people"]
+    doctor, driver = p["doctor"], p["driver"]
+    make_incident(doctor, datetime(2026, 3, 9, 18, 59, tzinfo=UTC))  # 9 March 23:59 local
+    make_incident(doctor, datetime(2026, 3, 9, 19, 1, tzinfo=UTC), part=3)  # 10 March 00:01
+    make_incident(driver, datetime(2026, 3, 20, 6, tzinfo=UTC), victim_role="nurse")
+    make_incident(driver, datetime(2026, 4, 5, 18, 30, tzinfo=UTC), part=None)  # 5 Apr 23:30
+    make_incident(doctor, datetime(2026, 4, 5, 19, 30, tzinfo=UTC))  # 6 April 00:30 local
+    make_incident(p["crew_b"], datetime(2026, 3, 20, 6, tzinfo=UTC))  # another station
+    login(p["manager"])
+    body = get(client, f"{BASE}/figures", **{"from": "2026-03-10", "to": "2026-04-05"})
+    assert body["total"] == 3
+    assert body["by_month"] == [
+        {"month": "2026-03", "total": 2, "by_part": {"1": 1, "3": 1}},
+        {"month": "2026-04", "total": 1, "by_part": {"none": 1}},
+    ]
+    station = world["stations"][0]
+    assert body["by_station"] == [{"key": str(station.id), "label": station.name, "count": 3}]
+    assert {j["key"]: j["count"] for j in body["by_job"]} == {"doctor": 1, "driver": 1,
+                                                               "nurse": 1}
+    assert body["tap_to_sync"]["count"] == 3
+    # One day: one month, cut at both ends.
+    body = get(client, f"{BASE}/figures", **{"from": "2026-03-10", "to": "2026-03-10"})
+    assert body["by_month"] == [{"month": "2026-03", "total": 1, "by_part": {"3": 1}}]
+
+
 def test_figures_default_to_twelve_months_and_refuse_bad_dates(client, login, world):
     login(world["people"]["manager"])
     body = get(client, f"{BASE}/figures")
