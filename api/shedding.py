@@ -21,6 +21,10 @@ never retries sooner than Retry-After, and adds its own jitter):
 
 nginx always replaces the header; without nginx, a forged one can only get
 its own request refused (a time in the future counts as no wait).
+
+The same Gate bounds the SOS live streams: at most SOS_MAX_STREAMS in one
+process (a stream holds a thread for its whole life). One more is no 503:
+api/sos/views.py answers it at once with the status and a "busy" event.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 
 from flask import Flask, current_app, request
@@ -80,40 +85,68 @@ def check_queue_deadline() -> None:
                            "safe on your phone. Try again after Retry-After seconds.")
 
 
-class SyncGate:
-    """The syncs running in this process, and how long they take."""
+class Full(Exception):
+    """Every slot of a Gate is taken: how many run, and their mean duration (seconds)."""
+
+    def __init__(self, running: int, mean: float):
+        super().__init__(running, mean)
+        self.running = running
+        self.mean = mean
+
+
+class Gate:
+    """Slots for one kind of long work in this process (a gunicorn worker): at most a
+    limit of them at once, and how long each took (an exponentially weighted mean)."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.running = 0
-        self.mean = 0.05  # seconds; an exponentially weighted mean of sync durations
+        self.mean = 0.05  # seconds
 
-    @contextmanager
-    def slot(self, limit: int):
+    def take(self, limit: int | None) -> Callable[[], None]:
+        """Take a slot, or raise Full at once when `limit` run already (None: no limit).
+        Returns the function that gives the slot back: call it once, when the work ends
+        (a streamed response ends after its view has returned)."""
         with self.lock:
-            if limit > 0 and self.running >= limit:
-                wait = self.mean * self.running / limit
-                raise busy(wait, f"The server is busy with {self.running} other batches. "
-                                 "Nothing was stored from this one; your records are safe on "
-                                 "your phone. Try again after Retry-After seconds.")
+            if limit is not None and self.running >= limit:
+                raise Full(self.running, self.mean)
             self.running += 1
         started = time.monotonic()
-        try:
-            yield
-        finally:
+
+        def give_back() -> None:
             took = time.monotonic() - started
             with self.lock:
                 self.running -= 1
                 self.mean += 0.2 * (took - self.mean)
 
+        return give_back
 
+
+@contextmanager
 def sync_slot():
-    """A context manager: run one sync, or raise the 503 at once."""
-    gate = current_app.extensions["qorgau_sync_gate"]
-    return gate.slot(int(current_app.config["SYNC_MAX_IN_FLIGHT"]))
+    """Run one sync, or raise the 503 at once (SYNC_MAX_IN_FLIGHT 0: no limit)."""
+    limit = int(current_app.config["SYNC_MAX_IN_FLIGHT"])
+    try:
+        give_back = current_app.extensions["qorgau_sync_gate"].take(limit if limit > 0 else None)
+    except Full as full:
+        raise busy(full.mean * full.running / limit,
+                   f"The server is busy with {full.running} other batches. Nothing was "
+                   "stored from this one; your records are safe on your phone. Try again "
+                   "after Retry-After seconds.") from None
+    try:
+        yield
+    finally:
+        give_back()
+
+
+def stream_slot() -> Callable[[], None]:
+    """A slot for one SOS live stream, or Full (SOS_MAX_STREAMS 0: none at all)."""
+    return current_app.extensions["qorgau_stream_gate"].take(
+        int(current_app.config["SOS_MAX_STREAMS"]))
 
 
 def init_shedding(app: Flask) -> None:
     """Before any other before_request (the session lookup is work, too)."""
-    app.extensions["qorgau_sync_gate"] = SyncGate()
+    app.extensions["qorgau_sync_gate"] = Gate()
+    app.extensions["qorgau_stream_gate"] = Gate()
     app.before_request(check_queue_deadline)

@@ -21,7 +21,7 @@ import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 import { pendingSummary, uploadPending } from "./js/media_store.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "6384f72a3273";
+const BUILD_ID = "3e2ac2e9b46f";
 const PRECACHE = {
   "/css/app.css": "e415158db80da576e054cc1d05f05ba94775c1683196204e50fe89554ba50c96",
   "/css/checkin.css": "8ce2c83b988e9d31ae2fd3fc0d79363ef558ae9692ebde923a3d45489dae4a00",
@@ -54,7 +54,7 @@ const PRECACHE = {
   "/js/i18n_sms.js": "79f216be016b657954ac50c6c1fdbc26636221336344d7a76b8542bd8e2bfba0",
   "/js/i18n_sos.js": "b29bf33f05a0cd006ec9918d724567e41cad109b7621f2eba64ac054df12c6ee",
   "/js/law.js": "a6faf638d22907fa5cbea20ece30ce4e7abb049d38b8274a13a3599b30c4eebe",
-  "/js/media.js": "44d3a969c23aa0e818300d65fa4ac3c5e8e37e2858d166cb6e4ac56768f84db6",
+  "/js/media.js": "25d901b89bf80526d6c2c28df4dd4a2f0878776f01006cafd30cb253c4e36a30",
   "/js/media_store.js": "e2defa139e60e10cc4d3e17ab630da8a4f86aad0587bfa5137ebf4f0b3a99717",
   "/js/media_view.js": "5fb7a9a873e8c2f8658c9a3903d019921022e0593e97d764b0bf7f0fcc425345",
   "/js/outbox.js": "b42ccac7637b396fbad2ad2b9af0b17db4534430969ee27dc214decd816a9272",
@@ -69,7 +69,7 @@ const PRECACHE = {
   "/js/store.js": "640997359477601e182a5ef04d9667672c6090d0b7b7a492a03af5af99bea9a4",
   "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "ef5b5b6aa124dd87b45b96d0cbf0355e4b2287dbf665f6eb5185084e4e48b66e",
+  "/js/version.js": "1b13ca94b600d111ab0db3324640c321d4179900e26b250b86731995f4ea4591",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

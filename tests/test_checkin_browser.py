@@ -7,28 +7,25 @@ import re
 import uuid
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import select
 
-from api.auth.access import SESSION_COOKIE
-from api.auth.sessions import start_session
 from api.checkin.models import CheckinTimer
 from api.extensions import db
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import TIMEOUT, open_app, sign_in
 from tests.factories import make_person, make_post, make_station
 from tests.incident_helpers import record
 
 pytestmark = pytest.mark.browser
 
-TIMEOUT = 15_000
 LAT, LON = 43.2389, 76.8897
-PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 2,
+PHONE = {"locale": "en-GB", "viewport": {"width": 360, "height": 740}, "device_scale_factor": 2,
          "is_mobile": True, "has_touch": True}
 
 
 @pytest.fixture
-def world(live_server):
-    with live_server.app.app_context():
+def world(live):
+    with live.app.app_context():
         post = make_post(region="75", name="City Hospital No. 7")
         station = make_station(region="75", default_post=post)
         crew = make_person("crew", station=station, language="en")
@@ -37,30 +34,8 @@ def world(live_server):
         return {"crew": crew.id, "manager": manager.id, "police": officer.id}
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def signed_in(browser, live_server, person_id, **options):
-    from api.orgs.models import Person
-
-    with live_server.app.app_context():
-        token, _ = start_session(db.session.get(Person, person_id), user_agent="playwright")
-    context = browser.new_context(base_url=live_server.url, **options)
-    context.set_default_timeout(TIMEOUT)
-    context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": live_server.url,
-                          "httpOnly": True}])
-    return context
-
-
-def timers(live_server):
-    with live_server.app.app_context():
+def timers(live):
+    with live.app.app_context():
         rows = db.session.scalars(select(CheckinTimer)).all()
         for row in rows:
             db.session.expunge(row)
@@ -85,12 +60,13 @@ def assert_no_serious_axe_violations(page):
     assert serious == [], json.dumps(serious, indent=1)[:4000]
 
 
-def test_start_a_timer_then_im_safe(browser, live_server, world, tmp_path):
-    phone = signed_in(browser, live_server, world["crew"], locale="en-GB",
-                      permissions=["geolocation"],
-                      geolocation={"latitude": LAT, "longitude": LON, "accuracy": 15}, **PHONE)
-    page = phone.new_page()
-    page.goto("/")
+def test_start_a_timer_then_im_safe(browser, live, world, tmp_path):
+    phone = browser.new_context(
+        base_url=live.url, permissions=["geolocation"],
+        geolocation={"latitude": LAT, "longitude": LON, "accuracy": 15}, **PHONE)
+    phone.set_default_timeout(TIMEOUT)
+    sign_in(phone, live, world["crew"])
+    page = open_app(phone)
     page.get_by_role("link", name="Check-in timer", exact=True).click()
     expect(page.locator("#checkin-title")).to_have_text("Check-in timer")
     page.fill("#ci-address", "ул. Абая, д. 10, кв. 5")
@@ -103,7 +79,7 @@ def test_start_a_timer_then_im_safe(browser, live_server, world, tmp_path):
     expect(status).to_contain_text("The server has this timer")
     expect(page.locator("#ci-countdown")).to_have_text(
         __import__("re").compile(r"^(20:00|19:5\d)$"))
-    [timer] = timers(live_server)
+    [timer] = timers(live)
     assert timer.minutes == 20 and timer.address == "ул. Абая, д. 10, кв. 5"
     assert (timer.lat, timer.lon) == pytest.approx((LAT, LON))
     assert timer.closed_at is None
@@ -124,16 +100,16 @@ def test_start_a_timer_then_im_safe(browser, live_server, world, tmp_path):
     page.locator("#checkin-link").click()
     page.locator("#ci-safe").click()
     expect(page.locator("#ci-address")).to_be_visible()  # back to a new timer
-    [timer] = timers(live_server)
+    [timer] = timers(live)
     assert timer.closed_at is not None
     phone.close()
 
 
-def test_offline_start_says_nobody_knows_then_registers(browser, live_server, world, tmp_path):
-    phone = signed_in(browser, live_server, world["crew"], locale="en-GB", **PHONE)
-    page = phone.new_page()
-    page.goto("/#/checkin")
-    page.wait_for_function("navigator.serviceWorker.controller !== null")  # the shell is kept
+def test_offline_start_says_nobody_knows_then_registers(browser, live, world, tmp_path):
+    phone = browser.new_context(base_url=live.url, **PHONE)
+    phone.set_default_timeout(TIMEOUT)
+    sign_in(phone, live, world["crew"])
+    page = open_app(phone, "/#/checkin")  # the shell is kept
     expect(page.locator("#ci-address")).to_be_visible()
     phone.set_offline(True)
     page.fill("#ci-address", "мкр. Самал-2, 58")
@@ -143,7 +119,7 @@ def test_offline_start_says_nobody_knows_then_registers(browser, live_server, wo
     expect(warning).to_contain_text("Nobody but this phone knows about this timer.")
     expect(warning).to_have_attribute("role", "alert")
     expect(page.locator("#ci-countdown")).to_be_visible()  # the local timer runs
-    assert timers(live_server) == []
+    assert timers(live) == []
     assert_fits_the_phone(page)
     page.screenshot(path=str(tmp_path / "checkin-offline.png"))
 
@@ -154,19 +130,19 @@ def test_offline_start_says_nobody_knows_then_registers(browser, live_server, wo
     phone.set_offline(False)  # it keeps trying: the server gets it
     expect(page.locator("#ci-status")).to_contain_text("The server has this timer",
                                                        timeout=20_000)
-    [timer] = timers(live_server)
+    [timer] = timers(live)
     assert timer.minutes == 10 and timer.address == "мкр. Самал-2, 58"
     assert timer.lat is None  # no location allowed: none sent
     phone.close()
 
 
-def test_console_shows_each_posts_share_of_alarms_in_three_languages(browser, live_server,
+def test_console_shows_each_posts_share_of_alarms_in_three_languages(browser, live,
                                                                      world, tmp_path):
     from api.incidents import sync
     from api.orgs.models import Person
     from api.police import service as police
 
-    with live_server.app.app_context():
+    with live.app.app_context():
         crew = db.session.get(Person, world["crew"])
         from datetime import UTC, datetime
 
@@ -179,8 +155,9 @@ def test_console_shows_each_posts_share_of_alarms_in_three_languages(browser, li
             ids.append(uuid.UUID(rec["id"]))
         police.acknowledge(db.session.get(Person, world["police"]), ids[0])
 
-    desk = signed_in(browser, live_server, world["manager"], locale="en-GB",
-                     service_workers="block", **PHONE)
+    desk = browser.new_context(base_url=live.url, service_workers="block", **PHONE)
+    desk.set_default_timeout(TIMEOUT)
+    sign_in(desk, live, world["manager"])
     page = desk.new_page()
     page.goto("/#/review/figures")
     figure = page.locator("#al-figures")
@@ -199,21 +176,22 @@ def test_console_shows_each_posts_share_of_alarms_in_three_languages(browser, li
     desk.close()
 
 
-def test_the_manager_sees_a_timer_nobody_answered_above_the_list(browser, live_server, world):
+def test_the_manager_sees_a_timer_nobody_answered_above_the_list(browser, live, world):
     from datetime import UTC, datetime, timedelta
 
     from api.checkin import service
     from api.orgs.models import Person
 
-    with live_server.app.app_context():
+    with live.app.app_context():
         crew = db.session.get(Person, world["crew"])
         now = datetime.now(UTC)
         service.start(crew, {"id": uuid.uuid4(), "address": "ул. Абая, д. 10",
                              "minutes": 10, "started_at": now - timedelta(minutes=9)})
         service.on_tick(now + timedelta(minutes=2))  # the end passed: the managers are told
         name = crew.display_name
-    desk = signed_in(browser, live_server, world["manager"], locale="en-GB",
-                     service_workers="block", **PHONE)
+    desk = browser.new_context(base_url=live.url, service_workers="block", **PHONE)
+    desk.set_default_timeout(TIMEOUT)
+    sign_in(desk, live, world["manager"])
     page = desk.new_page()
     page.goto("/#/review")
     box = page.locator("#ci-timers")

@@ -9,24 +9,21 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from api.auth.access import SESSION_COOKIE
-from api.auth.sessions import start_session
 from api.extensions import db
 from api.hazards.models import HazardFlag
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, wait_until
+from tests.browser import TIMEOUT, open_app, sign_in, wait_until
 from tests.factories import make_incident, make_person, make_post, make_station
 
 pytestmark = pytest.mark.browser
 
-TIMEOUT = 15_000
 LAT, LON = 43.2389, 76.8897
 
 
 @pytest.fixture
-def world(live_server):
-    with live_server.app.app_context():
+def world(live):
+    with live.app.app_context():
         post = make_post(region="75", name="City Hospital No. 7")
         station = make_station(region="75", default_post=post)
         crew = make_person("crew", station=station, language="en")
@@ -35,28 +32,6 @@ def world(live_server):
         incident = make_incident(crew, datetime.now(UTC) - timedelta(days=3), lat=LAT, lon=LON)
         return {"crew": crew.id, "manager": manager.id, "police": officer.id,
                 "incident": str(incident.id), "station": station.id}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def signed_in(browser, live_server, person_id, **options):
-    from api.orgs.models import Person
-
-    with live_server.app.app_context():
-        token, _ = start_session(db.session.get(Person, person_id), user_agent="playwright")
-    context = browser.new_context(base_url=live_server.url, **options)
-    context.set_default_timeout(TIMEOUT)
-    context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": live_server.url,
-                          "httpOnly": True}])
-    return context
 
 
 def assert_no_serious_axe_violations(page):
@@ -76,11 +51,11 @@ def kept_flags(page):
     }""")
 
 
-def crew_phone(context, expect_flags):
-    """The crew's app with its service worker in control and the region's flags kept."""
-    page = context.new_page()
-    page.goto("/")
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+def crew_phone(context, live, world, expect_flags):
+    """The crew member's app, signed in, with its service worker in control and the
+    region's flags kept."""
+    sign_in(context, live, world["crew"])
+    page = open_app(context)
     expect(page.locator("#hz-address")).to_be_visible()
     wait_until(page, """async (n) => {
         const { getMeta } = await import('/js/store.js');
@@ -95,11 +70,11 @@ def check(page, address):
     page.get_by_role("button", name=page.locator(".hz-check").inner_text()).click()
 
 
-def raise_flag(live_server, world, address="ул. Абая, д. 10", reason="weapon", **fields):
+def raise_flag(live, world, address="ул. Абая, д. 10", reason="weapon", **fields):
     from api.hazards import service
     from api.orgs.models import Person
 
-    with live_server.app.app_context():
+    with live.app.app_context():
         manager = db.session.get(Person, world["manager"])
         flag = service.raise_flag(manager, {
             "incident_id": uuid.UUID(world["incident"]), "address": address, "lat": LAT,
@@ -107,10 +82,11 @@ def raise_flag(live_server, world, address="ул. Абая, д. 10", reason="wea
         return flag.id
 
 
-def test_raised_in_the_console_reaches_the_phone_which_warns_offline(browser, live_server,
+def test_raised_in_the_console_reaches_the_phone_which_warns_offline(browser, context, live,
                                                                       world):
-    desk = signed_in(browser, live_server, world["manager"], locale="en-GB",
-                     service_workers="block")
+    desk = browser.new_context(base_url=live.url, locale="en-GB", service_workers="block")
+    desk.set_default_timeout(TIMEOUT)
+    sign_in(desk, live, world["manager"])
     page = desk.new_page()
     page.goto(f"/#/review/incidents/{world['incident']}")
     section = page.locator("#hz-console")
@@ -126,13 +102,12 @@ def test_raised_in_the_console_reaches_the_phone_which_warns_offline(browser, li
     assert_no_serious_axe_violations(page)
     desk.close()
 
-    phone = signed_in(browser, live_server, world["crew"], locale="en-GB")
-    page = crew_phone(phone, expect_flags=1)
+    page = crew_phone(context, live, world, expect_flags=1)
     [kept] = kept_flags(page)
     assert set(kept) == {"id", "address_key", "lat", "lon", "radius_m", "reason", "raised_at",
                          "expires_at"}  # nothing about the incident or who reported it
 
-    phone.set_offline(True)
+    context.set_offline(True)
     page.reload()
     expect(page.locator("#hz-address")).to_be_visible()
     check(page, "Абая көшесі, 10 үй")
@@ -154,11 +129,11 @@ def test_raised_in_the_console_reaches_the_phone_which_warns_offline(browser, li
     # Typing alone (no button) warns too.
     page.fill("#hz-address", "пр. Абая 10")
     expect(page.locator("#hz-warning")).to_be_visible()
-    phone.close()
 
     # The police post of the region sees it in its list, with the address.
-    post = signed_in(browser, live_server, world["police"], locale="en-GB",
-                     service_workers="block")
+    post = browser.new_context(base_url=live.url, locale="en-GB", service_workers="block")
+    post.set_default_timeout(TIMEOUT)
+    sign_in(post, live, world["police"])
     page = post.new_page()
     page.goto("/#/police")
     expect(page.locator("#hz-police")).to_contain_text("ул. Абая, д. 10, кв. 5")
@@ -166,16 +141,14 @@ def test_raised_in_the_console_reaches_the_phone_which_warns_offline(browser, li
     post.close()
 
 
-def test_an_expired_flag_stops_warning_and_the_next_sync_drops_it(browser, live_server,
-                                                                  world):
-    soon = raise_flag(live_server, world, address="Абая 10", reason="dog")
-    later = raise_flag(live_server, world, address="мкр. Самал-2, д. 5", reason="group")
-    with live_server.app.app_context():
+def test_an_expired_flag_stops_warning_and_the_next_sync_drops_it(context, live, world):
+    soon = raise_flag(live, world, address="Абая 10", reason="dog")
+    later = raise_flag(live, world, address="мкр. Самал-2, д. 5", reason="group")
+    with live.app.app_context():
         db.session.get(HazardFlag, soon).expires_at = datetime.now(UTC) + timedelta(seconds=4)
         db.session.commit()
-    phone = signed_in(browser, live_server, world["crew"], locale="en-GB")
-    page = crew_phone(phone, expect_flags=2)
-    phone.set_offline(True)
+    page = crew_phone(context, live, world, expect_flags=2)
+    context.set_offline(True)
     check(page, "Абая 10")
     expect(page.locator("#hz-warning")).to_contain_text("dangerous dog")
     time.sleep(4.5)  # past the flag's expiry: the phone's own copy says so
@@ -186,10 +159,10 @@ def test_an_expired_flag_stops_warning_and_the_next_sync_drops_it(browser, live_
     expect(page.locator("#hz-warning")).to_contain_text("aggressive group")
 
     # The manager withdraws the other one; at the next download it leaves the phone.
-    with live_server.app.app_context():
+    with live.app.app_context():
         db.session.get(HazardFlag, later).withdrawn_at = datetime.now(UTC)
         db.session.commit()
-    phone.set_offline(False)
+    context.set_offline(False)
     page.reload()
     wait_until(page, """async () => {
         const { getMeta } = await import('/js/store.js');
@@ -198,21 +171,18 @@ def test_an_expired_flag_stops_warning_and_the_next_sync_drops_it(browser, live_
     }""")
     check(page, "Самал-2, 5")
     expect(page.locator(".hz-status")).to_contain_text("No flag for “самал 2 5”")
-    phone.close()
 
 
-def test_inside_the_circle_the_phone_warns_without_an_address(browser, live_server, world):
-    raise_flag(live_server, world, reason="violence")
-    phone = signed_in(browser, live_server, world["crew"], locale="en-GB",
-                      geolocation={"latitude": LAT + 0.0002, "longitude": LON},  # ~22 m
-                      permissions=["geolocation"])
-    page = crew_phone(phone, expect_flags=1)
+def test_inside_the_circle_the_phone_warns_without_an_address(context, live, world):
+    raise_flag(live, world, reason="violence")
+    context.grant_permissions(["geolocation"])
+    context.set_geolocation({"latitude": LAT + 0.0002, "longitude": LON})  # ~22 m
+    page = crew_phone(context, live, world, expect_flags=1)
     warning = page.locator("#hz-warning")
     expect(warning).to_contain_text("You are near a flagged place (about 22 m)")
     expect(warning).to_contain_text("Reason: violence")
-    phone.set_geolocation({"latitude": LAT + 0.002, "longitude": LON})  # ~220 m away
+    context.set_geolocation({"latitude": LAT + 0.002, "longitude": LON})  # ~220 m away
     expect(page.locator("#hz-warning")).to_have_count(0)
-    phone.close()
 
 
 @pytest.mark.parametrize("locale,lang,title,ask", [
@@ -220,17 +190,18 @@ def test_inside_the_circle_the_phone_warns_without_an_address(browser, live_serv
     ("kk-KZ", "kk", "Қауіпті мекенжай", "Кірер алдында полиция шақырыңыз."),
     ("en-GB", "en", "Dangerous address", "Ask for police before entering."),
 ])
-def test_the_warning_in_each_language_has_no_serious_axe_violations(browser, live_server,
+def test_the_warning_in_each_language_has_no_serious_axe_violations(browser, live,
                                                                     world, locale, lang,
                                                                     title, ask):
     from api.orgs.models import Language, Person
 
-    with live_server.app.app_context():
+    with live.app.app_context():
         db.session.get(Person, world["crew"]).language = Language(lang)
         db.session.commit()
-    raise_flag(live_server, world, reason="threats")
-    phone = signed_in(browser, live_server, world["crew"], locale=locale)
-    page = crew_phone(phone, expect_flags=1)
+    raise_flag(live, world, reason="threats")
+    phone = browser.new_context(base_url=live.url, locale=locale)
+    phone.set_default_timeout(TIMEOUT)
+    page = crew_phone(phone, live, world, expect_flags=1)
     page.fill("#hz-address", "улица Абая 10")
     warning = page.locator("#hz-warning")
     expect(warning).to_contain_text(title)
@@ -254,10 +225,9 @@ def test_the_warning_in_each_language_has_no_serious_axe_violations(browser, liv
     phone.close()
 
 
-def test_sign_out_takes_the_flags_off_the_phone(browser, live_server, world):
-    raise_flag(live_server, world)
-    phone = signed_in(browser, live_server, world["crew"], locale="en-GB")
-    page = crew_phone(phone, expect_flags=1)
+def test_sign_out_takes_the_flags_off_the_phone(context, live, world):
+    raise_flag(live, world)
+    page = crew_phone(context, live, world, expect_flags=1)
     page.goto("/#/account")
     page.get_by_role("button", name="Sign out").click()
     wait_until(page, """async () => {
@@ -266,4 +236,3 @@ def test_sign_out_takes_the_flags_off_the_phone(browser, live_server, world):
     }""")
     page.goto("/#/")
     expect(page.locator("#hz-address")).to_have_count(0)
-    phone.close()

@@ -192,6 +192,44 @@ def test_an_upload_cut_by_the_network_resumes_without_resending_finished_chunks(
         assert stored(live.app)[0].sha256 == hashlib.sha256(photo).hexdigest()
 
 
+
+def test_upload_progress_never_takes_the_stop_button_from_under_a_finger(
+        context, live, crew, media_dir):
+    """While a photo uploads, each finished part changes only the progress line:
+    "Stop recording" stays the same button, so a press held across a progress
+    step is still a click (a redrawn panel swallowed it: pressed on the old
+    button, released on the new one)."""
+    sign_in(context, live, crew)
+    context.grant_permissions(["microphone"], origin=live.url)
+    page = open_app(context)
+    tap(page)
+    incident_id_of(page)
+    wait_until(page, """async () => {
+        const { getIncident } = await import('/js/store.js');
+        const r = await getIncident(location.hash.split('/')[2]);
+        return Boolean(r && r.synced_revision >= 1);
+    }""")
+    throttle(context.new_cdp_session(page), upload_bytes_s=128 * 1024)  # a part in 2 s
+    page.set_input_files("#md-pick", files=[{"name": "IMG_0005.jpg", "mimeType": "image/jpeg",
+                                             "buffer": jpeg_with_location((1600, 1200),
+                                                                          noise=1)}])
+    progress = page.locator(".md-item .md-state")
+    expect(progress).to_contain_text("Uploading")
+    record = page.locator("#md-record")
+    record.click()
+    expect(record).to_have_text("Stop recording")
+    stop = record.element_handle()
+    box = stop.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    shown = progress.inner_text()
+    expect(progress).not_to_have_text(shown, timeout=TIMEOUT)  # the next part went up
+    page.mouse.up()
+    assert stop.evaluate("(button) => button.isConnected")
+    expect(record).to_have_text("Record audio")  # the press was a click: recording stopped
+    expect(page.locator(".md-item")).to_have_count(2)
+
+
 @pytest.fixture
 def gunicorn_world(database_url, tmp_path):
     if not database_url.startswith("sqlite:"):
@@ -308,12 +346,7 @@ def test_the_evidence_screens_fit_a_phone(browser, live, crew, media_dir):
         assert pumping_wait(page, lambda: len(stored(live.app, ident)) == 1, 30)
         page.locator("#md-record").click()
         expect(page.locator(".md-recording")).to_contain_text("Recording: 0:01")
-        # The panel is redrawn as uploads progress: scroll to whichever heading is there.
-        wait_until(page, """() => {
-            const title = document.getElementById('md-title');
-            if (title) title.scrollIntoView({block: 'start'});
-            return Boolean(title);
-        }""")
+        page.evaluate("document.getElementById('md-title').scrollIntoView({block: 'start'})")
         phone_checks(page, "crew-incident-recording")
         page.locator("#md-record").click()
         expect(page.locator(".md-item")).to_have_count(2)

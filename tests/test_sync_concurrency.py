@@ -22,6 +22,7 @@ from api.auth.access import CSRF_HEADER, SESSION_COOKIE
 from api.auth.models import AuthSession
 from api.auth.sessions import start_session
 from api.extensions import db
+from api.incidents import records
 from api.incidents import sync as service
 from api.incidents.models import CaseCounter, Incident, IncidentEvent, SyncDevice
 from api.ledger.models import Receipt
@@ -173,3 +174,37 @@ def test_concurrent_revisions_converge_to_the_newest(shared):
         revs = [e.revision for e in stored.events]
         assert revs == sorted(set(revs))
     assert service.FOREIGN_ID  # the module under test is the one imported
+
+
+@pytest.mark.skipif(not PG_URL, reason="SQLite has one writer at a time for the whole database")
+def test_a_slow_routing_never_holds_up_another_crew_of_the_region(shared, monkeypatch):
+    """Every sync of a region draws its case numbers from one counter row. The
+    counter is taken last, after the routing: a crew whose sync is slow to route
+    (a busy CPU, a slow query) does not make the region's other crews wait; they
+    are numbered first, and the numbers stay gapless."""
+    app, crew_clients = shared
+    slow_client, quick_client = crew_clients(2)
+    slow_body, quick_body = batch(record()), batch(record(), device_id="phone-2")
+    slow_id = slow_body["records"][0]["id"]
+    routing_slow, quick_done = threading.Event(), threading.Event()
+
+    class SlowRouting:
+        def prepare_incidents_synced(self, created):
+            if any(str(incident.id) == slow_id for incident in created):
+                routing_slow.set()
+                quick_done.wait(timeout=15)
+
+        def finish_incidents_synced(self, created, prepared):
+            pass
+
+    monkeypatch.setattr(records, "incident_hooks", [SlowRouting()])
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(_post, slow_client, slow_body)
+        assert routing_slow.wait(timeout=15)
+        quick = _post(quick_client, quick_body)
+        quick_done.set()
+        slow = slow.result()
+    assert quick[0]["incident"]["case_number"] == f"QG-{REGION}-2026-000001"
+    assert slow[0]["incident"]["case_number"] == f"QG-{REGION}-2026-000002"
+    with app.app_context():
+        assert db.session.get(CaseCounter, (REGION, 2026)).last == 2

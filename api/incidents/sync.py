@@ -2,23 +2,25 @@
 history, hooks and scope are api.incidents.records). No Flask request objects.
 
 Sync is one transaction per batch. After the device's status is recorded:
-  1. case numbers are drawn for every record of the batch from its
-     region/year counter (an upsert that increments by the count and returns,
-     holding the counter row until commit);
-  2. all are inserted, numbers included, with INSERT ... ON CONFLICT (id) DO
-     NOTHING RETURNING (in id order); what it returns is new;
-  3. numbers drawn for records that were not new are given back (the new ones
-     renumbered compactly, the counter lowered), still under the lock;
-  4. an id the insert did not return exists already (stored earlier, or by
+  1. all records are inserted, without case numbers, with INSERT ... ON
+     CONFLICT (id) DO NOTHING RETURNING (in id order); what it returns is new;
+  2. an id the insert did not return exists already (stored earlier, or by
      another transaction meanwhile, whose commit the insert waited for):
      those are locked (SELECT ... FOR UPDATE, in id order) and handled as
      existing, so nothing is ever created twice;
-  5. newer revisions are applied, older ones and replays skipped.
-A record whose id repeats in the batch is applied in a later pass (steps 4-5).
-Then events are appended and the hooks run; all commit together, so a number
-is used only by an incident that is stored, and every stored one has one.
+  3. newer revisions are applied, older ones and replays skipped;
+  4. the hooks prepare what needs no case number (routing: the post chosen,
+     the alert rows);
+  5. last, the new incidents are numbered from their region/year counter (an
+     upsert that increments by the count and returns, holding the counter row
+     until commit): the lock every sync of a region queues on is taken after
+     the slow part, and held only for the writes that carry the number (the
+     "created" events sealed into their hash chains, the pushes that name
+     the case, the receipts) and the commit.
+A record whose id repeats in the batch is applied in a later pass (steps 2-3).
+All commit together, so a number is drawn only for an incident stored in the
+same transaction: the numbers stay gapless, and every stored incident has one.
 """
-
 from __future__ import annotations
 
 import logging
@@ -29,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from marshmallow import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -411,22 +413,19 @@ def _lock_existing(ids) -> dict[uuid.UUID, Incident]:
     return {incident.id: incident for incident in rows}
 
 
-def _reserve_case_numbers(rows: list[dict], ctx: SyncContext) -> list[tuple]:
-    """Draw a number for every row that may be new, before the insert.
+def _number_new(rows: list[dict], inserted: dict[uuid.UUID, Incident],
+               ctx: SyncContext) -> None:
+    """Number the incidents this transaction inserted; called last, see above.
 
-    Each region/year counter is raised by its rows' count (an upsert that
-    increments and returns, holding the counter row until commit; counters in
-    a fixed order, so two batches never wait on each other in a cycle), and
-    the rows get the numbers in order of (occurred_at, id). Rows the insert
-    then finds stored already give theirs back in _settle_case_numbers, so
-    the numbers stay gapless; in the usual batch all are new and the incident
-    is written once, number included, instead of inserted and then updated.
+    Each region/year counter is raised by its rows' count (counters in a fixed
+    order, so two batches never wait on each other in a cycle), and the rows get
+    the numbers in order of (occurred_at, id) as they were inserted.
     """
     groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
     region = ctx.person.station.region_code
     for row in rows:
         groups[(region, local_year(row["occurred_at"]))].append(row)
-    reserved = []
+    numbers = []
     for (region, year), members in sorted(groups.items()):
         stmt = dialect_insert(CaseCounter).values(region_code=region, year=year, last=len(members))
         stmt = stmt.on_conflict_do_update(
@@ -437,39 +436,23 @@ def _reserve_case_numbers(rows: list[dict], ctx: SyncContext) -> list[tuple]:
         first = last - len(members) + 1
         members.sort(key=lambda row: (row["occurred_at"], str(row["id"])))
         for offset, row in enumerate(members):
-            row["case_number"] = case_number(region, year, first + offset)
-        reserved.append((region, year, first, members))
-    return reserved
-
-
-def _settle_case_numbers(reserved: list[tuple], inserted: dict[uuid.UUID, Incident]) -> None:
-    """Give back the numbers of rows that were not new: renumber the new ones
-    compactly (same order) and lower the counter, all under its lock."""
+            numbers.append({"number_id": row["id"],
+                            "number": case_number(region, year, first + offset)})
     table = Incident.__table__
-    for region, year, first, members in reserved:
-        kept = [row["id"] for row in members if row["id"] in inserted]
-        if len(kept) == len(members):
-            continue
-        # Ascending, one row at a time: each number only moves down, into a
-        # number no stored row holds, so the unique constraint never trips.
-        for offset, ident in enumerate(kept):
-            number = case_number(region, year, first + offset)
-            incident = inserted[ident]
-            if incident.case_number != number:
-                db.session.execute(update(table).where(table.c.id == ident)
-                                   .values(case_number=number))
-                set_committed_value(incident, "case_number", number)
-        db.session.execute(
-            update(CaseCounter)
-            .where(CaseCounter.region_code == region, CaseCounter.year == year)
-            .values(last=CaseCounter.last - (len(members) - len(kept))))
+    # executemany form: one cached statement for the batch.
+    db.session.execute(update(table).where(table.c.id == bindparam("number_id"))
+                       .values(case_number=bindparam("number")), numbers)
+    for row in numbers:
+        set_committed_value(inserted[row["number_id"]], "case_number", row["number"])
 
 
 def _apply_pass(entries: list[tuple[int, dict]], ctx: SyncContext, outcome: dict,
-                created: list[Incident], events: list, first_pass: bool) -> None:
-    """Apply one record per id; events gets (incident, kind, changes, revision)."""
+                created: list[Incident], events: list, first_pass: bool) -> list[dict]:
+    """Apply one record per id; events gets (incident, kind, changes, revision).
+    Returns the rows it inserted (still to be numbered)."""
     ids = sorted({record["id"] for _, record in entries})
     inserted: dict[uuid.UUID, Incident] = {}
+    new_rows: list[dict] = []
     if first_pass:
         # Insert first: in the usual batch every record is new, and then this
         # one statement is all; the ids it does not return exist already
@@ -478,13 +461,12 @@ def _apply_pass(entries: list[tuple[int, dict]], ctx: SyncContext, outcome: dict
         # pass only repeats ids of the first, which all exist by then.)
         rows = [_new_row(r, ctx) for r in sorted((r for _, r in entries),
                                                  key=lambda r: r["id"])]
-        reserved = _reserve_case_numbers(rows, ctx)
         # executemany form: one cached statement, sent as multi-row INSERTs.
         stmt = (dialect_insert(Incident).on_conflict_do_nothing(index_elements=["id"])
                 .returning(Incident))
         inserted = {i.id: i for i in db.session.scalars(
             stmt, rows, execution_options={"populate_existing": True})}
-        _settle_case_numbers(reserved, inserted)
+        new_rows = [row for row in rows if row["id"] in inserted]
         # Inserted just now, so their chains are empty: no head query when sealing.
         listeners.call(sync_listeners, "chains_start", inserted)
     rest = [ident for ident in ids if ident not in inserted]
@@ -527,6 +509,7 @@ def _apply_pass(entries: list[tuple[int, dict]], ctx: SyncContext, outcome: dict
                 outcome[i] = ("pending" if held else "updated", incident)
                 if held:
                     ctx.held[i] = held
+    return new_rows
 
 
 def _record_device(ctx: SyncContext, batch_size: int) -> None:
@@ -559,25 +542,13 @@ def _creation_changes(incident: Incident) -> dict:
     return changes
 
 
-def _run_hooks(created: list[Incident], events: list[tuple[Incident, IncidentEvent]]) -> None:
-    if not records.incident_hooks:
-        return
+def _hooks_savepoint(created: list[Incident], events: list, run) -> bool:
+    """Run the hooks' `run` in a savepoint: a failing hook loses its own writes
+    (logged), never the records. True if it succeeded."""
     try:
-        # A savepoint: a failing hook loses its own writes (logged), never the records.
         with db.session.begin_nested():
-            if created:
-                for hook in list(records.incident_hooks):
-                    # The batch form lets a hook do a few queries per batch, not per incident.
-                    batch = getattr(hook, "on_incidents_synced", None)
-                    if batch is not None:
-                        batch(list(created))
-                        continue
-                    single = getattr(hook, "on_incident_synced", None)
-                    if single is not None:
-                        for incident in created:
-                            single(incident)
-            for incident, event in events:
-                records.dispatch("on_incident_event", incident, event)
+            run()
+        return True
     except Exception as err:
         if database_unavailable_in(err):
             raise  # nothing can be kept: the sync rolls back and the API answers 503
@@ -586,6 +557,57 @@ def _run_hooks(created: list[Incident], events: list[tuple[Incident, IncidentEve
         # (set_committed_value): read the incidents again as they now stand.
         for incident in {id(i): i for i in created + [i for i, _ in events]}.values():
             db.session.refresh(incident)
+        return False
+
+
+def _prepare_hooks(created: list[Incident]) -> dict:
+    """Before the numbers: each hook's prepare_incidents_synced(batch), the part of
+    its work that needs no case number and adds no event (routing: choosing the
+    posts, storing the alerts). Returns what each prepared, by hook."""
+    prepared: dict[int, object] = {}
+    hooks = [hook for hook in records.incident_hooks
+             if getattr(hook, "prepare_incidents_synced", None) is not None]
+    if not created or not hooks:
+        return prepared
+
+    def run():
+        for hook in hooks:
+            prepared[id(hook)] = hook.prepare_incidents_synced(list(created))
+
+    if not _hooks_savepoint(created, [], run):
+        prepared.clear()
+        prepared.update({id(hook): FAILED for hook in hooks})
+    return prepared
+
+
+FAILED = object()  # a hook whose preparation failed (and was rolled back) does no more
+
+
+def _run_hooks(created: list[Incident], events: list[tuple[Incident, IncidentEvent]],
+               prepared: dict) -> None:
+    if not records.incident_hooks:
+        return
+
+    def run():
+        if created:
+            for hook in list(records.incident_hooks):
+                if id(hook) in prepared:
+                    if prepared[id(hook)] is not FAILED:
+                        hook.finish_incidents_synced(list(created), prepared[id(hook)])
+                    continue
+                # The batch form lets a hook do a few queries per batch, not per incident.
+                batch = getattr(hook, "on_incidents_synced", None)
+                if batch is not None:
+                    batch(list(created))
+                    continue
+                single = getattr(hook, "on_incident_synced", None)
+                if single is not None:
+                    for incident in created:
+                        single(incident)
+        for incident, event in events:
+            records.dispatch("on_incident_event", incident, event)
+
+    _hooks_savepoint(created, events, run)
 
 
 def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int) -> dict:
@@ -608,8 +630,12 @@ def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int)
     # SELECT); on PostgreSQL it queues a device's own concurrent batches.
     if ctx.record_device:
         _record_device(ctx, batch_size)
+    new_rows: list[dict] = []
     for n, entries in enumerate(passes):
-        _apply_pass(entries, ctx, outcome, created, pending, first_pass=n == 0)
+        new_rows += _apply_pass(entries, ctx, outcome, created, pending, first_pass=n == 0)
+    prepared = _prepare_hooks(created)
+    if new_rows:
+        _number_new(new_rows, {incident.id: incident for incident in created}, ctx)
     events = []
     for incident, kind, changes, revision in pending:
         if kind == "created":
@@ -617,7 +643,7 @@ def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int)
         events.append((incident, records.new_event(incident, ctx.person, kind, changes,
                                             at=ctx.received_at, revision=revision)))
     db.session.flush()
-    _run_hooks(created, events)
+    _run_hooks(created, events, prepared)
     # Signed receipts (api.ledger) for what was stored, in the same transaction.
     receipts = _receipts(list(outcome.values()), ctx.received_at)
     # The answers are taken before the commit, which expires every loaded row:

@@ -76,17 +76,21 @@ def active_managers(incident: Incident) -> list[Person]:
 # Routing on first sync (an api.incidents hook)
 
 
+def _alert_for(incident: Incident, post: PolicePost | None, reason: str,
+               distance: float | None, now: datetime) -> PoliceAlert:
+    """The alert row, for _store_alerts to insert."""
+    return PoliceAlert(incident_id=incident.id, post_id=post.id if post else None,
+                       reason=reason, distance_km=distance, routed_at=now,
+                       region_code=incident.station.region_code)
+
+
 def _record_route(incident: Incident, post: PolicePost | None, reason: str,
-                  distance: float | None, now: datetime) -> PoliceAlert:
-    """The alert row and the "routed" event; the incident gets the post.
+                  distance: float | None, now: datetime) -> None:
+    """The "routed" event; the incident gets the post.
 
     _store_routes has already written the incident's post_id, status and
-    updated_at (= now) in SQL, so the loaded object is only told; and the
-    alert is left for _store_alerts to insert.
+    updated_at (= now) in SQL, so the loaded object is only told.
     """
-    alert = PoliceAlert(incident_id=incident.id, post_id=post.id if post else None,
-                        reason=reason, distance_km=distance, routed_at=now,
-                        region_code=incident.station.region_code)
     changes = {"route_reason": (None, reason)}
     if distance is not None:
         changes["distance_km"] = (None, distance)
@@ -98,7 +102,6 @@ def _record_route(incident: Incident, post: PolicePost | None, reason: str,
         set_committed_value(incident, "post", post)
     incidents.append_event(incident, None, "routed", changes, at=now)
     set_committed_value(incident, "updated_at", now)
-    return alert
 
 
 def _store_alerts(alerts: list[PoliceAlert]) -> None:
@@ -207,19 +210,34 @@ def on_incidents_synced(batch: list[Incident]) -> None:
     "routed" event, the post's officers (or the station's managers) alerted,
     the crew member told; all in the caller's transaction.
     """
+    finish_incidents_synced(batch, prepare_incidents_synced(batch))
+
+
+def prepare_incidents_synced(batch: list[Incident]) -> tuple:
+    """The part that needs no case number, which sync runs before it draws the
+    numbers (and takes its region's counter lock): posts chosen, routes and
+    alert rows written, officers read. Adds no event: the "created" ones come
+    first in each chain."""
     now = utcnow()
     posts = _Posts(batch)
     choices = [(incident, *posts.choose(incident)) for incident in batch]
     _store_routes(choices, now)
-    routed = [(incident, _record_route(incident, post, reason, distance, now))
+    alerts = [_alert_for(incident, post, reason, distance, now)
               for incident, post, reason, distance in choices]
-    _store_alerts([alert for _, alert in routed])
+    _store_alerts(alerts)
     officers: dict[int, list[Person]] = {}
-    for officer in officers_of({alert.post_id for _, alert in routed
+    for officer in officers_of({alert.post_id for alert in alerts
                                 if alert.post_id is not None}):
         officers.setdefault(officer.post_id, []).append(officer)
+    return now, choices, alerts, officers
+
+
+def finish_incidents_synced(batch: list[Incident], prepared: tuple) -> None:
+    """Once numbered: the "routed" events, and the pushes that name the case."""
+    now, choices, alerts, officers = prepared
     outbox = Notifications()
-    for incident, alert in routed:
+    for (incident, post, reason, distance), alert in zip(choices, alerts, strict=True):
+        _record_route(incident, post, reason, distance, now)
         people = (officers.get(alert.post_id, []) if alert.post_id is not None
                   else active_managers(incident))
         alert_police(incident, people, outbox)

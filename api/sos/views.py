@@ -2,7 +2,6 @@
 (a record with "sos": true); these carry what is live about it."""
 
 import json
-import threading
 import time
 import uuid
 
@@ -14,6 +13,7 @@ from api.extensions import db
 from api.openapi import body_schema, response_schema, spec
 from api.orgs.models import Role
 from api.requests import endpoint_name
+from api.shedding import Full, stream_slot
 from api.sos import service
 from api.sos.schemas import (
     CrewAlarmSchema,
@@ -38,27 +38,11 @@ STREAM_POLL = 0.2
 # bench/alarm_latency.py; 0.5 s did not).
 HEARTBEAT = 0.5
 # A stream holds one of gunicorn's threads for its whole life (2 per worker by
-# default). At most SOS_MAX_STREAMS run in one process; one more gets the status
-# at once and a "busy" event naming when to look again, so open SOS screens can
-# never take every thread from the syncs and the officers' acknowledgements.
+# default). At most SOS_MAX_STREAMS run in one process (api/shedding.py); one
+# more gets the status at once and a "busy" event naming when to look again, so
+# open SOS screens can never take every thread from the syncs and the officers'
+# acknowledgements.
 BUSY_RETRY_SECONDS = 2
-_streams_lock = threading.Lock()
-_streams_open = 0
-
-
-def _stream_slot(limit: int) -> bool:
-    global _streams_open
-    with _streams_lock:
-        if _streams_open >= limit:
-            return False
-        _streams_open += 1
-        return True
-
-
-def _stream_done() -> None:
-    global _streams_open
-    with _streams_lock:
-        _streams_open -= 1
 
 
 @bp.get("/pins")
@@ -103,7 +87,9 @@ def crew_stream(incident_id: uuid.UUID):
     schema = CrewAlarmSchema()
     seconds = current_app.config["SOS_STREAM_SECONDS"]
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    if not _stream_slot(int(current_app.config["SOS_MAX_STREAMS"])):
+    try:
+        give_back = stream_slot()
+    except Full:
         body = json.dumps(schema.dump(service.crew_snapshot(current_person(), incident_id)),
                           ensure_ascii=False)
         busy = json.dumps({"retry_after": BUSY_RETRY_SECONDS})
@@ -116,7 +102,7 @@ def crew_stream(incident_id: uuid.UUID):
         try:
             yield from _events()
         finally:
-            _stream_done()  # also when the phone went away mid-stream
+            give_back()  # also when the phone went away mid-stream
 
     def _events():
         from api.orgs.models import Person

@@ -155,19 +155,86 @@ function refusedReason(item) {
   return tr(key || "md_err_other");
 }
 
-function itemRow(item, synced) {
-  const label = item.kind === "photo" ? tr("md_photo") : tr("md_audio");
-  const row = h("li", { class: `md-item md-${item.status}`, "data-status": item.status,
-    "data-id": item.id },
-  h("strong", {}, label), " ", h("span", { class: "md-size" }, mb(item.size)),
-  h("br"), h("span", { class: "md-state" }, statusText(item, synced)));
-  if (item.status === "refused") {
-    row.append(" ", h("button", { type: "button", class: "md-remove", onclick: async () => {
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+// The panel is redrawn at every upload-progress step, so it is built once per
+// incident and then changed in place: a button replaced under a finger (pressed
+// on the old one, released on the new one) is no click at all.
+let nodes = null;
+
+function build(container, incidentId) {
+  const record = h("button", { type: "button", class: "md-button md-record", id: "md-record",
+    onclick: () => (recording ? stopRecording() : startRecording(incidentId)) });
+  const built = {
+    incidentId, record,
+    title: h("h3", { id: "md-title", class: "md-title" }),
+    take: h("label", { class: "md-button", for: "md-take" }),
+    pick: h("label", { class: "md-button", for: "md-pick" }),
+    line: h("p", { class: "md-recording", "aria-live": "polite", hidden: true }),
+    message: null, shownMessage: null, lang: null,
+    quota: h("p", { class: "md-message md-alert md-quota", role: "alert", hidden: true }),
+    pending: h("p", { class: "md-pending", hidden: true }),
+    list: h("ul", { class: "md-list", hidden: true }),
+  };
+  built.section = h("section", { class: "md-panel", "aria-labelledby": "md-title" },
+    built.title,
+    h("div", { class: "md-actions" },
+      built.take, h("input", { type: "file", accept: "image/*", capture: "environment",
+        class: "md-file", id: "md-take", onchange: (e) => onFiles(incidentId, e.target) }),
+      built.pick, h("input", { type: "file", accept: "image/*", multiple: true,
+        class: "md-file", id: "md-pick", onchange: (e) => onFiles(incidentId, e.target) }),
+      record),
+    built.line, built.quota, built.pending, built.list);
+  container.replaceChildren(built.section);
+  return built;
+}
+
+function itemRow(item) {
+  const remove = h("button", { type: "button", class: "md-remove", hidden: true,
+    onclick: async () => {
       await removeItem(item.id);
       changed();
-    } }, tr("md_remove")));
-  }
-  return row;
+    } });
+  return h("li", { "data-id": item.id }, h("strong"), " ", h("span", { class: "md-size" }),
+    h("br"), h("span", { class: "md-state" }), " ", remove);
+}
+
+function updateRow(row, item, synced) {
+  const kind = `md-item md-${item.status}`;
+  if (row.className !== kind) row.className = kind;
+  if (row.dataset.status !== item.status) row.dataset.status = item.status;
+  setText(row.querySelector("strong"), item.kind === "photo" ? tr("md_photo") : tr("md_audio"));
+  setText(row.querySelector(".md-size"), mb(item.size));
+  setText(row.querySelector(".md-state"), statusText(item, synced));
+  const remove = row.querySelector(".md-remove");
+  remove.hidden = item.status !== "refused";
+  setText(remove, tr("md_remove"));
+}
+
+/** The list's rows in the items' order; a row of an item still listed is kept. */
+function updateList(list, items, synced) {
+  const rows = new Map([...list.children].map((row) => [row.dataset.id, row]));
+  items.forEach((item, index) => {
+    const row = rows.get(item.id) || itemRow(item);
+    updateRow(row, item, synced);
+    if (list.children[index] !== row) list.insertBefore(row, list.children[index] || null);
+  });
+  while (list.children.length > items.length) list.lastElementChild.remove();
+  list.hidden = !items.length;
+}
+
+/** The message: a new node for a new message (so an alert is announced), else kept. */
+function updateMessage(panelNodes) {
+  if (panelNodes.shownMessage === message && panelNodes.lang === currentLanguage()) return;
+  const node = message ? h("p", { class: message.alert ? "md-message md-alert" : "md-message",
+    role: message.alert ? "alert" : "status" }, tr(message.key, message.values)) : null;
+  if (panelNodes.message) panelNodes.message.remove();
+  if (node) panelNodes.line.after(node);
+  panelNodes.message = node;
+  panelNodes.shownMessage = message;
+  panelNodes.lang = currentLanguage();
 }
 
 async function render() {
@@ -176,32 +243,26 @@ async function render() {
   const items = await listItems(incidentId);
   const space = await storageState();
   if (!panel || panel.incidentId !== incidentId) return;
-  const recordingHere = recording && recording.incidentId === incidentId;
-  const takeInput = h("input", { type: "file", accept: "image/*", capture: "environment",
-    class: "md-file", id: "md-take", onchange: (e) => onFiles(incidentId, e.target) });
-  const pickInput = h("input", { type: "file", accept: "image/*", multiple: true,
-    class: "md-file", id: "md-pick", onchange: (e) => onFiles(incidentId, e.target) });
-  const record = h("button", { type: "button", class: "md-button md-record", id: "md-record",
-    "aria-pressed": recordingHere ? "true" : "false",
-    onclick: () => (recording ? stopRecording() : startRecording(incidentId)) },
-  recordingHere ? tr("md_stop") : tr("md_record"));
+  if (!nodes || nodes.incidentId !== incidentId || !container.contains(nodes.section)) {
+    nodes = build(container, incidentId);
+  }
+  const recordingHere = Boolean(recording && recording.incidentId === incidentId);
+  setText(nodes.title, tr("md_title"));
+  setText(nodes.take, tr("md_take_photo"));
+  setText(nodes.pick, tr("md_pick_photo"));
+  setText(nodes.record, recordingHere ? tr("md_stop") : tr("md_record"));
+  nodes.record.setAttribute("aria-pressed", String(recordingHere));
+  nodes.line.hidden = !recordingHere;
+  updateMessage(nodes);
+  nodes.quota.hidden = !space?.low;
+  setText(nodes.quota, space?.low ? tr("md_quota_low", { free: mb(space.free) }) : "");
   const pending = items.filter(isPending);
-  container.replaceChildren(h("section", { class: "md-panel", "aria-labelledby": "md-title" },
-    h("h3", { id: "md-title", class: "md-title" }, tr("md_title")),
-    h("div", { class: "md-actions" },
-      h("label", { class: "md-button", for: "md-take" }, tr("md_take_photo")), takeInput,
-      h("label", { class: "md-button", for: "md-pick" }, tr("md_pick_photo")), pickInput,
-      record),
-    h("p", { class: "md-recording", "aria-live": "polite", hidden: !recordingHere }),
-    message ? h("p", { class: message.alert ? "md-message md-alert" : "md-message",
-      role: message.alert ? "alert" : "status" }, tr(message.key, message.values)) : null,
-    space?.low ? h("p", { class: "md-message md-alert md-quota", role: "alert" },
-      tr("md_quota_low", { free: mb(space.free) })) : null,
-    pending.length ? h("p", { class: "md-pending" },
-      tr("md_pending_summary", { n: pending.length,
-        size: mb(pending.reduce((n, i) => n + i.size, 0)) })) : null,
-    items.length ? h("ul", { class: "md-list" }, items.map((i) => itemRow(i, synced))) : null));
+  nodes.pending.hidden = !pending.length;
+  setText(nodes.pending, pending.length ? tr("md_pending_summary", { n: pending.length,
+    size: mb(pending.reduce((n, i) => n + i.size, 0)) }) : "");
+  updateList(nodes.list, items, synced);
   if (recordingHere) renderRecording();
+  else setText(nodes.line, "");
 }
 
 /** Show the incident's evidence panel in `container` (the incident screen). */
