@@ -8,7 +8,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from api.access_log import AccessLog
 from api.db import is_postgres
@@ -254,6 +255,11 @@ def test_planner_settings_last_for_the_block_only(app):
     with planner_settings(work_mem="16MB"):
         assert db.session.scalar(setting) == "16MB"
     assert db.session.scalar(setting) == before != "16MB"
+    # A statement failing inside is the error raised (not one from putting the
+    # setting back in a transaction that failed).
+    with pytest.raises(DBAPIError, match="division by zero"), planner_settings(work_mem="16MB"):
+        db.session.execute(text("SELECT 1 / 0"))
+    db.session.rollback()
 
 
 # ---------------------------------------------------------------- detail, note, access log

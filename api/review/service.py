@@ -166,11 +166,12 @@ def planner_settings(**settings: str):
     for name, value in settings.items():
         before[name] = db.session.scalar(select(func.current_setting(name)))
         db.session.execute(select(func.set_config(name, value, True)))
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            db.session.execute(select(func.set_config(name, value, True)))
+    # Not in a `finally`: after a failed statement the transaction accepts no
+    # more commands (another error would hide the first), and its rollback
+    # undoes SET LOCAL anyway.
+    yield
+    for name, value in before.items():
+        db.session.execute(select(func.set_config(name, value, True)))
 
 
 def count(person: Person, f: dict, at_most: int | None = None) -> int:
