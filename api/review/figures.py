@@ -133,7 +133,7 @@ def _counts_pg(where: list, months: list[date], start: date, end: date):
     index-only range scan of ix_incidents_station_occurred grouped by part, station
     and job. Grouped by a month bucket computed per row instead, the planner cannot
     tell how many groups there are, assumes one per incident and sizes (and plans
-    to spill) its hash table for that: about a third slower over 223,000 incidents.
+    to spill) its hash table for that: about a quarter slower over 223,000 incidents.
     Only the three breakdowns come back (not every month x part x station x job).
     """
     lows = [local_midnight(start)] + [local_midnight(m) for m in months[1:]]
