@@ -8,13 +8,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from api.access_log import AccessLog
+from api.db import is_postgres
 from api.extensions import db
 from api.incidents.models import IncidentStatus, SyncDevice
 from api.push.models import PushSubscription
 from api.review.figures import percentile
+from api.review.service import planner_settings
 from tests.factories import T0, make_incident, make_person, make_post, make_station
 
 BASE = "/api/v1/review"
@@ -214,6 +217,51 @@ def test_a_search_matching_more_than_the_cap_says_more_than(app, client, login, 
     assert (page["total"], page["total_exact"]) == (4, True)
 
 
+def test_a_search_total_is_counted_without_reading_the_whole_table(app, client, login, world):
+    """A table scan that stops at the cap reads from wherever the last scan of the
+    table stopped, so on PostgreSQL the capped count of a search is an index plan;
+    the setting that makes it so ends with that count."""
+    p = world["people"]
+    for i in range(3):
+        make_incident(p["doctor"], T0 + timedelta(minutes=i), note=f"Угрожал ножом {i}")
+    plans = []
+
+    def explain(conn, cursor, statement, parameters, context, executemany):
+        if "count(*)" in statement and "LIKE" in statement and not statement.startswith("EX"):
+            cursor.execute("EXPLAIN " + statement, parameters)
+            plans.append("\n".join(str(row[-1]) for row in cursor.fetchall()))
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", explain)
+    try:
+        login(p["manager"])
+        page = get(client, f"{BASE}/incidents", q="ножом")
+    finally:
+        event.remove(engine, "before_cursor_execute", explain)
+    assert (page["total"], page["total_exact"]) == (3, True)
+    assert plans
+    if is_postgres():
+        # Three rows: left to itself the planner would read the table.
+        assert all("Seq Scan on incidents" not in plan for plan in plans), plans
+
+
+def test_planner_settings_last_for_the_block_only(app):
+    if not is_postgres():
+        with planner_settings(enable_seqscan="off"):
+            pass  # nothing to set on SQLite, and no error
+        return
+    setting = select(func.current_setting("work_mem"))
+    before = db.session.scalar(setting)
+    with planner_settings(work_mem="16MB"):
+        assert db.session.scalar(setting) == "16MB"
+    assert db.session.scalar(setting) == before != "16MB"
+    # A statement failing inside is the error raised (not one from putting the
+    # setting back in a transaction that failed).
+    with pytest.raises(DBAPIError, match="division by zero"), planner_settings(work_mem="16MB"):
+        db.session.execute(text("SELECT 1 / 0"))
+    db.session.rollback()
+
+
 # ---------------------------------------------------------------- detail, note, access log
 
 
@@ -380,6 +428,33 @@ def test_figures_for_a_known_dataset(client, login, world):
     assert jobs["nurse"][1]  # labelled in the chosen language
     assert body["tap_to_sync"] == {"count": 5, "median_s": 180.0, "p90_s": 456.0}
     assert body["sync_to_ack"] == {"count": 3, "median_s": 90.0, "p90_s": 258.0}
+
+
+def test_figures_from_and_to_in_the_middle_of_months(client, login, world):
+    """The first and last months are cut at the chosen local days, not at month ends."""
+    p = world["people"]
+    doctor, driver = p["doctor"], p["driver"]
+    make_incident(doctor, datetime(2026, 3, 9, 18, 59, tzinfo=UTC))  # 9 March 23:59 local
+    make_incident(doctor, datetime(2026, 3, 9, 19, 1, tzinfo=UTC), part=3)  # 10 March 00:01
+    make_incident(driver, datetime(2026, 3, 20, 6, tzinfo=UTC), victim_role="nurse")
+    make_incident(driver, datetime(2026, 4, 5, 18, 30, tzinfo=UTC), part=None)  # 5 Apr 23:30
+    make_incident(doctor, datetime(2026, 4, 5, 19, 30, tzinfo=UTC))  # 6 April 00:30 local
+    make_incident(p["crew_b"], datetime(2026, 3, 20, 6, tzinfo=UTC))  # another station
+    login(p["manager"])
+    body = get(client, f"{BASE}/figures", **{"from": "2026-03-10", "to": "2026-04-05"})
+    assert body["total"] == 3
+    assert body["by_month"] == [
+        {"month": "2026-03", "total": 2, "by_part": {"1": 1, "3": 1}},
+        {"month": "2026-04", "total": 1, "by_part": {"none": 1}},
+    ]
+    station = world["stations"][0]
+    assert body["by_station"] == [{"key": str(station.id), "label": station.name, "count": 3}]
+    assert {j["key"]: j["count"] for j in body["by_job"]} == {"doctor": 1, "driver": 1,
+                                                               "nurse": 1}
+    assert body["tap_to_sync"]["count"] == 3
+    # One day: one month, cut at both ends.
+    body = get(client, f"{BASE}/figures", **{"from": "2026-03-10", "to": "2026-03-10"})
+    assert body["by_month"] == [{"month": "2026-03", "total": 1, "by_part": {"3": 1}}]
 
 
 def test_figures_default_to_twelve_months_and_refuse_bad_dates(client, login, world):
