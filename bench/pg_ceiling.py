@@ -6,9 +6,9 @@ rows such a sync writes, copied with new ids and case numbers, by the same
 statements in the same order:
 
     sync_devices upsert; incidents without case numbers (multi-row INSERT
-    ... ON CONFLICT (id) DO NOTHING RETURNING *); incidents UPDATE (routed to
-    the post); police_alerts; case_counters upsert (+batch, RETURNING), taken
-    last as the app does; incidents UPDATE (their case numbers); incident_events
+    ... ON CONFLICT (id) DO NOTHING RETURNING *); police_alerts; case_counters
+    upsert (+batch, RETURNING), taken last as the app does; incidents UPDATE
+    (their case numbers and the post they were routed to); incident_events
     "created" and "routed"; push_outbox (the post's officer and the reporter);
     pg_notify; ledger_receipts; COMMIT
 
@@ -158,9 +158,6 @@ class Writer:
                          for n, row in enumerate(self.incidents)]
             cur.execute(self.sql["incidents"], self._values("incidents", incidents, ids))
             cur.fetchall()
-            cur.execute("UPDATE incidents SET updated_at = now(), status = 'routed', "
-                        "post_id = %s WHERE id = ANY(%s::uuid[])",
-                        (self.alerts[0]["post_id"], ids))
             cur.execute(self.sql["alerts"], self._values("police_alerts", self.alerts, ids))
             last = cur.execute(
                 "INSERT INTO case_counters (region_code, year, last) VALUES (%s, 2026, %s) "
@@ -168,8 +165,10 @@ class Writer:
                 "+ excluded.last RETURNING case_counters.last",
                 (self.region, self.batch)).fetchone()[0]
             first = last - self.batch + 1
-            cur.executemany("UPDATE incidents SET case_number = %s WHERE id = %s",
-                            [(f"QG-{self.region}-2026-{first + n:06d}", ident)
+            post = self.alerts[0]["post_id"]
+            cur.executemany("UPDATE incidents SET updated_at = now(), post_id = %s, "
+                            "status = 'routed', case_number = %s WHERE id = %s",
+                            [(post, f"QG-{self.region}-2026-{first + n:06d}", ident)
                              for n, ident in enumerate(ids)])
             cur.execute(self.sql["events"], self._values("incident_events", self.created, ids))
             cur.execute(self.sql["events"], self._values("incident_events", self.routed, ids))

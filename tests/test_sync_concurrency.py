@@ -189,7 +189,7 @@ def test_a_slow_routing_never_holds_up_another_crew_of_the_region(shared, monkey
     routing_slow, quick_done = threading.Event(), threading.Event()
 
     class SlowRouting:
-        def prepare_incidents_synced(self, created):
+        def prepare_incidents_synced(self, created, columns):
             if any(str(incident.id) == slow_id for incident in created):
                 routing_slow.set()
                 quick_done.wait(timeout=15)

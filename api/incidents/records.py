@@ -25,9 +25,10 @@ from api.orgs.models import Person, Role
 # sync first stores the incident, after its case number is set) and
 # on_incident_event(incident, event) (every appended event, "created" too).
 # A hook may instead split its first-sync work in two (api.police.routing):
-# prepare_incidents_synced(batch) runs before the case numbers are drawn and
-# returns what it prepared (no events, no numbers: the region's counter is not
-# yet locked), then finish_incidents_synced(batch, prepared) once they are.
+# prepare_incidents_synced(batch, columns) runs before the case numbers are
+# drawn and returns what it prepared (no events, no numbers: the region's
+# counter is not yet locked; what it puts in columns[incident id] is written
+# with the number), then finish_incidents_synced(batch, prepared) once they are.
 # Registered in create_app (api/__init__.py), never here.
 incident_hooks: list = []
 

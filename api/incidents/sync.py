@@ -10,10 +10,11 @@ Sync is one transaction per batch. After the device's status is recorded:
      existing, so nothing is ever created twice;
   3. newer revisions are applied, older ones and replays skipped;
   4. the hooks prepare what needs no case number (routing: the post chosen,
-     the alert rows);
+     the alert rows; the incident's new post and status wait for step 5);
   5. last, the new incidents are numbered from their region/year counter (an
      upsert that increments by the count and returns, holding the counter row
-     until commit): the lock every sync of a region queues on is taken after
+     until commit; one UPDATE writes the numbers and what the hooks prepared):
+     the lock every sync of a region queues on is taken after
      the slow part, and held only for the writes that carry the number (the
      "created" events sealed into their hash chains, the pushes that name
      the case, the receipts) and the commit.
@@ -414,12 +415,14 @@ def _lock_existing(ids) -> dict[uuid.UUID, Incident]:
 
 
 def _number_new(rows: list[dict], inserted: dict[uuid.UUID, Incident],
-               ctx: SyncContext) -> None:
+               ctx: SyncContext, columns: dict[uuid.UUID, dict]) -> None:
     """Number the incidents this transaction inserted; called last, see above.
 
     Each region/year counter is raised by its rows' count (counters in a fixed
     order, so two batches never wait on each other in a cycle), and the rows get
-    the numbers in order of (occurred_at, id) as they were inserted.
+    the numbers in order of (occurred_at, id) as they were inserted. The same
+    UPDATE writes the columns the hooks prepared (routing: the post and status),
+    so each new incident is written once after its INSERT, not once per purpose.
     """
     groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
     region = ctx.person.station.region_code
@@ -436,14 +439,19 @@ def _number_new(rows: list[dict], inserted: dict[uuid.UUID, Incident],
         first = last - len(members) + 1
         members.sort(key=lambda row: (row["occurred_at"], str(row["id"])))
         for offset, row in enumerate(members):
-            numbers.append({"number_id": row["id"],
-                            "number": case_number(region, year, first + offset)})
+            numbers.append({**columns.get(row["id"], {}), "number_id": row["id"],
+                            "case_number": case_number(region, year, first + offset)})
     table = Incident.__table__
-    # executemany form: one cached statement for the batch.
-    db.session.execute(update(table).where(table.c.id == bindparam("number_id"))
-                       .values(case_number=bindparam("number")), numbers)
+    # executemany form: one cached statement per set of columns (one, usually).
+    by_columns: dict[tuple, list[dict]] = defaultdict(list)
     for row in numbers:
-        set_committed_value(inserted[row["number_id"]], "case_number", row["number"])
+        by_columns[tuple(sorted(row))].append(row)
+    for names, group in by_columns.items():
+        values = {name: bindparam(name) for name in names if name != "number_id"}
+        db.session.execute(update(table).where(table.c.id == bindparam("number_id"))
+                           .values(values), group)
+    for row in numbers:
+        set_committed_value(inserted[row["number_id"]], "case_number", row["case_number"])
 
 
 def _apply_pass(entries: list[tuple[int, dict]], ctx: SyncContext, outcome: dict,
@@ -560,10 +568,11 @@ def _hooks_savepoint(created: list[Incident], events: list, run) -> bool:
         return False
 
 
-def _prepare_hooks(created: list[Incident]) -> dict:
-    """Before the numbers: each hook's prepare_incidents_synced(batch), the part of
-    its work that needs no case number and adds no event (routing: choosing the
-    posts, storing the alerts). Returns what each prepared, by hook."""
+def _prepare_hooks(created: list[Incident], columns: dict[uuid.UUID, dict]) -> dict:
+    """Before the numbers: each hook's prepare_incidents_synced(batch, columns), the
+    part of its work that needs no case number and adds no event (routing: choosing
+    the posts, storing the alerts); what it puts in columns[incident id] is written
+    with the number. Returns what each prepared, by hook."""
     prepared: dict[int, object] = {}
     hooks = [hook for hook in records.incident_hooks
              if getattr(hook, "prepare_incidents_synced", None) is not None]
@@ -572,9 +581,10 @@ def _prepare_hooks(created: list[Incident]) -> dict:
 
     def run():
         for hook in hooks:
-            prepared[id(hook)] = hook.prepare_incidents_synced(list(created))
+            prepared[id(hook)] = hook.prepare_incidents_synced(list(created), columns)
 
     if not _hooks_savepoint(created, [], run):
+        columns.clear()
         prepared.clear()
         prepared.update({id(hook): FAILED for hook in hooks})
     return prepared
@@ -633,9 +643,10 @@ def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int)
     new_rows: list[dict] = []
     for n, entries in enumerate(passes):
         new_rows += _apply_pass(entries, ctx, outcome, created, pending, first_pass=n == 0)
-    prepared = _prepare_hooks(created)
+    columns: dict[uuid.UUID, dict] = defaultdict(dict)
+    prepared = _prepare_hooks(created, columns)
     if new_rows:
-        _number_new(new_rows, {incident.id: incident for incident in created}, ctx)
+        _number_new(new_rows, {incident.id: incident for incident in created}, ctx, columns)
     for incident, kind, changes, _revision in pending:
         if kind == "created":
             changes["case_number"] = (None, incident.case_number)

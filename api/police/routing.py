@@ -24,7 +24,7 @@ import math
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from api.db import insert_rows, is_postgres, utcnow
@@ -88,8 +88,8 @@ def _route_changes(incident: Incident, post: PolicePost | None, reason: str,
                    distance: float | None, now: datetime) -> dict:
     """The "routed" event's changes; the incident gets the post.
 
-    _store_routes has already written the incident's post_id, status and
-    updated_at (= now) in SQL, so the loaded object is only told.
+    The incident's post_id, status and updated_at (= now) are written in SQL
+    (with its case number, or by _store_routes), so the loaded object is only told.
     """
     changes = {"route_reason": (None, reason)}
     if distance is not None:
@@ -115,18 +115,14 @@ def _store_alerts(alerts: list[PoliceAlert]) -> None:
                           if a.post_id is not None else None)} for a in alerts])
 
 
-def _store_routes(choices: list[tuple], now: datetime) -> None:
-    """Write the batch's routes into the incidents: one UPDATE per post chosen,
-    not one per incident (their "routed" events all carry `now`)."""
+def _store_routes(columns: dict) -> None:
+    """Write what prepare_incidents_synced put in columns (when no sync writes it
+    with the case numbers): one executemany UPDATE."""
     table = Incident.__table__
-    groups: dict[int | None, list] = {}
-    for incident, post, _reason, _distance in choices:
-        groups.setdefault(post.id if post is not None else None, []).append(incident.id)
-    for post_id, ids in groups.items():
-        values = {"updated_at": now}
-        if post_id is not None:
-            values.update(post_id=post_id, status=IncidentStatus.ROUTED)
-        db.session.execute(update(table).where(table.c.id.in_(ids)).values(**values))
+    rows = [{"route_id": ident, **values} for ident, values in columns.items()]
+    if rows:
+        db.session.execute(update(table).where(table.c.id == bindparam("route_id")).values(
+            {name: bindparam(name) for name in rows[0] if name != "route_id"}), rows)
 
 
 def alert_police(incident: Incident, people: list[Person],
@@ -210,18 +206,25 @@ def on_incidents_synced(batch: list[Incident]) -> None:
     "routed" event, the post's officers (or the station's managers) alerted,
     the crew member told; all in the caller's transaction.
     """
-    finish_incidents_synced(batch, prepare_incidents_synced(batch))
+    columns: dict = {}
+    prepared = prepare_incidents_synced(batch, columns)
+    _store_routes(columns)
+    finish_incidents_synced(batch, prepared)
 
 
-def prepare_incidents_synced(batch: list[Incident]) -> tuple:
+def prepare_incidents_synced(batch: list[Incident], columns: dict) -> tuple:
     """The part that needs no case number, which sync runs before it draws the
-    numbers (and takes its region's counter lock): posts chosen, routes and
-    alert rows written, officers read. Adds no event: the "created" ones come
-    first in each chain."""
+    numbers (and takes its region's counter lock): posts chosen, alert rows
+    written, officers read; each incident's new post, status and updated_at go in
+    columns[incident id], which sync writes with its number. Adds no event: the
+    "created" ones come first in each chain."""
     now = utcnow()
     posts = _Posts(batch)
     choices = [(incident, *posts.choose(incident)) for incident in batch]
-    _store_routes(choices, now)
+    for incident, post, _reason, _distance in choices:
+        columns.setdefault(incident.id, {}).update(
+            updated_at=now, post_id=post.id if post is not None else incident.post_id,
+            status=IncidentStatus.ROUTED if post is not None else incident.status)
     alerts = [_alert_for(incident, post, reason, distance, now)
               for incident, post, reason, distance in choices]
     _store_alerts(alerts)
