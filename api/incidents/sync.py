@@ -568,6 +568,17 @@ def _hooks_savepoint(created: list[Incident], events: list, run) -> bool:
         return False
 
 
+def _write_back(before: dict[uuid.UUID, dict], incidents: dict[uuid.UUID, Incident]) -> None:
+    """Put back the columns a failed hook had prepared (written with the numbers)."""
+    table = Incident.__table__
+    rows = [{"back_id": ident, **values} for ident, values in before.items()]
+    db.session.execute(update(table).where(table.c.id == bindparam("back_id")).values(
+        {name: bindparam(name) for name in rows[0] if name != "back_id"}), rows)
+    for ident, values in before.items():
+        for name, value in values.items():
+            set_committed_value(incidents[ident], name, value)
+
+
 def _prepare_hooks(created: list[Incident], columns: dict[uuid.UUID, dict]) -> dict:
     """Before the numbers: each hook's prepare_incidents_synced(batch, columns), the
     part of its work that needs no case number and adds no event (routing: choosing
@@ -594,9 +605,10 @@ FAILED = object()  # a hook whose preparation failed (and was rolled back) does 
 
 
 def _run_hooks(created: list[Incident], events: list[tuple[Incident, IncidentEvent]],
-               prepared: dict) -> None:
+               prepared: dict) -> bool:
+    """The hooks' work once numbered; False if a hook failed (its writes are undone)."""
     if not records.incident_hooks:
-        return
+        return True
 
     def run():
         if created:
@@ -617,7 +629,7 @@ def _run_hooks(created: list[Incident], events: list[tuple[Incident, IncidentEve
         for incident, event in events:
             records.dispatch("on_incident_event", incident, event)
 
-    _hooks_savepoint(created, events, run)
+    return _hooks_savepoint(created, events, run)
 
 
 def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int) -> dict:
@@ -645,6 +657,10 @@ def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int)
         new_rows += _apply_pass(entries, ctx, outcome, created, pending, first_pass=n == 0)
     columns: dict[uuid.UUID, dict] = defaultdict(dict)
     prepared = _prepare_hooks(created, columns)
+    # What the prepared columns were before: a hook that fails later loses them too.
+    by_id = {incident.id: incident for incident in created}
+    before = {ident: {name: getattr(by_id[ident], name) for name in values}
+              for ident, values in columns.items() if values}
     if new_rows:
         _number_new(new_rows, {incident.id: incident for incident in created}, ctx, columns)
     for incident, kind, changes, _revision in pending:
@@ -654,7 +670,8 @@ def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int)
                                     for incident, kind, changes, revision in pending],
                                    at=ctx.received_at)
     db.session.flush()
-    _run_hooks(created, events, prepared)
+    if not _run_hooks(created, events, prepared) and before:
+        _write_back(before, by_id)
     # Signed receipts (api.ledger) for what was stored, in the same transaction.
     receipts = _receipts(list(outcome.values()), ctx.received_at)
     # The answers are taken before the commit, which expires every loaded row:

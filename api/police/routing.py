@@ -214,9 +214,10 @@ def on_incidents_synced(batch: list[Incident]) -> None:
 
 def prepare_incidents_synced(batch: list[Incident], columns: dict) -> tuple:
     """The part that needs no case number, which sync runs before it draws the
-    numbers (and takes its region's counter lock): posts chosen, alert rows
-    written, officers read; each incident's new post, status and updated_at go in
-    columns[incident id], which sync writes with its number. Adds no event: the
+    numbers (and takes its region's counter lock), writing nothing: posts chosen,
+    alerts made, officers read; each incident's new post, status and updated_at
+    go in columns[incident id], which sync writes with its number (and writes
+    back if the finish fails). Adds no event: the
     "created" ones come first in each chain."""
     now = utcnow()
     posts = _Posts(batch)
@@ -227,7 +228,6 @@ def prepare_incidents_synced(batch: list[Incident], columns: dict) -> tuple:
             status=IncidentStatus.ROUTED if post is not None else incident.status)
     alerts = [_alert_for(incident, post, reason, distance, now)
               for incident, post, reason, distance in choices]
-    _store_alerts(alerts)
     officers: dict[int, list[Person]] = {}
     for officer in officers_of({alert.post_id for alert in alerts
                                 if alert.post_id is not None}):
@@ -238,6 +238,8 @@ def prepare_incidents_synced(batch: list[Incident], columns: dict) -> tuple:
 def finish_incidents_synced(batch: list[Incident], prepared: tuple) -> None:
     """Once numbered: the "routed" events, and the pushes that name the case."""
     now, choices, alerts, officers = prepared
+    # Here, not in prepare: if anything below fails, the alerts go with it.
+    _store_alerts(alerts)
     routed = incidents.insert_events(
         [(incident, None, "routed", _route_changes(incident, post, reason, distance, now), None)
          for incident, post, reason, distance in choices], at=now)
