@@ -4,7 +4,7 @@ import re
 from datetime import UTC, datetime
 
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import bindparam, event, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -72,6 +72,18 @@ def insert_rows(stmt, rows: list[dict]) -> None:
     """
     if rows:
         db.session.execute(stmt, rows)
+
+
+def update_rows(table, rows: list[dict]) -> None:
+    """UPDATE `table` by id from `rows` (each has "row_id" and the columns to set):
+    one Core executemany per set of column names, as insert_rows does."""
+    by_names: dict[tuple, list[dict]] = {}
+    for row in rows:
+        by_names.setdefault(tuple(sorted(row)), []).append(row)
+    for names, group in by_names.items():
+        values = {name: bindparam(name) for name in names if name != "row_id"}
+        db.session.execute(update(table).where(table.c.id == bindparam("row_id"))
+                           .values(values), group)
 
 
 def iso_utc(value: datetime) -> str:

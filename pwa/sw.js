@@ -21,7 +21,7 @@ import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 import { pendingSummary, uploadPending } from "./js/media_store.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "3e2ac2e9b46f";
+const BUILD_ID = "3cfcac77b312";
 const PRECACHE = {
   "/css/app.css": "e415158db80da576e054cc1d05f05ba94775c1683196204e50fe89554ba50c96",
   "/css/checkin.css": "8ce2c83b988e9d31ae2fd3fc0d79363ef558ae9692ebde923a3d45489dae4a00",
@@ -36,7 +36,7 @@ const PRECACHE = {
   "/index.html": "66950edf60e9aa52bce0aaaf6adad7a9415407dcea4830a9042c4c042a586cdf",
   "/js/address.js": "ba25e755ce1c4c205f3cdf5bb6a19d80a2d127057c8056f7ab12a1432cc6e3b5",
   "/js/api.js": "b625c33d19b0ceda42af8337393a802678fc0f3e6cae84be5f599bf41eedd865",
-  "/js/app.js": "3dcf027dd7d14d8b21776a1edd96a392b7bc9f2c2e5142860b6d607c10063493",
+  "/js/app.js": "beddf32c0afe068d36712f41ee44f48c7d4d7ba6c4748fdc09a5f9ee9d690baa",
   "/js/auth.js": "df73c3e25ef3d641396fb093e97874616720cf2079b8930b507ca0c128302a77",
   "/js/backoff.js": "5d99b0cde2985aee340d84ef1009786d9ec80cc3876a4f38cc64c62efe7a7e6a",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
@@ -67,9 +67,9 @@ const PRECACHE = {
   "/js/sos.js": "b61a406e952c6aeea8626663bd0e3fa0c5e20f3af5d7684f823317d5c26a061a",
   "/js/sos_pin.js": "66624445f8e951fa3afc907dada3a815232499ed7a68965144a7ceb053a65d9e",
   "/js/store.js": "640997359477601e182a5ef04d9667672c6090d0b7b7a492a03af5af99bea9a4",
-  "/js/sync.js": "409c11c4bf7841a2b208654f79fd7b3fd9ef9b629ad5c75e04882190e945f3e2",
+  "/js/sync.js": "7fdaf414a6c89639ef912de94b69cb806ca2579137aee8d3c31c1c9b62987d65",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "1b13ca94b600d111ab0db3324640c321d4179900e26b250b86731995f4ea4591",
+  "/js/version.js": "6c26e048b2aa325f8af8551450b2a86b8bf02f57350f3395ceef25df59e97f50",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -14,7 +14,7 @@ from pathlib import Path
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from api.auth.access import SESSION_COOKIE
+from api.auth.access import CSRF_HEADER, SESSION_COOKIE
 from api.auth.sessions import start_session
 from api.extensions import db
 from api.law import service as law_service
@@ -95,6 +95,18 @@ def sign_in(context, live, person_id):
     with live.app.app_context():
         token, _ = start_session(db.session.get(Person, person_id), user_agent="playwright")
     context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": live.url}])
+
+
+def api_client(app, person_id):
+    """A Flask test client signed in as the person (another phone of theirs, say),
+    its CSRF header sent with every request."""
+    with app.app_context():
+        token, session = start_session(db.session.get(Person, person_id), user_agent="pytest")
+        csrf = session.csrf_token
+    client = app.test_client()
+    client.set_cookie(SESSION_COOKIE, token, domain="localhost")
+    client.environ_base["HTTP_" + CSRF_HEADER.upper().replace("-", "_")] = csrf
+    return client
 
 
 # ---------------------------------------------------------------- helpers

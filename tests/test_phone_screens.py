@@ -29,12 +29,12 @@ from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from api import create_app
-from api.auth.access import CSRF_HEADER, SESSION_COOKIE
+from api.auth.access import SESSION_COOKIE
 from api.auth.models import AuthSession
 from api.auth.sessions import start_session
 from api.extensions import db
 from api.orgs.models import Person
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, api_client
 from tests.conftest import base_config, migrate_to_head
 from tests.factories import make_person, make_post, make_station
 from tests.incident_helpers import batch, record
@@ -60,14 +60,6 @@ def session_for(app, person_id):
     with app.app_context():
         token, session = start_session(db.session.get(Person, person_id), user_agent="pytest")
         return token, session.csrf_token
-
-
-def api_client(app, person_id):
-    client = app.test_client()
-    token, csrf = session_for(app, person_id)
-    client.set_cookie(SESSION_COOKIE, token, domain="localhost")
-    client.environ_base["HTTP_" + CSRF_HEADER.upper().replace("-", "_")] = csrf
-    return client
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from api.auth.access import CSRF_HEADER
-from api.auth.sessions import start_session
-from api.extensions import db
-from api.orgs.models import Person
-from tests.browser import TIMEOUT, open_app, serve_with_csp, sign_in, tap, unsynced
+from tests.browser import TIMEOUT, api_client, open_app, serve_with_csp, sign_in, tap, unsynced
 from tests.factories import make_person, make_post, make_station
 from tests.incident_helpers import batch, record
 
@@ -41,15 +37,10 @@ def new_context(browser, live):
 
 def sync_older_incident(live, person_id):
     """An earlier incident of the same crew member, synced from another phone."""
-    client = live.app.test_client()
-    with live.app.app_context():
-        token, session = start_session(db.session.get(Person, person_id), user_agent="pytest")
-        csrf = session.csrf_token
-    client.set_cookie("qorgau_session", token, domain="localhost")
+    client = api_client(live.app, person_id)
     body = batch(record(tapped_at="2026-06-01T08:00:00+05:00", kind="threat"),
                  sent_at="2026-06-01T08:01:00+05:00")
-    response = client.post("/api/v1/incidents/sync", json=body,
-                           headers={CSRF_HEADER: csrf})
+    response = client.post("/api/v1/incidents/sync", json=body)
     assert response.status_code == 200, response.get_json()
     result = response.get_json()["results"][0]
     assert result["status"] == "created", result
@@ -193,14 +184,9 @@ def test_a_push_link_opens_the_officers_detail(browser, live, post_world):
     """The push's /#/incidents/<id> is the crew's route; an officer lands on their detail."""
     if not live.has_route("/api/v1/police/incidents"):
         pytest.skip("waits on the police API")
-    client = live.app.test_client()
-    with live.app.app_context():
-        token, session = start_session(db.session.get(Person, post_world["crew"]),
-                                       user_agent="pytest")
-        csrf = session.csrf_token
-    client.set_cookie("qorgau_session", token, domain="localhost")
+    client = api_client(live.app, post_world["crew"])
     body = batch(record(police_needed=True), sent_at="2026-06-01T09:31:00+05:00")
-    res = client.post("/api/v1/incidents/sync", json=body, headers={CSRF_HEADER: csrf})
+    res = client.post("/api/v1/incidents/sync", json=body)
     incident = res.get_json()["results"][0]["incident"]
     ctx = new_context(browser, live)
     try:
@@ -220,14 +206,9 @@ def test_a_refresh_never_takes_the_acknowledge_button_from_under_a_finger(
     happens between the press and the release of "Acknowledge" while the case has
     changed, a redraw would put a new button under the finger: released on the new
     one, the press is no click at all. The refresh waits for the finger instead."""
-    client = live.app.test_client()
-    with live.app.app_context():
-        token, session = start_session(db.session.get(Person, post_world["crew"]),
-                                       user_agent="pytest")
-        csrf = session.csrf_token
-    client.set_cookie("qorgau_session", token, domain="localhost")
+    client = api_client(live.app, post_world["crew"])
     first = record(police_needed=True)
-    res = client.post("/api/v1/incidents/sync", headers={CSRF_HEADER: csrf},
+    res = client.post("/api/v1/incidents/sync",
                       json=batch(first, sent_at="2026-06-01T09:31:00+05:00"))
     ident = res.get_json()["results"][0]["incident"]["id"]
     ctx = new_context(browser, live)
@@ -241,7 +222,7 @@ def test_a_refresh_never_takes_the_acknowledge_button_from_under_a_finger(
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.mouse.down()
         # Meanwhile the crew adds a note from the ambulance, and the screen refreshes.
-        res = client.post("/api/v1/incidents/sync", headers={CSRF_HEADER: csrf},
+        res = client.post("/api/v1/incidents/sync",
                           json=batch({**first, "revision": 2, "note": "second man ran off"},
                                      sent_at="2026-06-01T09:40:00+05:00"))
         assert res.get_json()["results"][0]["status"] == "updated"

@@ -59,13 +59,19 @@ def jsonable(value):
     return value
 
 
+def _event_row(incident: Incident, actor: Person | None, kind: str, changes: dict,
+               revision: int | None, at: datetime) -> dict:
+    """An event's columns: changes maps field -> (before, after), stored as JSON pairs."""
+    return {"incident_id": incident.id, "actor_id": actor.id if actor else None,
+            "kind": kind, "revision": revision or incident.revision,
+            "changes": {k: [jsonable(b), jsonable(a)] for k, (b, a) in changes.items()},
+            "at": at}
+
+
 def new_event(incident: Incident, actor: Person | None, kind: str, changes: dict,
-               at: datetime | None = None, revision: int | None = None) -> IncidentEvent:
-    event = IncidentEvent(incident_id=incident.id, actor_id=actor.id if actor else None,
-                          kind=kind, revision=revision or incident.revision,
-                          changes={k: [jsonable(b), jsonable(a)]
-                                   for k, (b, a) in changes.items()},
-                          at=at or utcnow())
+              at: datetime | None = None, revision: int | None = None) -> IncidentEvent:
+    event = IncidentEvent(**_event_row(incident, actor, kind, changes, revision,
+                                       at or utcnow()))
     db.session.add(event)
     incident.updated_at = event.at
     return event
@@ -83,10 +89,7 @@ def insert_events(items: list[tuple], at: datetime) -> list[tuple[Incident, Inci
     NOT NULL chain columns, never stored unchained), without the ORM's per-row
     bookkeeping. Returns (incident, event) pairs, in order, for the hooks'
     on_incident_event; the events are not in the session."""
-    rows = [{"incident_id": incident.id, "actor_id": actor.id if actor else None,
-             "kind": kind, "revision": revision or incident.revision,
-             "changes": {k: [jsonable(b), jsonable(a)] for k, (b, a) in changes.items()},
-             "at": at}
+    rows = [_event_row(incident, actor, kind, changes, revision, at)
             for incident, actor, kind, changes, revision in items]
     if not rows:
         return []

@@ -32,12 +32,12 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from marshmallow import ValidationError
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from api import listeners
-from api.db import database_unavailable_in, dialect_insert
+from api.db import database_unavailable_in, dialect_insert, update_rows
 from api.errors import PROBLEM_BASE, flatten_errors
 from api.extensions import db
 from api.incidents import records
@@ -439,19 +439,11 @@ def _number_new(rows: list[dict], inserted: dict[uuid.UUID, Incident],
         first = last - len(members) + 1
         members.sort(key=lambda row: (row["occurred_at"], str(row["id"])))
         for offset, row in enumerate(members):
-            numbers.append({**columns.get(row["id"], {}), "number_id": row["id"],
+            numbers.append({**columns.get(row["id"], {}), "row_id": row["id"],
                             "case_number": case_number(region, year, first + offset)})
-    table = Incident.__table__
-    # executemany form: one cached statement per set of columns (one, usually).
-    by_columns: dict[tuple, list[dict]] = defaultdict(list)
+    update_rows(Incident.__table__, numbers)
     for row in numbers:
-        by_columns[tuple(sorted(row))].append(row)
-    for names, group in by_columns.items():
-        values = {name: bindparam(name) for name in names if name != "number_id"}
-        db.session.execute(update(table).where(table.c.id == bindparam("number_id"))
-                           .values(values), group)
-    for row in numbers:
-        set_committed_value(inserted[row["number_id"]], "case_number", row["case_number"])
+        set_committed_value(inserted[row["row_id"]], "case_number", row["case_number"])
 
 
 def _apply_pass(entries: list[tuple[int, dict]], ctx: SyncContext, outcome: dict,
@@ -570,10 +562,8 @@ def _hooks_savepoint(created: list[Incident], events: list, run) -> bool:
 
 def _write_back(before: dict[uuid.UUID, dict], incidents: dict[uuid.UUID, Incident]) -> None:
     """Put back the columns a failed hook had prepared (written with the numbers)."""
-    table = Incident.__table__
-    rows = [{"back_id": ident, **values} for ident, values in before.items()]
-    db.session.execute(update(table).where(table.c.id == bindparam("back_id")).values(
-        {name: bindparam(name) for name in rows[0] if name != "back_id"}), rows)
+    update_rows(Incident.__table__, [{"row_id": ident, **values}
+                                     for ident, values in before.items()])
     for ident, values in before.items():
         for name, value in values.items():
             set_committed_value(incidents[ident], name, value)

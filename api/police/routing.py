@@ -24,7 +24,7 @@ import math
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from api.db import insert_rows, is_postgres, utcnow
@@ -89,7 +89,7 @@ def _route_changes(incident: Incident, post: PolicePost | None, reason: str,
     """The "routed" event's changes; the incident gets the post.
 
     The incident's post_id, status and updated_at (= now) are written in SQL
-    (with its case number, or by _store_routes), so the loaded object is only told.
+    (with its case number, by the sync), so the loaded object is only told.
     """
     changes = {"route_reason": (None, reason)}
     if distance is not None:
@@ -113,16 +113,6 @@ def _store_alerts(alerts: list[PoliceAlert]) -> None:
          "region_code": a.region_code, "escalation_level": 0,
          "next_step_at": (ladder.first_step_at(a.region_code, a.routed_at, ladders)
                           if a.post_id is not None else None)} for a in alerts])
-
-
-def _store_routes(columns: dict) -> None:
-    """Write what prepare_incidents_synced put in columns (when no sync writes it
-    with the case numbers): one executemany UPDATE."""
-    table = Incident.__table__
-    rows = [{"route_id": ident, **values} for ident, values in columns.items()]
-    if rows:
-        db.session.execute(update(table).where(table.c.id == bindparam("route_id")).values(
-            {name: bindparam(name) for name in rows[0] if name != "route_id"}), rows)
 
 
 def alert_police(incident: Incident, people: list[Person],
@@ -160,11 +150,6 @@ def tell_reporter_received(incident: Incident, post: PolicePost | None,
            urgency=Urgency.NORMAL)  # a confirmation; the police alert is the urgent one
 
 
-def on_incident_synced(incident: Incident) -> None:
-    """Route the new incident, alert the post (or the managers), tell the crew member."""
-    on_incidents_synced([incident])
-
-
 class _Posts:
     """The posts a batch may be routed to, loaded with two queries for the batch."""
 
@@ -197,19 +182,6 @@ class _Posts:
             return (station.default_post, STATION_DEFAULT,
                     _distance(incident, station.default_post))
         return None, NO_POST, None
-
-
-def on_incidents_synced(batch: list[Incident]) -> None:
-    """on_incident_synced for a whole sync batch, with a few queries for all of it.
-
-    Per incident, the same as one at a time: the police alert row, the
-    "routed" event, the post's officers (or the station's managers) alerted,
-    the crew member told; all in the caller's transaction.
-    """
-    columns: dict = {}
-    prepared = prepare_incidents_synced(batch, columns)
-    _store_routes(columns)
-    finish_incidents_synced(batch, prepared)
 
 
 def prepare_incidents_synced(batch: list[Incident], columns: dict) -> tuple:

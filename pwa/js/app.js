@@ -259,8 +259,11 @@ async function requestFlush({ manual = false } = {}) {
     console.warn("outbox flush failed:", err);
     result = { state: "error", status: err && err.name ? err.name : "?" };
   }
+  // Asked before the state changes, so that the failure count, the urgency and
+  // the delay they make change together: nothing sees a count without its delay.
+  const urgent = worthHurrying(result) && await urgentWaiting().catch(() => false);
   handleResult(result, manual);
-  retry.urgent = worthHurrying(result) && await urgentWaiting().catch(() => false);
+  retry.urgent = urgent;
   schedule();
   return result;
 }

@@ -284,12 +284,22 @@ export function flush() {
   return running;
 }
 
+let listing = Promise.resolve();
+
 /**
  * Refresh the server's view (case number, routing, police acknowledgement) of
  * our incidents, for the screen that lists them. Conditional: the page's ETag
  * is kept, and a 304 (nothing changed) costs no body and no writes.
  */
-export async function refreshFromServer(limit = 100) {
+export function refreshFromServer(limit = 100) {
+  // One at a time: a second showing of the list waits for the first answer's
+  // ETag, so that it can be asked conditionally rather than fetched whole again.
+  const next = listing.catch(() => {}).then(() => fetchList(limit));
+  listing = next;
+  return next;
+}
+
+async function fetchList(limit) {
   const url = `/api/v1/incidents?limit=${limit}`;
   const cached = await getMeta("incidents-etag");
   const headers = cached && cached.url === url ? { "If-None-Match": cached.etag } : {};
