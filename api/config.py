@@ -51,6 +51,9 @@ DEFAULTS = {
     "PUSH_WORKER_THREAD": False,
     "PUSH_POLL_SECONDS": 2.0,
     "PUSH_SEND_TIMEOUT": 10.0,
+    # How many due notifications a worker claims at once and sends side by side
+    # (a send waits on the push service, not the CPU); police alerts are claimed first.
+    "PUSH_SEND_BATCH": 16,
     # Subscriptions (and sends) only to these push services' hosts ("*." matches
     # any subdomain): FCM (Chrome, Edge, Android), Mozilla autopush, Apple, Windows.
     # [] lifts the restriction; endpoints must still be https with public addresses

@@ -7,6 +7,7 @@ subscription's own private key and verifies the VAPID signature, so a
 
 import os
 import stat
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -258,6 +259,59 @@ def test_every_device_of_a_person_gets_its_own_message(push_app, worker, push_se
     queue_one(person)
     assert worker.tick() == 3
     assert [len(push_service.delivered(s)) for s in subs] == [1, 1, 1]
+
+
+def test_a_police_alert_goes_before_the_confirmations_queued_ahead_of_it(
+        push_app, worker, push_service, login, client, subscribe):
+    """A reconnection storm queues thousands of crews' confirmations; the alert
+    queued after them is claimed in the worker's very next batch."""
+    crew, officer = make_person("crew"), make_person("police")
+    login(crew)
+    crew_phone = subscribe(client)
+    login(officer)
+    officer_phone = subscribe(client)
+    for n in range(3 * worker.batch):
+        queue_one(crew, f"received {n}")
+    push.enqueue(officer, "police.alert", {"title": "alert", "body": "x"},
+                 urgency=Urgency.HIGH)
+    db.session.commit()
+    assert worker.process_batch(worker.batch) == worker.batch
+    assert [r.payload["title"] for r in push_service.delivered(officer_phone)] == ["alert"]
+    # The crew's arrive in the order queued, the rest in the next batches.
+    assert [r.payload["title"] for r in push_service.delivered(crew_phone)] == [
+        f"received {n}" for n in range(worker.batch - 1)]
+    assert worker.tick() == 2 * worker.batch + 1
+    assert [r.payload["title"] for r in push_service.delivered(crew_phone)] == [
+        f"received {n}" for n in range(3 * worker.batch)]
+
+
+def test_a_batch_goes_to_its_devices_side_by_side(push_app, clock, login, client, subscribe):
+    """Each send waits on a push service far away: a batch's sends overlap, so a
+    slow service costs the batch one wait, not one per device. Here each of four
+    sends waits until all four are in flight: one after another, none would be."""
+    from api.push.worker import SendResult
+
+    person = make_person("manager")
+    login(person)
+    subs = [subscribe(client) for _ in range(4)]
+    together = threading.Barrier(4, timeout=10)
+
+    def send(row, data):
+        try:
+            together.wait()
+        except threading.BrokenBarrierError:
+            return SendResult(None, error="sent alone")
+        return SendResult(201)
+
+    queue_one(person)
+    worker = PushWorker(push_app, clock=clock, send=send, name="side-by-side")
+    try:
+        assert worker.tick() == len(subs)
+    finally:
+        worker.close()
+    rows = outbox()
+    assert [r.status for r in rows] == [OutboxStatus.SENT] * len(subs), [
+        r.last_error for r in rows]
 
 
 def test_people_without_devices_get_no_rows(push_app):

@@ -69,6 +69,8 @@ class PushOutbox(db.Model):
     __table_args__ = (
         # The worker's claim query: due pending rows, oldest first.
         db.Index("ix_push_outbox_due", "status", "next_attempt_at"),
+        # Its first part: the urgent ones (police alerts, SOS) before the rest.
+        db.Index("ix_push_outbox_due_urgency", "status", "urgency", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

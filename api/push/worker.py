@@ -1,12 +1,13 @@
 """The worker that drains the notification outbox, and checks escalations.
 
-Each row is claimed in its own transaction with SELECT ... FOR UPDATE SKIP
-LOCKED (PostgreSQL), sent while the row lock is held, and its outcome and
-attempt committed in that same transaction. A second worker skips the locked
-row, and once the first commits the row is no longer pending, so two workers
-never send the same row. If a worker dies mid-send its transaction rolls back
-and the row is sent again later: delivery is at least once, and the per-incident
-Topic and notification tag make a repeat replace, not duplicate.
+Rows are claimed a batch at a time (PUSH_SEND_BATCH, urgent ones first) with
+SELECT ... FOR UPDATE SKIP LOCKED (PostgreSQL), sent side by side while the row
+locks are held, and their outcomes and attempts committed in that same
+transaction. A second worker skips the locked rows, and once the first commits
+they are no longer pending, so two workers never send the same row. If a worker
+dies mid-send its transaction rolls back and the rows are sent again later:
+delivery is at least once, and the per-incident Topic and notification tag make a
+repeat replace, not duplicate.
 
 SQLite has no row locks: run one worker there (the local run's thread).
 
@@ -20,6 +21,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -27,6 +29,7 @@ import requests
 from flask import Flask
 from pywebpush import WebPushException, webpush
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from api import listeners
 from api.db import is_postgres, libpq_params, utcnow
@@ -37,6 +40,7 @@ from api.push.models import (
     OutboxStatus,
     PushAttempt,
     PushOutbox,
+    Urgency,
 )
 from api.push.service import NOTIFY_CHANNEL, encode_payload, expires_at
 from api.push.vapid import vapid_key
@@ -134,6 +138,10 @@ class PushWorker:
         self.max_attempts = int(cfg["PUSH_MAX_ATTEMPTS"])
         self.base = float(cfg["PUSH_RETRY_BASE_SECONDS"])
         self.cap = float(cfg["PUSH_RETRY_MAX_SECONDS"])
+        # Rows claimed and sent together (PUSH_SEND_BATCH threads send a batch).
+        self.batch = max(1, int(cfg["PUSH_SEND_BATCH"]))
+        self._gone: set[int] = set()  # subscriptions a 410 removed in this batch
+        self._executor: ThreadPoolExecutor | None = None
 
     # One pass -------------------------------------------------------------
 
@@ -144,49 +152,108 @@ class PushWorker:
         return self.drain()
 
     def drain(self, limit: int = 1000) -> int:
-        """Send due rows one by one until none is left (or `limit`); returns how many."""
+        """Send due rows, a batch at a time, until none is left (or `limit`);
+        returns how many."""
         done = 0
-        while done < limit and self.process_one():
-            done += 1
+        while done < limit and (sent := self.process_batch(min(self.batch, limit - done))):
+            done += sent
         return done
 
-    def claim(self) -> PushOutbox | None:
+    def claim(self, limit: int = 1) -> list[PushOutbox]:
+        """Up to `limit` due rows, locked: the urgent ones (police alerts, SOS) first,
+        so that in a storm of crews' confirmations an alert never queues behind them."""
+        rows = self._due(limit, urgent=True)
+        if len(rows) < limit:
+            rows += self._due(limit - len(rows), urgent=False)
+        return rows
+
+    def _due(self, limit: int, urgent: bool) -> list[PushOutbox]:
         query = (select(PushOutbox)
+                 .options(joinedload(PushOutbox.subscription))  # read by the sending threads
                  .where(PushOutbox.status == OutboxStatus.PENDING,
                         PushOutbox.next_attempt_at <= self.clock())
                  .order_by(PushOutbox.next_attempt_at, PushOutbox.id)
-                 .limit(1))
+                 .limit(limit))
+        # Not "any urgency" the second time: FOR UPDATE SKIP LOCKED skips only the
+        # rows other transactions hold, and would hand back the urgent ones again.
+        query = query.where((PushOutbox.urgency == Urgency.HIGH) if urgent
+                            else (PushOutbox.urgency != Urgency.HIGH))
         if is_postgres():
             query = query.with_for_update(skip_locked=True, of=PushOutbox)
-        return db.session.scalars(query).first()
+        return list(db.session.scalars(query).unique())
 
     def process_one(self) -> bool:
         """Claim, send and record one row in one transaction. False if none was due."""
+        return self.process_batch(1) > 0
+
+    def process_batch(self, limit: int) -> int:
+        """Claim up to `limit` rows, send them at the same time (each send waits on
+        the network, not the CPU) and record every outcome in one transaction.
+        Returns how many were claimed (0: none was due)."""
+        self._gone.clear()
         try:
-            row = self.claim()
-            if row is None:
+            rows = self.claim(limit)
+            if not rows:
                 db.session.rollback()
-                return False
-            self._deliver(row)
+                return 0
+            now = self.clock()
+            # One task per device, its messages in the order claimed: a device's
+            # notifications arrive in order, and one that is gone is tried once.
+            devices: dict[int, list[tuple[PushOutbox, bytes]]] = {}
+            for row in rows:
+                if self._sendable(row, now):
+                    devices.setdefault(row.subscription_id, []).append(
+                        (row, encode_payload(row.payload)))
+            send_all = self._pool().map if len(devices) > 1 else map
+            for results in list(send_all(self._send_in_order, devices.values())):
+                for row, result in results:
+                    self._deliver(row, now, result)
             db.session.commit()
-            return True
+            return len(rows)
         except Exception:
             db.session.rollback()
             raise
 
-    def _deliver(self, row: PushOutbox) -> None:
-        now = self.clock()
+    def _send_in_order(self, messages: list[tuple[PushOutbox, bytes]]) -> list[tuple]:
+        """(row, result) for one device's messages; after a 404/410 the rest are
+        not sent (result None: the subscription is gone)."""
+        results, gone = [], False
+        for row, data in messages:
+            result = None if gone else self.send(row, data)
+            gone = gone or result.status in GONE_STATUSES
+            results.append((row, result))
+        return results
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.batch, thread_name_prefix="push-send")
+        return self._executor
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    def _sendable(self, row: PushOutbox, now: datetime) -> bool:
+        """False, with the row settled, when there is nothing to send it to or for."""
         if row.subscription is None:
             # The device unsubscribed, or answered 410 to another message, since queuing.
             row.status = OutboxStatus.GONE
             row.last_error = "subscription removed before sending"
-            return
+            return False
         if now >= expires_at(row):
             self._record(row, now, None, AttemptOutcome.GAVE_UP, None,
                          "TTL passed before it could be delivered")
             row.status = OutboxStatus.FAILED
+            return False
+        return True
+
+    def _deliver(self, row: PushOutbox, now: datetime, result: SendResult) -> None:
+        """Record what the push service answered for `row`."""
+        if result is None or row.subscription_id in self._gone:  # a 410 earlier in the batch
+            row.status, row.last_error, row.subscription = (OutboxStatus.GONE,
+                                                            "subscription gone", None)
             return
-        result = self.send(row, encode_payload(row.payload))
         row.attempts += 1
         status = result.status
         if status is not None and 200 <= status < 300:
@@ -231,6 +298,7 @@ class PushWorker:
 
     def _forget_subscription(self, row: PushOutbox) -> None:
         sub = row.subscription
+        self._gone.add(sub.id)
         row.status, row.last_error = OutboxStatus.GONE, "push service: subscription gone"
         # Its other queued messages can never arrive either.
         db.session.execute(
@@ -271,6 +339,7 @@ class PushWorker:
         finally:
             if listener is not None:
                 listener.close()
+            self.close()
 
 
 def _listen(app: Flask):
