@@ -20,7 +20,7 @@ from api.push.models import AttemptOutcome, OutboxStatus, PushOutbox, PushSubscr
 from api.push.vapid import public_key, vapid_key
 from api.push.worker import PushWorker, parse_retry_after, start_worker_thread
 from tests.conftest import PG_URL
-from tests.factories import make_person, make_post, make_station
+from tests.factories import make_incident, make_person, make_post, make_station
 from tests.incident_helpers import (
     frozen_clock_fixture,  # noqa: F401 (a fixture)
     record,
@@ -285,15 +285,27 @@ def test_a_police_alert_goes_before_the_confirmations_queued_ahead_of_it(
         f"received {n}" for n in range(3 * worker.batch)]
 
 
-def test_a_batch_goes_to_its_devices_side_by_side(push_app, clock, login, client, subscribe):
+@pytest.mark.parametrize("spread", ["devices", "cases"])
+def test_a_batch_is_sent_side_by_side(push_app, clock, login, client, subscribe, spread):
     """Each send waits on a push service far away: a batch's sends overlap, so a
-    slow service costs the batch one wait, not one per device. Here each of four
-    sends waits until all four are in flight: one after another, none would be."""
+    slow service costs the batch one wait, not one per message. Here each of four
+    sends waits until all four are in flight: one after another, none would be.
+    Four devices of one person, or one officer's phone alerted of four cases."""
     from api.push.worker import SendResult
 
     person = make_person("manager")
     login(person)
-    subs = [subscribe(client) for _ in range(4)]
+    if spread == "devices":
+        for _ in range(4):
+            subscribe(client)
+        queue_one(person)
+    else:
+        subscribe(client)
+        crew = make_person("crew")
+        for _ in range(4):
+            push.enqueue(person, "police.alert", {"title": "alert", "body": "x"},
+                         incident=make_incident(crew), urgency=Urgency.HIGH)
+        db.session.commit()
     together = threading.Barrier(4, timeout=10)
 
     def send(row, data):
@@ -303,15 +315,13 @@ def test_a_batch_goes_to_its_devices_side_by_side(push_app, clock, login, client
             return SendResult(None, error="sent alone")
         return SendResult(201)
 
-    queue_one(person)
     worker = PushWorker(push_app, clock=clock, send=send, name="side-by-side")
     try:
-        assert worker.tick() == len(subs)
+        assert worker.tick() == 4
     finally:
         worker.close()
     rows = outbox()
-    assert [r.status for r in rows] == [OutboxStatus.SENT] * len(subs), [
-        r.last_error for r in rows]
+    assert [r.status for r in rows] == [OutboxStatus.SENT] * 4, [r.last_error for r in rows]
 
 
 def test_people_without_devices_get_no_rows(push_app):

@@ -197,15 +197,17 @@ class PushWorker:
                 db.session.rollback()
                 return 0
             now = self.clock()
-            # One task per device, its messages in the order claimed: a device's
-            # notifications arrive in order, and one that is gone is tried once.
-            devices: dict[int, list[tuple[PushOutbox, bytes]]] = {}
+            # One task per device and incident, its messages in the order claimed:
+            # what a device hears of one case arrives in order (and a device that is
+            # gone is tried once for it), while an officer's phone gets the alerts of
+            # many cases side by side.
+            tasks: dict[tuple, list[tuple[PushOutbox, bytes]]] = {}
             for row in rows:
                 if self._sendable(row, now):
-                    devices.setdefault(row.subscription_id, []).append(
+                    tasks.setdefault((row.subscription_id, row.incident_id), []).append(
                         (row, encode_payload(row.payload)))
-            send_all = self._pool().map if len(devices) > 1 else map
-            for results in list(send_all(self._send_in_order, devices.values())):
+            send_all = self._pool().map if len(tasks) > 1 else map
+            for results in list(send_all(self._send_in_order, tasks.values())):
                 for row, result in results:
                     self._deliver(row, now, result)
             db.session.commit()
@@ -215,7 +217,7 @@ class PushWorker:
             raise
 
     def _send_in_order(self, messages: list[tuple[PushOutbox, bytes]]) -> list[tuple]:
-        """(row, result) for one device's messages; after a 404/410 the rest are
+        """(row, result) for one task's messages; after a 404/410 the rest are
         not sent (result None: the subscription is gone)."""
         results, gone = [], False
         for row, data in messages:
