@@ -15,8 +15,9 @@ A phone, faithfully to the PWA:
   * with --list-after-sync, GETs /api/v1/incidents?limit=100 after each sync
     (the PWA before issue 15 did, whatever the screen);
   * on failure waits retryDelay(failures, Retry-After) from pwa/js/backoff.js
-    (full jitter on 2 s x 2^failures up to 5 min, at least 1 s, never sooner
-    than Retry-After), failures counting up until a sync succeeds.
+    (full jitter on 2 s x 2^failures up to 5 min, or up to 30 s when the
+    server answered busy with a Retry-After; at least 1 s, never sooner than
+    Retry-After), failures counting up until a sync succeeds.
 A request without an answer after --timeout seconds counts as a timeout.
 
     .venv/bin/python bench/sync_storm.py [--phones 5000] [--within 10]
@@ -54,16 +55,19 @@ import benchlib
 # pwa/js/backoff.js
 BASE_DELAY = 2.0
 MAX_DELAY = 300.0
+BUSY_MAX_DELAY = 30.0
 IDLE_DELAY = 30.0
 TARGET_SECONDS = 60
 TARGET_PUSH_P95 = 2.0
 
 
 def retry_delay(failures: int, asked: float = 0.0, rng: random.Random | None = None) -> float:
-    """backoff.js retryDelay, in seconds: full jitter, never sooner than asked."""
+    """backoff.js retryDelay, in seconds: full jitter, never sooner than asked, up
+    to 30 s while the server answers with Retry-After (busy), else 5 min."""
     if not failures:
         return max(IDLE_DELAY, asked)
-    backoff = (rng or random).random() * min(MAX_DELAY, BASE_DELAY * 2 ** failures)
+    bound = BUSY_MAX_DELAY if asked > 0 else MAX_DELAY
+    backoff = (rng or random).random() * min(bound, BASE_DELAY * 2 ** failures)
     return max(1.0, asked, backoff)
 
 

@@ -21,7 +21,7 @@ import { fetchMe, flush, announce, SYNC_TAG } from "./js/sync.js";
 import { pendingSummary, uploadPending } from "./js/media_store.js";
 
 // BUILD:PRECACHE-BEGIN (written by scripts/build_pwa.py; do not edit by hand)
-const BUILD_ID = "3cfcac77b312";
+const BUILD_ID = "51f597440c23";
 const PRECACHE = {
   "/css/app.css": "e415158db80da576e054cc1d05f05ba94775c1683196204e50fe89554ba50c96",
   "/css/checkin.css": "8ce2c83b988e9d31ae2fd3fc0d79363ef558ae9692ebde923a3d45489dae4a00",
@@ -38,7 +38,7 @@ const PRECACHE = {
   "/js/api.js": "b625c33d19b0ceda42af8337393a802678fc0f3e6cae84be5f599bf41eedd865",
   "/js/app.js": "beddf32c0afe068d36712f41ee44f48c7d4d7ba6c4748fdc09a5f9ee9d690baa",
   "/js/auth.js": "df73c3e25ef3d641396fb093e97874616720cf2079b8930b507ca0c128302a77",
-  "/js/backoff.js": "5d99b0cde2985aee340d84ef1009786d9ec80cc3876a4f38cc64c62efe7a7e6a",
+  "/js/backoff.js": "eb3ec68154308e954c17b6eb9a66253537595cdb532ff88b160fac453e63aaaa",
   "/js/charts.js": "53e9cf83a7cc803032b995e5eda54cef576fa4ed2c502a81984f525296500411",
   "/js/checkin.js": "7fcac38bda7b2bddfa6f2b1737777023612b65f5bd7ab278327ffc8d49dc65f7",
   "/js/checkin_console.js": "b31d434c866a8fb6af02cec4cc66e83543998abc03068dbbfe6344597c47a854",
@@ -69,7 +69,7 @@ const PRECACHE = {
   "/js/store.js": "640997359477601e182a5ef04d9667672c6090d0b7b7a492a03af5af99bea9a4",
   "/js/sync.js": "7fdaf414a6c89639ef912de94b69cb806ca2579137aee8d3c31c1c9b62987d65",
   "/js/ui.js": "1da7228ea9a5aa0fa08189f853e448b04cf5c00f640fc42b174e712500ae716a",
-  "/js/version.js": "6c26e048b2aa325f8af8551450b2a86b8bf02f57350f3395ceef25df59e97f50",
+  "/js/version.js": "091e2abf5ace7adf33847b17a4f2d2deb37932060e68c96477c9fae164935282",
   "/manifest.webmanifest": "dcf7f1e79051564820943c27cc5353b78402e4ba77a80c456fe3b1637bce890d"
 };
 // BUILD:PRECACHE-END

@@ -32,6 +32,15 @@ def test_retry_after_is_a_floor(page):
     assert idle == 45_000
 
 
+def test_a_busy_server_is_tried_again_within_30_s_however_many_refusals(page):
+    # A storm's refusals come with Retry-After: the server is up and will take the
+    # records soon. Without one (no answer at all) the bound stays five minutes.
+    busy, down, asked = delays(page, [[8, 2_000, 1.0], [8, 0, 1.0], [8, 45_000, 0.5]])
+    assert busy == 30_000
+    assert down == 5 * 60 * 1000
+    assert asked == 45_000  # what the server asked stays the floor
+
+
 def test_api_errors_carry_retry_after(page, base_url):
     problem = {"type": "https://qorgau.kz/problems/database-unavailable",
                "title": "Service Unavailable", "status": 503}

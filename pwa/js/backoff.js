@@ -19,6 +19,12 @@ export const URGENT_MIN_DELAY = 2500;
 export const URGENT_MAX_DELAY = 5000;
 export const URGENT_MAX_ASKED = 30 * 1000;
 
+// A server that answers "busy" with a Retry-After is up and taking records as
+// fast as it can: while it says so, the bound stops at 30 s, not 5 min, so the
+// phones of a reconnection storm come back while it still works through the
+// storm, not minutes after it has drained (bench/sync_storm.py).
+export const BUSY_MAX_DELAY = 30 * 1000;
+
 // Full jitter: a random wait up to the exponential bound, so phones that lost
 // signal together do not all come back at the same second; never sooner than
 // the server asked with Retry-After (askedMs).
@@ -28,6 +34,7 @@ export function retryDelay(failures, askedMs = 0, random = Math.random, urgent =
     return Math.max(jittered, Math.min(askedMs, URGENT_MAX_ASKED));
   }
   if (!failures) return Math.max(IDLE_DELAY, askedMs);
-  const backoff = random() * Math.min(MAX_DELAY, BASE_DELAY * 2 ** failures);
+  const bound = askedMs > 0 ? BUSY_MAX_DELAY : MAX_DELAY;
+  const backoff = random() * Math.min(bound, BASE_DELAY * 2 ** failures);
   return Math.max(1000, askedMs, backoff);
 }
