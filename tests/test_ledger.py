@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from flask_migrate import upgrade
+from sqlalchemy import event as sa_event
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -215,6 +216,30 @@ def test_a_hook_event_rolled_back_with_its_savepoint_leaves_no_trace(client, cre
     assert [e.seq for e in events] == [1, 2]
     assert ledger.verify_chain(first["id"], events).verified
     assert revised["receipt"]["event_hash"] == events[-1].hash
+
+
+def test_a_sync_of_new_records_never_reads_their_empty_chains(client, crew):
+    """Its incidents were inserted by the same transaction, which knows their chains
+    (empty, then the events it wrote): sealing the "created" and the hooks' events
+    asks the database for no chain head. It does so while it holds its region's
+    case counter, which every other crew of the region waits for."""
+    heads = []
+
+    def watch(conn, cursor, statement, params, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "incident_events" in statement:
+            heads.append(statement)
+
+    sa_event.listen(db.engine, "before_cursor_execute", watch)
+    try:
+        body = client.post("/api/v1/incidents/sync", json=batch(record(), record())).get_json()
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", watch)
+    assert [r["status"] for r in body["results"]] == ["created", "created"]
+    assert heads == []
+    for r in body["results"]:
+        events = events_of(r["id"])
+        assert ledger.verify_chain(r["id"], events).verified
+        assert r["receipt"]["event_hash"] == events[-1].hash
 
 
 def test_the_public_key_is_public_and_kept_in_the_instance_folder(app, client):

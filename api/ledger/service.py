@@ -182,10 +182,13 @@ def seal_rows(rows: list[dict], connection=None) -> list[dict]:
     Call it in the transaction that inserts them, right before the insert.
     """
     if rows:
-        _seal(rows, connection or db.session.connection(),
-              lambda row, key: row.get(key), dict.__setitem__)
-        # The insert is the caller's: until it is done, these heads are not known.
+        # The heads this transaction knows (chains_start, events_inserted) spare the
+        # lock and the head query: a sync seals its "created" and its "routed" events
+        # while it holds its region's case counter.
         known = _known_heads(db.session())
+        _seal(rows, connection or db.session.connection(),
+              lambda row, key: row.get(key), dict.__setitem__, known)
+        # The insert is the caller's: until it is done, these heads are not known.
         for row in rows:
             known.pop(row["incident_id"], None)
     return rows
