@@ -77,11 +77,15 @@ def active_managers(incident: Incident) -> list[Person]:
 
 
 def _alert_for(incident: Incident, post: PolicePost | None, reason: str,
-               distance: float | None, now: datetime) -> PoliceAlert:
-    """The alert row, for _store_alerts to insert."""
+               distance: float | None, now: datetime, ladders: dict) -> PoliceAlert:
+    """The alert row, for _store_alerts to insert; `ladders` caches each region's
+    first escalation step."""
+    region = incident.station.region_code
     return PoliceAlert(incident_id=incident.id, post_id=post.id if post else None,
                        reason=reason, distance_km=distance, routed_at=now,
-                       region_code=incident.station.region_code)
+                       region_code=region, escalation_level=0,
+                       next_step_at=(ladder.first_step_at(region, now, ladders)
+                                     if post is not None else None))
 
 
 def _route_changes(incident: Incident, post: PolicePost | None, reason: str,
@@ -106,13 +110,11 @@ def _route_changes(incident: Incident, post: PolicePost | None, reason: str,
 
 def _store_alerts(alerts: list[PoliceAlert]) -> None:
     """The batch's police alerts in one multi-row INSERT."""
-    ladders: dict = {}
     insert_rows(insert(PoliceAlert.__table__), [
         {"incident_id": a.incident_id, "post_id": a.post_id, "reason": a.reason,
          "distance_km": a.distance_km, "routed_at": a.routed_at,
-         "region_code": a.region_code, "escalation_level": 0,
-         "next_step_at": (ladder.first_step_at(a.region_code, a.routed_at, ladders)
-                          if a.post_id is not None else None)} for a in alerts])
+         "region_code": a.region_code, "escalation_level": a.escalation_level,
+         "next_step_at": a.next_step_at} for a in alerts])
 
 
 def alert_police(incident: Incident, people: list[Person],
@@ -198,7 +200,8 @@ def prepare_incidents_synced(batch: list[Incident], columns: dict) -> tuple:
         columns.setdefault(incident.id, {}).update(
             updated_at=now, post_id=post.id if post is not None else incident.post_id,
             status=IncidentStatus.ROUTED if post is not None else incident.status)
-    alerts = [_alert_for(incident, post, reason, distance, now)
+    ladders: dict = {}
+    alerts = [_alert_for(incident, post, reason, distance, now, ladders)
               for incident, post, reason, distance in choices]
     officers: dict[int, list[Person]] = {}
     for officer in officers_of({alert.post_id for alert in alerts
