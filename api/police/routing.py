@@ -189,7 +189,8 @@ class _Posts:
 def prepare_incidents_synced(batch: list[Incident], columns: dict) -> tuple:
     """The part that needs no case number, which sync runs before it draws the
     numbers (and takes its region's counter lock), writing nothing: posts chosen,
-    alerts made, officers read; each incident's new post, status and updated_at
+    alerts made, officers and everyone's devices read (the push workers' NOTIFY
+    too, delivered at the commit); each incident's new post, status and updated_at
     go in columns[incident id], which sync writes with its number (and writes
     back if the finish fails). Adds no event: the
     "created" ones come first in each chain."""
@@ -207,12 +208,15 @@ def prepare_incidents_synced(batch: list[Incident], columns: dict) -> tuple:
     for officer in officers_of({alert.post_id for alert in alerts
                                 if alert.post_id is not None}):
         officers.setdefault(officer.post_id, []).append(officer)
-    return now, choices, alerts, officers
+    outbox = Notifications()
+    outbox.prefetch([officer for group in officers.values() for officer in group]
+                    + [incident.reporter for incident in batch])
+    return now, choices, alerts, officers, outbox
 
 
 def finish_incidents_synced(batch: list[Incident], prepared: tuple) -> None:
     """Once numbered: the "routed" events, and the pushes that name the case."""
-    now, choices, alerts, officers = prepared
+    now, choices, alerts, officers, outbox = prepared
     # Here, not in prepare: if anything below fails, the alerts go with it.
     _store_alerts(alerts)
     routed = incidents.insert_events(
@@ -220,7 +224,6 @@ def finish_incidents_synced(batch: list[Incident], prepared: tuple) -> None:
          for incident, post, reason, distance in choices], at=now)
     for incident, event in routed:
         incidents.dispatch("on_incident_event", incident, event)
-    outbox = Notifications()
     for (incident, *_), alert in zip(choices, alerts, strict=True):
         people = (officers.get(alert.post_id, []) if alert.post_id is not None
                   else active_managers(incident))

@@ -167,6 +167,32 @@ class Notifications:
 
     def __init__(self):
         self._items: list[tuple] = []
+        self._devices: dict[int, list[int]] = {}  # person id -> subscription ids, as read
+        self._woken = False
+
+    def prefetch(self, people) -> None:
+        """Read these people's devices now, and wake the workers now (NOTIFY is only
+        delivered at the commit), so that flush() does neither: a sync calls this
+        before it takes its region's case counter, which the region's other crews
+        wait for."""
+        self._read_devices({person.id for person in people})
+        self._wake()
+
+    def _read_devices(self, person_ids: set[int]) -> None:
+        wanted = sorted(person_ids - self._devices.keys())
+        if not wanted:
+            return
+        self._devices.update({person_id: [] for person_id in wanted})
+        for person_id, sub_id in db.session.execute(
+                select(PushSubscription.person_id, PushSubscription.id)
+                .where(PushSubscription.person_id.in_(wanted))
+                .order_by(PushSubscription.person_id, PushSubscription.id)):
+            self._devices[person_id].append(sub_id)
+
+    def _wake(self) -> None:
+        if not self._woken:
+            wake_workers()
+            self._woken = True
 
     def add(self, person: Person, kind: str, incident, title: str, body: str, *,
             urgency: Urgency = Urgency.NORMAL, alert: bool = False,
@@ -182,13 +208,8 @@ class Notifications:
         items, self._items = self._items, []
         if not items:
             return 0
-        people = {person.id for person, *_ in items}
-        subs: dict[int, list[int]] = {}
-        for person_id, sub_id in db.session.execute(
-                select(PushSubscription.person_id, PushSubscription.id)
-                .where(PushSubscription.person_id.in_(sorted(people)))
-                .order_by(PushSubscription.person_id, PushSubscription.id)):
-            subs.setdefault(person_id, []).append(sub_id)
+        self._read_devices({person.id for person, *_ in items})
+        subs = self._devices
         config = current_app.config
         now = utcnow()
         rows = []
@@ -203,7 +224,7 @@ class Notifications:
                         for sub_id in devices)
         if rows:
             insert_rows(insert(PushOutbox.__table__), rows)
-            wake_workers()
+            self._wake()
         return len(rows)
 
 
