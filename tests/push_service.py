@@ -86,6 +86,13 @@ class Received:
         return self.headers.get("topic")
 
 
+class _Server(ThreadingHTTPServer):
+    # A listen backlog of 5 (socketserver's default) would drop the connections a
+    # worker opens side by side, each then retried by TCP a second later.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class PushService:
     def __init__(self):
         self.subscriptions: dict[str, BrowserSubscription] = {}
@@ -97,14 +104,16 @@ class PushService:
         service = self
 
         class Handler(BaseHTTPRequestHandler):
+            # As the real push services: connections kept alive between messages.
+            protocol_version = "HTTP/1.1"
+
             def log_message(self, *args):  # keep pytest output clean
                 pass
 
             def do_POST(self):
                 service._handle(self)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        kwargs={"poll_interval": 0.05}, daemon=True)

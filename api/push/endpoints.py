@@ -142,9 +142,10 @@ class _Pinned:
             self._dns_host = name
 
 
-def pinned_session(policy_of) -> requests.Session:
+def pinned_session(policy_of, connections: int = 10) -> requests.Session:
     """A requests session for the push worker: no redirects, no proxies from the
-    environment, and every connection to an address checked by `policy_of()`."""
+    environment, and every connection to an address checked by `policy_of()`;
+    up to `connections` kept alive per push service (one per sending thread)."""
 
     class PinnedHTTP(_Pinned, HTTPConnection):
         scheme = "http"
@@ -175,7 +176,7 @@ def pinned_session(policy_of) -> requests.Session:
 
     session = NoRedirects()
     session.trust_env = False  # HTTPS_PROXY would make the proxy the address connected to
-    adapter = PinnedAdapter()
+    adapter = PinnedAdapter(pool_maxsize=connections)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

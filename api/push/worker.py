@@ -70,7 +70,8 @@ def webpush_sender(app: Flask) -> Callable[[PushOutbox, bytes], SendResult]:
     def policy() -> Policy:
         return Policy.of(app.config)  # read per send: settings may change
 
-    session = pinned_session(policy)  # keep-alive to the push services between sends
+    # Keep-alive to the push services between sends, a connection per sending thread.
+    session = pinned_session(policy, connections=max(1, int(app.config["PUSH_SEND_BATCH"])))
 
     def send(row: PushOutbox, data: bytes) -> SendResult:
         try:
