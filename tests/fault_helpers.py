@@ -31,7 +31,6 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
@@ -638,15 +637,7 @@ class RestartablePushService(PushService):
     back on the same port with the same subscriptions."""
 
     def down(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.stop_listening()
 
     def up(self) -> None:
-        port = int(self.origin.rsplit(":", 1)[1])
-        handler = self.server.RequestHandlerClass
-        ThreadingHTTPServer.allow_reuse_address = True
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+        self._listen(self.server.RequestHandlerClass, int(self.origin.rsplit(":", 1)[1]))

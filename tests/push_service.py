@@ -12,9 +12,11 @@ a hang (for the client's timeout).
 """
 
 import base64
+import contextlib
 import json
 import os
 import secrets
+import socket
 import threading
 import time
 from collections import defaultdict, deque
@@ -91,6 +93,7 @@ class _Server(ThreadingHTTPServer):
     # worker opens side by side, each then retried by TCP a second later.
     request_queue_size = 128
     daemon_threads = True
+    allow_reuse_address = True  # back on the same port after a simulated outage
 
 
 class PushService:
@@ -110,19 +113,42 @@ class PushService:
             def log_message(self, *args):  # keep pytest output clean
                 pass
 
+            def setup(self):
+                super().setup()
+                with service.lock:
+                    service.connections.add(self.connection)
+
+            def finish(self):
+                with service.lock:
+                    service.connections.discard(self.connection)
+                super().finish()
+
             def do_POST(self):
                 service._handle(self)
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.connections: set = set()  # kept alive between messages
+        self._listen(Handler, 0)
         self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def _listen(self, handler, port: int) -> None:
+        self.server = _Server(("127.0.0.1", port), handler)
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
-    def close(self):
-        self.release.set()
+    def stop_listening(self) -> None:
+        """Refuse new connections and cut the kept-alive ones, as a service that is down."""
         self.server.shutdown()
         self.server.server_close()
+        with self.lock:
+            connections, self.connections = list(self.connections), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def close(self):
+        self.release.set()
+        self.stop_listening()
 
     # The browser's side ---------------------------------------------------
 

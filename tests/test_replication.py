@@ -239,8 +239,11 @@ def test_a_push_worker_killed_mid_send_the_other_delivers_at_least_once_same_tag
                             if person == scene.officer_id)
     # The officer's third message reaches the push service, which never answers it.
     push.answer(push.subscriptions[officer_endpoint], 201, 201, "hang")
+    # One row per claim: a worker's batch (PUSH_SEND_BATCH) is committed together, so
+    # with the default every row of A's batch would wait for the hung send and, A
+    # killed, be sent again too (replaced by its tag and Topic all the same).
     env = {"QORGAU_PUSH_VAPID_PRIVATE_KEY": vapid_pem(), "QORGAU_PUSH_POLL_SECONDS": "1",
-           "QORGAU_PUSH_SEND_TIMEOUT": "60"}
+           "QORGAU_PUSH_SEND_TIMEOUT": "60", "QORGAU_PUSH_SEND_BATCH": "1"}
     workers = []
     try:
         workers.append(FlaskProcess(["push", "worker"], own_db, env, tmp_path / "worker-a.log"))
