@@ -354,6 +354,27 @@ def test_404_and_410_delete_the_subscription_and_its_queued_messages(
         (AttemptOutcome.GONE, gone)]
 
 
+def test_a_device_gone_while_its_messages_of_two_cases_are_in_flight(
+        push_app, worker, push_service, login, client, subscribe):
+    """Two cases' messages to one phone go side by side; the push service takes one
+    and then says the subscription is gone: the one is sent, the other gone, the
+    subscription deleted, and the worker goes on."""
+    crew = make_person("crew")
+    login(crew)
+    phone = subscribe(client)
+    push_service.answer(phone, 201, 410)
+    for _ in range(2):
+        push.enqueue(crew, "incident.received", {"title": "received", "body": "x"},
+                     incident=make_incident(crew))
+    db.session.commit()
+    assert worker.tick() == 2
+    db.session.expire_all()
+    assert sorted(r.status for r in outbox()) == [OutboxStatus.GONE, OutboxStatus.SENT]
+    assert db.session.scalar(select(PushSubscription).where(
+        PushSubscription.endpoint == phone.endpoint)) is None
+    assert worker.tick() == 0
+
+
 def test_429_waits_for_retry_after_then_succeeds(push_app, worker, push_service, login,
                                                  client, clock, subscribe):
     person = make_person("crew")

@@ -252,20 +252,34 @@ class PushWorker:
         return True
 
     def _deliver(self, row: PushOutbox, now: datetime, result: SendResult) -> None:
-        """Record what the push service answered for `row`."""
-        if result is None or row.subscription_id in self._gone:  # a 410 earlier in the batch
+        """Record what the push service answered for `row` (None: never sent, as its
+        device answered 404/410 to the message before it). What was sent is recorded
+        as it went, even when another message of the batch found the device gone."""
+        if result is None:
             row.status, row.last_error, row.subscription = (OutboxStatus.GONE,
                                                             "subscription gone", None)
             return
+        gone = row.subscription_id in self._gone
         row.attempts += 1
         status = result.status
         if status is not None and 200 <= status < 300:
             self._record(row, now, status, AttemptOutcome.SENT)
             row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, None
-            row.subscription.last_success_at = now
+            if gone:
+                row.subscription = None
+            else:
+                row.subscription.last_success_at = now
         elif status in GONE_STATUSES:
             self._record(row, now, status, AttemptOutcome.GONE, None, result.error)
-            self._forget_subscription(row)
+            if gone:  # a message of the batch said so first
+                row.status, row.last_error, row.subscription = (
+                    OutboxStatus.GONE, "push service: subscription gone", None)
+            else:
+                self._forget_subscription(row)
+        elif gone:  # not worth trying again: the device is gone
+            self._record(row, now, status, AttemptOutcome.FAILED, None, result.error)
+            row.status, row.last_error, row.subscription = (OutboxStatus.GONE,
+                                                            "subscription gone", None)
         elif result.permanent:
             self._record(row, now, None, AttemptOutcome.FAILED, None, result.error)
             row.status, row.last_error = OutboxStatus.FAILED, result.error
