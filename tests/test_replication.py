@@ -205,22 +205,13 @@ def _outbox_counts(db_url: str) -> Counter:
             "SELECT status::text, count(*) FROM push_outbox GROUP BY status").fetchall()))
 
 
-def test_a_push_worker_killed_mid_send_the_other_delivers_at_least_once_same_tag(
-        own_db, push, tmp_path):
-    """Delivery is AT LEAST ONCE, and the repeat is invisible to the person.
-
-    A worker sends while it holds the row's lock and commits the outcome after the
-    push service answers; killed in between, its transaction rolls back and the
-    other worker sends that message again. The push service (and so the phone)
-    may have had the first copy: the same notification tag (`incident-<id>`,
-    which the service worker passes to showNotification) and the same Topic make
-    the second replace the first, never a second notification. Every other
-    message reaches the push service exactly once.
-    """
+def _ten_incidents_and_a_hanging_officer_phone(own_db, push):
+    """Ten incidents synced: 20 messages queued (a police alert and the crew's
+    "Received" each); the officer's third message will reach the push service,
+    which never answers it."""
     from api.auth.access import CSRF_HEADER, SESSION_COOKIE
     from api.extensions import db
-    from tests.fault_helpers import check_delivered, push_app
-    from tests.push_service import vapid_pem
+    from tests.fault_helpers import push_app
 
     scene = seed(own_db, push, crews=1)
     app = push_app(own_db)
@@ -234,11 +225,29 @@ def test_a_push_worker_killed_mid_send_the_other_delivers_at_least_once_same_tag
     with app.app_context():
         db.engine.dispose()
     rows = _outbox_counts(own_db)["pending"]
-    assert rows == 20  # a police alert and the crew's "Received" per incident
+    assert rows == 20
     officer_endpoint = next(e for e, (person, _) in scene.subscriptions.items()
                             if person == scene.officer_id)
-    # The officer's third message reaches the push service, which never answers it.
     push.answer(push.subscriptions[officer_endpoint], 201, 201, "hang")
+    return scene, rows
+
+
+def test_a_push_worker_killed_mid_send_the_other_delivers_at_least_once_same_tag(
+        own_db, push, tmp_path):
+    """Delivery is AT LEAST ONCE, and the repeat is invisible to the person.
+
+    A worker sends while it holds the row's lock and commits the outcome after the
+    push service answers; killed in between, its transaction rolls back and the
+    other worker sends that message again. The push service (and so the phone)
+    may have had the first copy: the same notification tag (`incident-<id>`,
+    which the service worker passes to showNotification) and the same Topic make
+    the second replace the first, never a second notification. Every other
+    message reaches the push service exactly once.
+    """
+    from tests.fault_helpers import check_delivered
+    from tests.push_service import vapid_pem
+
+    scene, rows = _ten_incidents_and_a_hanging_officer_phone(own_db, push)
     # One row per claim: a worker's batch (PUSH_SEND_BATCH) is committed together, so
     # with the default every row of A's batch would wait for the hung send and, A
     # killed, be sent again too (replaced by its tag and Topic all the same).
@@ -284,6 +293,53 @@ def test_a_push_worker_killed_mid_send_the_other_delivers_at_least_once_same_tag
     assert names[str(workers[0].proc.pid)] >= 2  # A sent before it hung, B the rest
     _report("push-workers", messages=rows, sent_by_a=names[str(workers[0].proc.pid)],
             sent_by_b=names[str(workers[1].proc.pid)], repeated=1)
+
+
+def test_a_push_worker_killed_mid_batch_its_batch_is_sent_again_with_the_same_tags(
+        own_db, push, tmp_path):
+    """The default: a worker claims a batch (PUSH_SEND_BATCH, 16), police alerts
+    first, and commits its outcomes together. One send hangs, so the whole batch
+    waits (the other sends have reached the push service); killed then, its batch
+    is sent again by the other worker: every message at least once, the batch's
+    twice at most, each repeat the same notification (tag and Topic), and every
+    outbox row ends sent."""
+    from tests.push_service import vapid_pem
+
+    _scene, rows = _ten_incidents_and_a_hanging_officer_phone(own_db, push)
+    batch = 16
+    env = {"QORGAU_PUSH_VAPID_PRIVATE_KEY": vapid_pem(), "QORGAU_PUSH_POLL_SECONDS": "1",
+           "QORGAU_PUSH_SEND_TIMEOUT": "60", "QORGAU_PUSH_SEND_BATCH": str(batch)}
+    workers = []
+    try:
+        workers.append(FlaskProcess(["push", "worker"], own_db, env, tmp_path / "worker-a.log"))
+        assert wait_for(lambda: [r for r in push.posts() if r.status is None], 60), \
+            "worker A never reached the push service: " + workers[0].log_tail()
+        workers.append(FlaskProcess(["push", "worker"], own_db, env, tmp_path / "worker-b.log"))
+        # B sends what A did not claim; A's batch waits on its hung send.
+        assert wait_for(lambda: _outbox_counts(own_db)["pending"] == batch, 60), \
+            workers[1].log_tail()
+        workers[0].kill()
+        assert wait_for(lambda: _outbox_counts(own_db)["pending"] == 0, 60), \
+            workers[1].log_tail()
+    finally:
+        for w in workers:
+            w.kill(signal.SIGTERM)
+    posts: dict[tuple, list] = {}
+    for r in push.posts():
+        posts.setdefault((r.payload["incident_id"], r.payload["type"], r.endpoint), []).append(r)
+    assert len(posts) == rows  # every message reached the push service
+    twice = {key: seen for key, seen in posts.items() if len(seen) > 1}
+    assert len(twice) == batch and all(len(seen) == 2 for seen in twice.values())
+    # All ten alerts were in A's batch (claimed first), so all were sent again.
+    assert sum(kind == "police.alert" for _, kind, _ in twice) == 10
+    for first, again in twice.values():
+        assert again.payload["tag"] == first.payload["tag"] == \
+            f"incident-{first.payload['incident_id']}"
+        assert again.topic == first.topic and first.topic
+    with psycopg.connect(own_db) as conn:
+        statuses = Counter(s for (s,) in conn.execute(
+            "SELECT status::text FROM push_outbox").fetchall())
+    assert statuses == {"sent": rows}
 
 
 # ---------------------------------------------------------------------------
