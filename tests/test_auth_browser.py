@@ -221,7 +221,10 @@ def test_a_manager_invites_crew_whose_phone_then_enrols(live_server, phone):
     expect(crew_phone.page.locator("#auth-whoami")).to_contain_text("Ерлан Жумабеков")
 
     # Lost phone: the manager revokes every device; the crew phone is signed out.
-    row.locator(".auth-revoke-devices").click()
+    # (The row may still say 0 from before the crew enrolled: wait for the answer.)
+    with desk.page.expect_response(lambda r: r.url.endswith("/revoke-devices")) as revoked:
+        row.locator(".auth-revoke-devices").click()
+    assert revoked.value.ok
     expect(row).to_contain_text(f"{text(desk.page, 'en', 'auth_passkeys')}: 0")
     assert crew_phone.page.evaluate("fetch('/api/v1/auth/me').then(r => r.status)") == 401
 
