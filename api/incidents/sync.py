@@ -652,7 +652,7 @@ def _sync_once(valid: list[tuple[int, dict]], ctx: SyncContext, batch_size: int)
     before = {ident: {name: getattr(by_id[ident], name) for name in values}
               for ident, values in columns.items() if values}
     if new_rows:
-        _number_new(new_rows, {incident.id: incident for incident in created}, ctx, columns)
+        _number_new(new_rows, by_id, ctx, columns)
     for incident, kind, changes, _revision in pending:
         if kind == "created":
             changes["case_number"] = (None, incident.case_number)

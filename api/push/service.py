@@ -209,12 +209,11 @@ class Notifications:
         if not items:
             return 0
         self._read_devices({person.id for person, *_ in items})
-        subs = self._devices
         config = current_app.config
         now = utcnow()
         rows = []
         for person, kind, incident, title, body, urgency, alert, ttl in items:
-            devices = subs.get(person.id)
+            devices = self._devices.get(person.id)
             if not devices:
                 continue
             ttl = ttl or config["PUSH_TTL_ALERT" if alert else "PUSH_TTL_DEFAULT"]

@@ -62,6 +62,11 @@ class SendResult:
         self.permanent = permanent  # never sent, and sending again cannot help
 
 
+def send_batch(config) -> int:
+    """How many rows a worker claims and sends side by side (PUSH_SEND_BATCH, at least 1)."""
+    return max(1, int(config["PUSH_SEND_BATCH"]))
+
+
 def webpush_sender(app: Flask) -> Callable[[PushOutbox, bytes], SendResult]:
     """Send with pywebpush: VAPID-signed, aes128gcm, explicit TTL, Urgency and Topic.
 
@@ -71,7 +76,7 @@ def webpush_sender(app: Flask) -> Callable[[PushOutbox, bytes], SendResult]:
         return Policy.of(app.config)  # read per send: settings may change
 
     # Keep-alive to the push services between sends, a connection per sending thread.
-    session = pinned_session(policy, connections=max(1, int(app.config["PUSH_SEND_BATCH"])))
+    session = pinned_session(policy, connections=send_batch(app.config))
 
     def send(row: PushOutbox, data: bytes) -> SendResult:
         try:
@@ -140,7 +145,7 @@ class PushWorker:
         self.base = float(cfg["PUSH_RETRY_BASE_SECONDS"])
         self.cap = float(cfg["PUSH_RETRY_MAX_SECONDS"])
         # Rows claimed and sent together (PUSH_SEND_BATCH threads send a batch).
-        self.batch = max(1, int(cfg["PUSH_SEND_BATCH"]))
+        self.batch = send_batch(cfg)
         self._gone: set[int] = set()  # subscriptions a 410 removed in this batch
         self._executor: ThreadPoolExecutor | None = None
 
